@@ -68,6 +68,8 @@ export type Message =
     }
   | { t: 'lease-release'; from: string; term: number }
   | { t: 'leave'; from: string; incarnation: number }
+  /** `conclave remove <id>` on a non-master: forwarded to the master, which drops the member from the voters. */
+  | { t: 'remove'; from: string; id: string }
 
 export type MessageType = Message['t']
 
