@@ -1,0 +1,109 @@
+// Task routing: where a task runs. Pure decisions, no I/O, no clock: the shell passes in what it sees
+// (its own id, the master it recognises, whether it holds a majority of lease grants right now, the quorum view,
+// the deadline and the time) and carries out the answer. Every rule about where a task may run lives here.
+import type { MasterView, QuorumView } from './types.ts'
+
+export interface SubmitView {
+  /** The task type may run only on the master. */
+  masterOnly: boolean
+  /** This node's id. */
+  self: string
+  /** The master this node recognises (null: none, or no quorum in its view). */
+  master: MasterView | null
+  /** This node holds a majority of lease grants right now (under quorum=none: it is the master it recognises). */
+  isMaster: boolean
+  quorum: QuorumView
+  /** A master named by a redirect from another node, with the term it believed in. Used only when at least as fresh as our own view. */
+  redirect?: MasterView | null
+  /** Absolute deadline of the task and the current time, on the same clock. */
+  deadline: number
+  now: number
+}
+
+export type SubmitDecision =
+  /** Run on this node. `term` is the master term to hand to the handler (the fencing token), when this node is master. */
+  | { action: 'run-local'; term?: number }
+  /** Forward to this master over the task protocol. */
+  | { action: 'forward'; to: string; term: number }
+  /** No master to send to yet: wait for a master change (or a short back-off), then decide again. */
+  | { action: 'wait'; reason: string }
+  /** Give up: the deadline passed. `error` names the cause for the caller. */
+  | { action: 'fail'; error: 'no-master' | 'timeout'; reason: string }
+
+/** "no master: 2 of 5 voting members visible, 3 needed" — the operator-facing reason a masterOnly task cannot run. */
+export function noMasterReason(quorum: QuorumView, self: string, master: MasterView | null, isMaster: boolean): string {
+  if (!quorum.has) {
+    return `no master: ${quorum.visible} of ${quorum.voting} voting members visible, ${quorum.needed} needed`
+  }
+  if (master && master.id === self && !isMaster) {
+    return `no master: ${self} is the master candidate but does not hold a majority of lease grants yet`
+  }
+  return `no master: quorum present (${quorum.visible} of ${quorum.voting} visible) but no master elected yet`
+}
+
+/** Decide where a task submitted to (or retried by) this node runs next. */
+export function routeSubmit(v: SubmitView): SubmitDecision {
+  // Local tasks run where they were submitted, deadline or not; the executor enforces the run timeout.
+  if (!v.masterOnly) {
+    if (v.now >= v.deadline) return { action: 'fail', error: 'timeout', reason: 'deadline passed before the task could start' }
+    return { action: 'run-local' }
+  }
+  const target = pickMaster(v.master, v.redirect ?? null, v.self, v.isMaster)
+  if (v.now >= v.deadline) {
+    if (target === null) return { action: 'fail', error: 'no-master', reason: noMasterReason(v.quorum, v.self, v.master, v.isMaster) }
+    return { action: 'fail', error: 'timeout', reason: `deadline passed while the task was routed to master ${target.id}` }
+  }
+  if (v.isMaster) return { action: 'run-local', term: v.master?.id === v.self ? v.master.term : undefined }
+  if (target === null) return { action: 'wait', reason: noMasterReason(v.quorum, v.self, v.master, v.isMaster) }
+  return { action: 'forward', to: target.id, term: target.term }
+}
+
+/**
+ * The master to forward to: our own view, unless a redirect names a master with a term at least as high
+ * (the redirecting node has heard of a newer mastership than we have). A master that is this node but
+ * does not hold a majority right now is no target: we must not run it and cannot forward it to ourselves.
+ */
+function pickMaster(own: MasterView | null, redirect: MasterView | null, self: string, isMaster: boolean): MasterView | null {
+  let pick = own
+  if (redirect && (pick === null || redirect.term >= pick.term)) pick = redirect
+  if (pick && pick.id === self && !isMaster) {
+    // A redirect naming us while we do not hold the lease: fall back to our own view if it names someone else.
+    if (own && own.id !== self) return own
+    return null
+  }
+  return pick
+}
+
+export interface ReceiveView {
+  masterOnly: boolean
+  /** The type is known to this node (declared in its config or registered with handle()). */
+  known: boolean
+  self: string
+  master: MasterView | null
+  isMaster: boolean
+  /** This node already finished the task id (succeeded or failed): the stored outcome is returned. */
+  finished: boolean
+  /** This node is running (or queued) the task id right now: join it instead of starting it twice. */
+  inProgress: boolean
+}
+
+export type ReceiveDecision =
+  | { action: 'stored' }
+  | { action: 'join' }
+  | { action: 'run'; term?: number }
+  /** Not master with quorum: name the master this node believes in (null when it knows none). */
+  | { action: 'redirect'; master: MasterView | null }
+  | { action: 'reject'; error: 'unknown-type'; reason: string }
+
+/** Decide what a node does with a task forwarded to it by another agent. */
+export function routeReceive(v: ReceiveView): ReceiveDecision {
+  // Idempotence first: a finished id returns its stored outcome even if this node is no longer master.
+  if (v.finished) return { action: 'stored' }
+  if (v.inProgress) return { action: 'join' }
+  if (!v.known) return { action: 'reject', error: 'unknown-type', reason: `unknown task type on ${v.self}` }
+  if (v.masterOnly && !v.isMaster) {
+    const believed = v.master && v.master.id !== v.self ? v.master : null
+    return { action: 'redirect', master: believed }
+  }
+  return { action: 'run', term: v.isMaster && v.master?.id === v.self ? v.master.term : undefined }
+}
