@@ -1,0 +1,101 @@
+// The public surface of a running agent: what the CLI, the HTTP API and plugins (the task subsystem) code against.
+import type { EventEmitter } from 'node:events'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import type { CoreEvent, CoreStatus, MasterView, Member, PeerKey } from '../core/types.ts'
+import type { AgentConfig } from '../config/schema.ts'
+
+/** Handler of a request/response protocol: gets the request bytes and the authenticated remote peer, returns the response. */
+export type RequestHandler = (request: Uint8Array, fromPeer: PeerKey) => Promise<Uint8Array> | Uint8Array
+
+export interface RequestOptions {
+  /** Whole request (dial + write + read) deadline; default 10 s. */
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+/** The libp2p shell as plugins see it. */
+export interface AgentNet {
+  /** Register a request/response protocol (one request per stream, length-prefixed, max 4 MiB each way). */
+  handle(protocol: string, handler: RequestHandler): Promise<void>
+  /** Send one request to a peer and wait for its response; dials on demand using `addrs` when not connected. */
+  request(peer: PeerKey, addrs: string[], protocol: string, bytes: Uint8Array, options?: RequestOptions): Promise<Uint8Array>
+  /** Publish on a gossipsub topic. A lone or partitioned node publishes to nobody without an error. */
+  publish(topic: string, bytes: Uint8Array): Promise<void>
+  /** Subscribe to a gossipsub topic; returns an unsubscribe function. Own messages are not delivered. */
+  subscribe(topic: string, handler: (fromPeer: PeerKey, bytes: Uint8Array) => void): () => void
+  /** Peers with an open connection right now. */
+  connectedPeers(): PeerKey[]
+}
+
+/** Events on `agent.events`. 'event' carries every core event; 'member' and 'master' are convenience subsets. */
+export interface AgentEvents {
+  event: [CoreEvent]
+  member: [Extract<CoreEvent, { type: 'member-joined' | 'member-state' | 'member-removed' }>]
+  master: [Extract<CoreEvent, { type: 'master-changed' }>]
+  /** The agent stopped (after leave, stop, or a fatal id conflict); carries the process exit code to use. */
+  stopped: [number]
+}
+
+/** A member as the API shows it: `since` is wall-clock ISO time. */
+export interface MemberView {
+  id: string
+  peerId: string
+  state: Member['state']
+  incarnation: number
+  addrs: string[]
+  since: string
+}
+
+/** Exactly the JSON of GET /v1/status. */
+export interface StatusView {
+  id: string
+  peerId: string
+  addrs: string[]
+  master: MasterView | null
+  quorum: { has: boolean; visible: number; voting: number; needed: number }
+  members: MemberView[]
+}
+
+export interface Agent {
+  readonly id: string
+  readonly peerId: PeerKey
+  /** Resolved configuration (flags over file over defaults); `tasks` and `on` are passed through unvalidated. */
+  readonly config: AgentConfig
+  readonly dataDir: string
+  readonly logger: Logger
+  readonly metrics: Registry
+  readonly events: EventEmitter<AgentEvents>
+  readonly net: AgentNet
+  /** Announced multiaddrs of this agent (with /p2p/<peerId>). */
+  addrs(): string[]
+  /** The API view of the cluster (GET /v1/status). */
+  status(): StatusView
+  /** The raw core status (monotonic `since` times), for plugins that need more than the API view. */
+  coreStatus(): CoreStatus
+  isMaster(): boolean
+  master(): MasterView | null
+  member(id: string): Member | undefined
+  memberByPeer(peer: PeerKey): Member | undefined
+  /** Monotonic clock used by the agent (performance.now()). */
+  now(): number
+  /** Leave gracefully (others record `left`), then stop. Resolves when stopped. */
+  leave(): Promise<void>
+  /** Stop without leaving (others will see this node fail). */
+  stop(): Promise<void>
+  /** Resolves with the exit code once the agent has stopped for any reason. */
+  readonly stopped: Promise<number>
+}
+
+export interface AgentPlugin {
+  name: string
+  /** Called once the agent runs: network, core and HTTP API are up. */
+  start(agent: Agent): Promise<void>
+  /** Register extra HTTP routes; called before the API listens (before start). */
+  routes?(app: FastifyInstance): void
+  /** Called on leave/stop, before the network stops. */
+  stop?(): Promise<void>
+  /** Shown under GET /v1/plugins/<name>. */
+  status?(): Record<string, unknown>
+}

@@ -1,0 +1,124 @@
+// Agent configuration: one zod schema for the JSON config file and the command-line flags.
+// Errors name the field, e.g. `config error: probeIntervalMs: expected a positive integer`.
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import { z } from 'zod'
+import { protocolDefaults } from '../core/defaults.ts'
+
+const posInt = () =>
+  z.number({ error: 'expected a positive integer' }).int({ error: 'expected a positive integer' }).positive({ error: 'expected a positive integer' })
+const nonNegInt = () =>
+  z.number({ error: 'expected an integer >= 0' }).int({ error: 'expected an integer >= 0' }).min(0, { error: 'expected an integer >= 0' })
+const fraction = () =>
+  z.number({ error: 'expected a number between 0 and 1' }).min(0, { error: 'expected a number between 0 and 1' }).max(0.9, { error: 'expected a number between 0 and 0.9' })
+
+function protoNames(s: string): string[] | null {
+  try {
+    return multiaddr(s).protoNames()
+  } catch {
+    return null
+  }
+}
+const isMultiaddr = (s: string) => protoNames(s) !== null
+
+const multiaddrString = (what: string) =>
+  z.string({ error: `expected a ${what} multiaddr string` }).refine(isMultiaddr, { error: (iss) => `malformed multiaddr "${String(iss.input)}"`, abort: true })
+
+/** A TCP listen address: /ip4|ip6/<addr>/tcp/<port>. */
+const listenAddr = multiaddrString('listen').refine(
+  (s) => {
+    const protos = protoNames(s) ?? []
+    return (protos[0] === 'ip4' || protos[0] === 'ip6') && protos[1] === 'tcp' && protos.length === 2
+  },
+  { error: (iss) => `"${String(iss.input)}" is not a listen address of the form /ip4/<addr>/tcp/<port>` },
+)
+
+const bootstrapAddr = multiaddrString('bootstrap').refine(
+  (s) => {
+    const protos = protoNames(s) ?? []
+    return ['ip4', 'ip6', 'dns', 'dns4', 'dns6'].includes(protos[0]) && protos[1] === 'tcp'
+  },
+  { error: (iss) => `"${String(iss.input)}" is not a bootstrap address of the form /ip4/<addr>/tcp/<port>[/p2p/<peer-id>]` },
+)
+
+/** host:port for the HTTP API; the host may be an IPv4 address, a bracketed IPv6 address or a name. */
+const hostPort = z
+  .string({ error: 'expected host:port' })
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: (iss) => `expected host:port, got "${String(iss.input)}"` })
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { error: 'port must be at most 65535' })
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** Protocol tunables: every key of protocolDefaults. */
+export const protocolSchema = z.object({
+  quorum: z.enum(['majority', 'none'], { error: 'expected "majority" or "none"' }),
+  expect: posInt(),
+  probeIntervalMs: posInt(),
+  probeTimeoutMs: posInt(),
+  indirectTimeoutMs: posInt(),
+  indirectChecks: nonNegInt(),
+  suspicionMinMs: posInt(),
+  suspicionMaxMult: z.number({ error: 'expected a number >= 1' }).min(1, { error: 'expected a number >= 1' }),
+  maxHealthScore: nonNegInt(),
+  retransmitMult: posInt(),
+  maxPiggyback: nonNegInt(),
+  syncIntervalMs: posInt(),
+  deadProbeIntervalMs: posInt(),
+  reapAfterMs: posInt(),
+  leaseDurationMs: posInt(),
+  leaseRenewMs: posInt(),
+  clockDrift: fraction(),
+  stabilityWindowMs: nonNegInt(),
+})
+
+// Keep the schema and the core's defaults in step: a key missing on either side fails typechecking.
+type ProtocolKeys = keyof typeof protocolDefaults
+type SchemaKeys = keyof z.infer<typeof protocolSchema>
+const _sameKeys: [ProtocolKeys] extends [SchemaKeys] ? ([SchemaKeys] extends [ProtocolKeys] ? true : never) : never = true
+void _sameKeys
+
+/** Node ids: printable, no whitespace, short enough for logs and tables. */
+const nodeId = z
+  .string({ error: 'expected a string' })
+  .min(1, { error: 'must not be empty' })
+  .max(128, { error: 'must be at most 128 characters' })
+  .regex(/^[A-Za-z0-9._:@-]+$/, { error: 'may contain only letters, digits and . _ : @ -' })
+
+export const agentSchema = z
+  .object({
+    id: nodeId,
+    listen: listenAddr,
+    api: hostPort,
+    dataDir: z.string({ error: 'expected a path' }).min(1, { error: 'must not be empty' }),
+    bootstrap: z.array(bootstrapAddr, { error: 'expected an array of multiaddr strings' }),
+    mdns: z.boolean({ error: 'expected true or false' }),
+    logLevel: z.enum(logLevels, { error: `expected one of ${logLevels.join(', ')}` }),
+    /** Validated by the task subsystem (src/tasks). */
+    tasks: z.unknown().optional(),
+    /** Event hooks, validated by the task subsystem (src/tasks). */
+    on: z.unknown().optional(),
+  })
+  .extend(protocolSchema.shape)
+  .strict()
+
+export type AgentConfig = z.infer<typeof agentSchema>
+
+/** What the config file may contain: every key optional, unknown keys rejected. */
+export const fileSchema = agentSchema.partial().strict()
+
+export function defaultDataDir(id: string): string {
+  return join('data', id)
+}
+
+export function baseDefaults(): Omit<AgentConfig, 'dataDir' | 'tasks' | 'on'> {
+  return {
+    id: hostname(),
+    listen: '/ip4/0.0.0.0/tcp/7946',
+    api: '127.0.0.1:7947',
+    bootstrap: [],
+    mdns: true,
+    logLevel: 'info',
+    ...protocolDefaults,
+  }
+}

@@ -1,0 +1,95 @@
+// The one wire encoding of protocol messages: msgpack, validated on decode by a zod schema, at most 64 KiB.
+// Decoding never throws: a bad message comes back as a reason the shell counts and logs.
+import { decode, encode } from '@msgpack/msgpack'
+import { z } from 'zod'
+import type { Message, MessageType } from '../core/types.ts'
+
+export const MAX_MESSAGE_BYTES = 64 * 1024
+
+const str = z.string().max(1024)
+const uint = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+const addrs = z.array(str).max(64)
+
+const memberUpdate = z.object({
+  id: str,
+  peer: str,
+  addrs,
+  incarnation: uint,
+  state: z.enum(['alive', 'suspect', 'dead', 'left']),
+  by: str.optional(),
+})
+const updates = z.array(memberUpdate).max(4096)
+
+const voterConfig = z.object({ version: uint, term: uint, voters: z.array(str).max(4096) })
+
+export const messageSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('ping'), seq: uint, from: str, gossip: updates }),
+  z.object({ t: z.literal('ack'), seq: uint, from: str, gossip: updates }),
+  z.object({ t: z.literal('nack'), seq: uint, from: str }),
+  z.object({ t: z.literal('ping-req'), seq: uint, from: str, target: str, targetPeer: str }),
+  z.object({ t: z.literal('sync'), from: str, reply: z.boolean(), members: updates, config: voterConfig.nullable(), maxTerm: uint }),
+  z.object({ t: z.literal('updates'), from: str, updates }),
+  z.object({
+    t: z.literal('lease-req'),
+    from: str,
+    seq: uint,
+    term: uint,
+    master: z.boolean(),
+    configVersion: uint,
+    config: voterConfig.optional(),
+  }),
+  z.object({
+    t: z.literal('lease-ack'),
+    from: str,
+    seq: uint,
+    term: uint,
+    granted: z.boolean(),
+    durationMs: uint,
+    maxTerm: uint,
+    configVersion: uint,
+    reason: z.enum(['not-lowest', 'bound', 'stale-term', 'not-voter']).optional(),
+    holder: str.optional(),
+  }),
+  z.object({ t: z.literal('lease-release'), from: str, term: uint }),
+  z.object({ t: z.literal('leave'), from: str, incarnation: uint }),
+  z.object({ t: z.literal('remove'), from: str, id: str }),
+])
+
+// Compile-time check that the schema and the core's Message type describe the same thing.
+type Decoded = z.infer<typeof messageSchema>
+const _toMessage = (d: Decoded): Message => d
+const _fromMessage = (m: Message): Decoded => m
+void _toMessage
+void _fromMessage
+
+export const messageTypes: readonly MessageType[] = messageSchema.options.map((o) => o.shape.t.value)
+
+export type BadReason = 'too-big' | 'undecodable' | 'schema'
+
+export type DecodeResult = { ok: true; msg: Message } | { ok: false; reason: BadReason; detail: string }
+
+export function encodeMessage(msg: Message): Uint8Array {
+  const bytes = encode(msg, { ignoreUndefined: true })
+  if (bytes.byteLength > MAX_MESSAGE_BYTES) {
+    throw new RangeError(`message ${msg.t} is ${bytes.byteLength} bytes, over the ${MAX_MESSAGE_BYTES} byte limit`)
+  }
+  return bytes
+}
+
+export function decodeMessage(bytes: Uint8Array): DecodeResult {
+  if (bytes.byteLength > MAX_MESSAGE_BYTES) {
+    return { ok: false, reason: 'too-big', detail: `${bytes.byteLength} bytes` }
+  }
+  let raw: unknown
+  try {
+    raw = decode(bytes)
+  } catch (e) {
+    return { ok: false, reason: 'undecodable', detail: (e as Error).message }
+  }
+  const parsed = messageSchema.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    return { ok: false, reason: 'schema', detail: `${issue.path.join('.') || '(root)'}: ${issue.message}` }
+  }
+  return { ok: true, msg: parsed.data as Message }
+}

@@ -1,0 +1,92 @@
+import { encode } from '@msgpack/msgpack'
+import { describe, expect, it } from 'vitest'
+import type { Message } from '../../src/core/types.ts'
+import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, messageTypes } from '../../src/net/codec.ts'
+
+const member = { id: 'node-1', peer: '12D3KooWabc', addrs: ['/ip4/127.0.0.1/tcp/1/p2p/12D3KooWabc'], incarnation: 3, state: 'alive' as const }
+const config = { version: 2, term: 5, voters: ['node-1', 'node-2'] }
+
+const samples: Message[] = [
+  { t: 'ping', seq: 1, from: 'node-1', gossip: [member, { ...member, id: 'node-2', state: 'suspect', by: 'node-3' }] },
+  { t: 'ack', seq: 1, from: 'node-2', gossip: [] },
+  { t: 'nack', seq: 7, from: 'node-3' },
+  { t: 'ping-req', seq: 9, from: 'node-1', target: 'node-4', targetPeer: '12D3KooWdef' },
+  { t: 'sync', from: 'node-1', reply: false, members: [member], config, maxTerm: 5 },
+  { t: 'sync', from: 'node-1', reply: true, members: [], config: null, maxTerm: 0 },
+  { t: 'updates', from: 'node-1', updates: [member] },
+  { t: 'lease-req', from: 'node-1', seq: 4, term: 5, master: true, configVersion: 2, config },
+  { t: 'lease-req', from: 'node-1', seq: 5, term: 5, master: false, configVersion: 2 },
+  { t: 'lease-ack', from: 'node-2', seq: 4, term: 5, granted: true, durationMs: 1200, maxTerm: 5, configVersion: 2 },
+  { t: 'lease-ack', from: 'node-2', seq: 4, term: 5, granted: false, durationMs: 0, maxTerm: 6, configVersion: 2, reason: 'not-lowest', holder: 'node-0' },
+  { t: 'lease-release', from: 'node-1', term: 5 },
+  { t: 'leave', from: 'node-4', incarnation: 8 },
+  { t: 'remove', from: 'node-2', id: 'node-5' },
+]
+
+describe('codec', () => {
+  it('round-trips every message type', () => {
+    expect(new Set(samples.map((m) => m.t))).toEqual(new Set(messageTypes))
+    for (const msg of samples) {
+      const res = decodeMessage(encodeMessage(msg))
+      expect(res).toEqual({ ok: true, msg })
+    }
+  })
+
+  it('drops undefined optional fields instead of sending nil', () => {
+    const msg = { t: 'lease-ack', from: 'a', seq: 1, term: 1, granted: true, durationMs: 1, maxTerm: 1, configVersion: 0, reason: undefined } as Message
+    const res = decodeMessage(encodeMessage(msg))
+    expect(res.ok).toBe(true)
+    if (res.ok) expect('reason' in res.msg).toBe(false)
+  })
+
+  it('rejects garbage bytes as undecodable', () => {
+    for (const bytes of [new Uint8Array([0xc1]), new Uint8Array([0xd9, 0xff, 0x41]), new Uint8Array(0)]) {
+      const res = decodeMessage(bytes)
+      expect(res.ok).toBe(false)
+      if (!res.ok) expect(res.reason).toBe('undecodable')
+    }
+  })
+
+  it('rejects random bytes without throwing', () => {
+    let seed = 42
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+    for (let i = 0; i < 500; i++) {
+      const bytes = Uint8Array.from({ length: 1 + Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256))
+      const res = decodeMessage(bytes)
+      // random bytes may decode to msgpack values, but never to a valid message
+      expect(res.ok).toBe(false)
+    }
+  })
+
+  it('rejects well-formed msgpack that fails the schema, naming the field', () => {
+    const cases: [unknown, string][] = [
+      [{ t: 'ping', seq: -1, from: 'a', gossip: [] }, 'seq'],
+      [{ t: 'ping', seq: 1.5, from: 'a', gossip: [] }, 'seq'],
+      [{ t: 'ping', seq: 1, from: 'a' }, 'gossip'],
+      [{ t: 'ack', seq: 1, from: 'a', gossip: [{ ...member, state: 'zombie' }] }, 'gossip.0.state'],
+      [{ t: 'bogus', from: 'a' }, 't'],
+      [[1, 2, 3], '(root)'],
+      ['just a string', '(root)'],
+    ]
+    for (const [value, path] of cases) {
+      const res = decodeMessage(encode(value))
+      expect(res.ok).toBe(false)
+      if (!res.ok) {
+        expect(res.reason).toBe('schema')
+        expect(res.detail.startsWith(path)).toBe(true)
+      }
+    }
+  })
+
+  it('rejects oversized input before decoding', () => {
+    const res = decodeMessage(new Uint8Array(MAX_MESSAGE_BYTES + 1))
+    expect(res).toMatchObject({ ok: false, reason: 'too-big' })
+    const big = encode({ t: 'updates', from: 'a', updates: [], pad: 'x'.repeat(MAX_MESSAGE_BYTES) })
+    expect(decodeMessage(big)).toMatchObject({ ok: false, reason: 'too-big' })
+  })
+
+  it('refuses to encode a message over the limit', () => {
+    const updates = Array.from({ length: 400 }, (_, i) => ({ ...member, id: `node-${i}`, addrs: ['/ip4/127.0.0.1/tcp/1/p2p/' + 'x'.repeat(200)] }))
+    expect(() => encodeMessage({ t: 'updates', from: 'a', updates })).toThrow(RangeError)
+  })
+})
