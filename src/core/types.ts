@@ -63,8 +63,10 @@ export type Message =
       maxTerm: number
       configVersion: number
       /** When refused: why, and the node this voter grants to instead. */
-      reason?: 'not-lowest' | 'bound' | 'stale-term' | 'not-voter'
+      reason?: 'not-lowest' | 'bound' | 'stale-term' | 'not-voter' | 'stale-config'
       holder?: string
+      /** The voter's config, when the requester's is older or differs. */
+      config?: VoterConfig
     }
   | { t: 'lease-release'; from: string; term: number }
   | { t: 'leave'; from: string; incarnation: number }
