@@ -18,6 +18,7 @@ const samples: Message[] = [
   { t: 'lease-req', from: 'node-1', seq: 5, term: 5, master: false, configVersion: 2 },
   { t: 'lease-ack', from: 'node-2', seq: 4, term: 5, granted: true, durationMs: 1200, maxTerm: 5, configVersion: 2 },
   { t: 'lease-ack', from: 'node-2', seq: 4, term: 5, granted: false, durationMs: 0, maxTerm: 6, configVersion: 2, reason: 'not-lowest', holder: 'node-0' },
+  { t: 'lease-ack', from: 'node-2', seq: 5, term: 5, granted: false, durationMs: 0, maxTerm: 6, configVersion: 3, reason: 'stale-config', config },
   { t: 'lease-release', from: 'node-1', term: 5 },
   { t: 'leave', from: 'node-4', incarnation: 8 },
   { t: 'remove', from: 'node-2', id: 'node-5' },
