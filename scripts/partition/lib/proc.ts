@@ -1,0 +1,78 @@
+// Starting and signalling the processes of a run. Every pid is recorded with its start time, and a
+// signal is sent only to the exact process we started (same pid AND same start time).
+import { spawn } from 'node:child_process'
+import { mkdirSync, openSync, closeSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { procStartTime, sameProcess, signal, sleep } from './sys.ts'
+import { PARTITION_DIR, REPO, saveState, type NodeState, type RunState } from './state.ts'
+
+export const AGENT_BIN = join(REPO, 'bin/conclave.js')
+
+function spawnInNs(ns: string, args: string[], logFile: string): { pid: number; start: string | null } {
+  const fd = openSync(logFile, 'a')
+  try {
+    // `ip netns exec` execs the command in place, so the pid we get is the node process itself.
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...args], {
+      detached: true, // own process group: a Ctrl-C on the harness reaches the harness only, which cleans up
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    })
+    child.unref()
+    if (!child.pid) throw new Error(`could not spawn ${args[0]} in ${ns}`)
+    return { pid: child.pid, start: procStartTime(child.pid) }
+  } finally { closeSync(fd) }
+}
+
+export function agentArgs(s: RunState, n: NodeState, opts: { expect?: number | null } = {}): string[] {
+  const args = [AGENT_BIN, 'agent',
+    '--id', n.id,
+    '--listen', `/ip4/${n.ip}/tcp/${n.listenPort}`,
+    '--api', `127.0.0.1:${n.apiPort}`,
+    '--data-dir', n.dataDir,
+    '--quorum', s.quorum,
+    '--log-level', s.logLevel,
+  ]
+  const expect = opts.expect === undefined ? s.expect : opts.expect
+  if (expect) args.push('--expect', String(expect))
+  if (s.agentConfig && existsSync(s.agentConfig)) args.push('--config', s.agentConfig)
+  args.push(...s.extraArgs)
+  return args
+}
+
+export function startAgent(s: RunState, n: NodeState, opts: { expect?: number | null } = {}): void {
+  if (sameProcess(n.pid, n.pidStart)) throw new Error(`${n.id} is already running (pid ${n.pid})`)
+  mkdirSync(n.dataDir, { recursive: true })
+  const { pid, start } = spawnInNs(n.ns, agentArgs(s, n, opts), n.logFile)
+  n.pid = pid; n.pidStart = start; n.proc = 'running'; n.starts++
+  saveState(s)
+}
+
+export function startProxy(s: RunState, n: NodeState): void {
+  if (sameProcess(n.proxyPid, n.proxyStart)) return
+  const { pid, start } = spawnInNs(n.ns, [join(PARTITION_DIR, 'proxy.mjs'), n.sock, String(n.apiPort)], join(s.dir, 'logs', `proxy-${n.id}.log`))
+  n.proxyPid = pid; n.proxyStart = start
+  saveState(s)
+}
+
+export function agentAlive(n: NodeState): boolean { return sameProcess(n.pid, n.pidStart) }
+
+export function signalAgent(n: NodeState, sig: NodeJS.Signals): boolean {
+  if (!sameProcess(n.pid, n.pidStart)) return false
+  return signal(n.pid!, sig)
+}
+
+/** Waits until the agent process has exited (or the bound passes); returns true if it is gone. */
+export async function waitExit(n: NodeState, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    if (!sameProcess(n.pid, n.pidStart)) return true
+    await sleep(50)
+  }
+  return !sameProcess(n.pid, n.pidStart)
+}
+
+export function ensureDirs(s: RunState): void {
+  mkdirSync(join(s.dir, 'logs'), { recursive: true })
+  mkdirSync(join(s.dir, 'data'), { recursive: true })
+  mkdirSync(join(s.dir, 'sock'), { recursive: true })
+}

@@ -1,0 +1,102 @@
+// The run folder: everything a run creates is written to state.json BEFORE it is created, so `down`
+// (or the next harness start) can remove it even after the harness crashed or was SIGKILLed.
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+export const RUNS_DIR = process.env.PARTITION_RUNS_DIR ?? join(REPO, '.runs')
+export const PARTITION_DIR = resolve(REPO, 'scripts/partition')
+
+export type NodeProc = 'running' | 'paused' | 'stopped' | 'killed' | 'left'
+
+export interface NodeState {
+  id: string
+  index: number
+  ns: string
+  veth: string // inside the namespace
+  vethBr: string // bridge side, in the root namespace (no address)
+  ip: string
+  listenPort: number
+  apiPort: number
+  dataDir: string
+  logFile: string
+  sock: string // unix socket of the API proxy: reachable from the root namespace without any IP address
+  pid: number | null
+  pidStart: string | null
+  proxyPid: number | null
+  proxyStart: string | null
+  proc: NodeProc
+  starts: number
+}
+
+export interface FaultState {
+  blocked: Array<[string, string]> // directed: packets from [0] never reach [1]
+  loss: { percent: number; nodes: string[] | null } | null
+  describe: string[]
+}
+
+export interface RunState {
+  runId: string
+  prefix: string
+  dir: string
+  mode: 'cli' | 'harness'
+  ownerPid: number
+  ownerStart: string | null
+  createdAt: string
+  bridge: string
+  bridgeCreated: boolean
+  subnet: string // first three octets, e.g. "10.77.0"
+  quorum: 'majority' | 'none'
+  expect: number | null
+  logLevel: string
+  userConfig: string | null
+  agentConfig: string
+  recordFile: string
+  extraArgs: string[]
+  namespaces: string[] // every namespace this run created (or was about to create)
+  links: string[] // root-namespace links this run created
+  nodes: NodeState[]
+  faults: FaultState
+  down: boolean
+}
+
+/** A short per-run prefix: interface names must fit in 15 bytes, e.g. "cvk3f9b12". */
+export function newPrefix(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789'
+  const b = randomBytes(4)
+  return 'cv' + [...b].map((x) => alphabet[x % alphabet.length]).join('')
+}
+
+export function stateFile(dir: string) { return join(dir, 'state.json') }
+
+export function saveState(s: RunState): void {
+  mkdirSync(s.dir, { recursive: true })
+  const tmp = stateFile(s.dir) + '.tmp'
+  writeFileSync(tmp, JSON.stringify(s, null, 2))
+  renameSync(tmp, stateFile(s.dir))
+}
+
+export function loadState(dir: string): RunState {
+  const f = stateFile(dir)
+  if (!existsSync(f)) throw new Error(`no run state in ${dir}`)
+  return JSON.parse(readFileSync(f, 'utf8')) as RunState
+}
+
+export function listRuns(): RunState[] {
+  if (!existsSync(RUNS_DIR)) return []
+  const out: RunState[] = []
+  for (const name of readdirSync(RUNS_DIR).sort()) {
+    const dir = join(RUNS_DIR, name)
+    if (existsSync(stateFile(dir))) {
+      try { out.push(loadState(dir)) } catch { /* half-written: ignore */ }
+    }
+  }
+  return out
+}
+
+export function runDirFor(prefix: string, label: string): string {
+  const ts = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')
+  return join(RUNS_DIR, `${ts}-${label}-${prefix}`)
+}
