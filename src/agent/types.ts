@@ -34,8 +34,8 @@ export interface AgentEvents {
   event: [CoreEvent]
   member: [Extract<CoreEvent, { type: 'member-joined' | 'member-state' | 'member-removed' }>]
   master: [Extract<CoreEvent, { type: 'master-changed' }>]
-  /** The agent stopped (after leave, stop, or a fatal id conflict); carries the process exit code to use. */
-  stopped: [number]
+  /** The agent stopped (after leave, stop, or a fatal id conflict). */
+  stopped: [StopResult]
 }
 
 /** A member as the API shows it: `since` is wall-clock ISO time. */
@@ -80,12 +80,21 @@ export interface Agent {
   memberByPeer(peer: PeerKey): Member | undefined
   /** Monotonic clock used by the agent (performance.now()). */
   now(): number
+  /** Drop a member (dead, or gone for good) so it stops voting; forwarded to the master when needed. */
+  remove(id: string): { ok: true } | { ok: false; error: string }
   /** Leave gracefully (others record `left`), then stop. Resolves when stopped. */
   leave(): Promise<void>
   /** Stop without leaving (others will see this node fail). */
   stop(): Promise<void>
-  /** Resolves with the exit code once the agent has stopped for any reason. */
-  readonly stopped: Promise<number>
+  /** Resolves once the agent has stopped for any reason, with the exit code the process should use. */
+  readonly stopped: Promise<StopResult>
+}
+
+export interface StopResult {
+  /** 0 after leave/stop, 2 after a fatal error such as an id conflict. */
+  code: number
+  /** One line for the operator when the stop was not requested. */
+  reason?: string
 }
 
 export interface AgentPlugin {

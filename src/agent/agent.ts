@@ -1,0 +1,205 @@
+// Assembles one agent: configuration, libp2p shell, protocol core, HTTP API and plugins.
+// The core decides; this file only carries out its effects and feeds it time, messages and observations.
+import { EventEmitter } from 'node:events'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Logger } from 'pino'
+import { buildApi, isoFromMonotonic, listenApi } from '../api/server.ts'
+import type { AgentConfig } from '../config/schema.ts'
+import { protocolDefaults } from '../core/defaults.ts'
+import { ClusterCore, type Seed } from '../core/node.ts'
+import type { CoreConfig, CoreEvent, Effect } from '../core/types.ts'
+import { loadOrCreateKey } from '../net/key.ts'
+import { Net } from '../net/shell.ts'
+import { createLogger, logEvent } from './logger.ts'
+import { createMetrics } from './metrics.ts'
+import type { Agent, AgentEvents, AgentPlugin, StatusView, StopResult } from './types.ts'
+
+export interface AgentOptions {
+  config: AgentConfig
+  plugins?: AgentPlugin[]
+  /** Defaults to a pino logger on stderr at config.logLevel. */
+  logger?: Logger
+  /** Randomness for the core (probe order, gossip targets); defaults to Math.random. */
+  rng?: () => number
+}
+
+export const TICK_MS = 50
+/** Time given to the leave broadcast and direct messages to leave the process before libp2p stops. */
+const LEAVE_FLUSH_MS = 300
+
+const now = () => performance.now()
+
+export async function createAgent(options: AgentOptions): Promise<Agent> {
+  const { config } = options
+  const plugins = options.plugins ?? []
+  const log = options.logger ?? createLogger(config.logLevel, config.id)
+  const { key, created } = await loadOrCreateKey(config.dataDir)
+
+  let core: ClusterCore | null = null
+  const metrics = createMetrics(() => core?.status(now()) ?? null)
+  const net = await Net.create({ privateKey: key, listen: config.listen, bootstrap: config.bootstrap, mdns: config.mdns, logger: log, metrics })
+  await net.start()
+
+  const peerId = net.peerId
+  const protocolKeys = Object.keys(protocolDefaults) as (keyof typeof protocolDefaults)[]
+  const coreConfig = {
+    ...(Object.fromEntries(protocolKeys.map((k) => [k, config[k]])) as typeof protocolDefaults),
+    id: config.id,
+    peer: peerId,
+    addrs: net.addrs(),
+  } satisfies CoreConfig
+  const c = new ClusterCore(coreConfig, options.rng ?? Math.random, now())
+  core = c
+  log.info({ peer: peerId, addrs: coreConfig.addrs, dataDir: config.dataDir, newKey: created }, `agent ${config.id} listening`)
+
+  const events = new EventEmitter<AgentEvents>()
+  let stopping: Promise<void> | null = null
+  let resolveStopped!: (r: StopResult) => void
+  const stopped = new Promise<StopResult>((r) => (resolveStopped = r))
+  let ticker: NodeJS.Timeout | undefined
+
+  const onEvent = (e: CoreEvent) => {
+    logEvent(log, e)
+    metrics.onEvent(e)
+    events.emit('event', e)
+    if (e.type === 'member-joined' || e.type === 'member-state' || e.type === 'member-removed') events.emit('member', e)
+    if (e.type === 'master-changed') events.emit('master', e)
+    if (e.type === 'id-conflict' && e.fatal) {
+      // Another live node holds our id: stop without a leave message (it would mark the rightful holder as left).
+      void shutdown({ code: 2, reason: `node id "${e.id}" is already held by live member ${e.peer}` }, false)
+    }
+  }
+
+  const run = (effects: Effect[]) => {
+    for (const e of effects) {
+      if (e.type === 'send') net.send(e.to, e.addrs, e.msg)
+      else if (e.type === 'broadcast') net.broadcast(e.msg)
+      else onEvent(e.event)
+    }
+  }
+
+  /** Core calls are guarded: a bug in one input is logged, it must not kill the agent's other duties. */
+  const drive = (what: string, f: () => Effect[]) => {
+    if (stopping) return
+    let effects: Effect[]
+    try {
+      effects = f()
+    } catch (e) {
+      log.error({ err: e, input: what }, `core failed on ${what}`)
+      return
+    }
+    run(effects)
+  }
+
+  const status = (): StatusView => {
+    const s = c.status(now())
+    return {
+      id: s.id,
+      peerId: s.peer,
+      addrs: net.addrs(),
+      master: s.master ? { id: s.master.id, term: s.master.term } : null,
+      quorum: { has: s.quorum.has, visible: s.quorum.visible, voting: s.quorum.voting, needed: s.quorum.needed },
+      members: s.members.map((m) => ({
+        id: m.id,
+        peerId: m.peer,
+        state: m.state,
+        incarnation: m.incarnation,
+        addrs: m.addrs,
+        since: isoFromMonotonic(m.since),
+      })),
+    }
+  }
+
+  const shutdown = (result: StopResult, leave: boolean): Promise<void> => {
+    if (stopping) return stopping
+    stopping = (async () => {
+      if (leave) {
+        try {
+          run(c.leave(now()))
+        } catch (e) {
+          log.error({ err: e }, 'core failed on leave')
+        }
+        await new Promise((r) => setTimeout(r, LEAVE_FLUSH_MS))
+      }
+      clearInterval(ticker)
+      for (const p of [...plugins].reverse()) {
+        try {
+          await p.stop?.()
+        } catch (e) {
+          log.error({ plugin: p.name, err: e }, 'plugin failed to stop')
+        }
+      }
+      await app.close().catch(() => {})
+      await net.stop().catch((e: Error) => log.warn({ err: e.message }, 'libp2p stop failed'))
+      log.info({ code: result.code }, result.reason ?? (leave ? 'left and stopped' : 'stopped'))
+      events.emit('stopped', result)
+      resolveStopped(result)
+    })()
+    return stopping
+  }
+
+  const agent: Agent = {
+    id: config.id,
+    peerId,
+    config,
+    dataDir: config.dataDir,
+    logger: log,
+    metrics: metrics.registry,
+    events,
+    net,
+    addrs: () => net.addrs(),
+    status,
+    coreStatus: () => c.status(now()),
+    isMaster: () => c.isMaster(now()),
+    master: () => c.master(now()),
+    member: (id) => c.member(id),
+    memberByPeer: (peer) => c.memberByPeer(peer),
+    now,
+    remove(id) {
+      if (stopping) return { ok: false, error: 'agent is stopping' }
+      const res = c.remove(id, now())
+      if (!res.ok) return res
+      run(res.effects)
+      return { ok: true }
+    },
+    leave: () => shutdown({ code: 0 }, true),
+    stop: () => shutdown({ code: 0 }, false),
+    stopped,
+  }
+
+  const app = buildApi(agent, plugins)
+  try {
+    await listenApi(app, config.api)
+  } catch (e) {
+    await net.stop().catch(() => {})
+    throw e
+  }
+
+  net.attach({
+    message: (from, msg) => drive(`receive ${msg.t}`, () => c.receive(from, msg, now())),
+    observe: (obs) => drive(`observe ${obs.type}`, () => c.observe(obs, now())),
+  })
+  drive('start', () => c.start(seedsOf(config.bootstrap), now()))
+  ticker = setInterval(() => drive('tick', () => c.tick(now())), TICK_MS)
+
+  for (const p of plugins) {
+    try {
+      await p.start(agent)
+    } catch (e) {
+      log.error({ plugin: p.name, err: e }, 'plugin failed to start')
+      await shutdown({ code: 2, reason: `plugin ${p.name} failed to start: ${(e as Error).message}` }, true)
+      break
+    }
+  }
+  return agent
+}
+
+/** Bootstrap addresses whose peer id is known become seeds of the core; the others are dialed by the shell. */
+function seedsOf(bootstrap: string[]): Seed[] {
+  const byPeer = new Map<string, string[]>()
+  for (const a of bootstrap) {
+    const peer = multiaddr(a).getPeerId()
+    if (peer) byPeer.set(peer, [...(byPeer.get(peer) ?? []), a])
+  }
+  return [...byPeer].map(([peer, addrs]) => ({ peer, addrs }))
+}

@@ -1,0 +1,64 @@
+// `conclave agent`: run an agent until SIGINT/SIGTERM (graceful leave) or a fatal error.
+import { hostname } from 'node:os'
+import { Command, Option } from 'commander'
+import { createAgent } from '../../agent/agent.ts'
+import { loadConfig } from '../../config/load.ts'
+import type { AgentConfig } from '../../config/schema.ts'
+import { agentPlugins } from '../plugins.ts'
+
+/** After SIGINT/SIGTERM the process exits within this long even if the leave hangs. */
+const EXIT_DEADLINE_MS = 2_800
+
+const positiveInt = (v: string) => (/^\d+$/.test(v) ? Number(v) : Number.NaN)
+
+/** Flag name (commander attribute) -> config key. */
+const flagKeys: Record<string, keyof AgentConfig> = {
+  id: 'id',
+  listen: 'listen',
+  api: 'api',
+  dataDir: 'dataDir',
+  bootstrap: 'bootstrap',
+  mdns: 'mdns',
+  quorum: 'quorum',
+  expect: 'expect',
+  logLevel: 'logLevel',
+}
+
+export function register(program: Command): void {
+  program
+    .command('agent')
+    .description('run the conclave agent on this host')
+    .option('--id <id>', `node id, unique in the cluster; ids order naturally, the lowest live one is master (default: hostname, here "${hostname()}")`)
+    .option('--listen <multiaddr>', 'libp2p listen address (default: /ip4/0.0.0.0/tcp/7946)')
+    .option('--api <host:port>', 'HTTP API address (default: 127.0.0.1:7947)')
+    .option('--data-dir <dir>', 'directory for the node key and state (default: ./data/<id>)')
+    .option('--bootstrap <multiaddr>', 'address of an agent to join, repeatable; /p2p/<peer-id> optional', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--no-mdns', 'do not discover peers with mDNS on the LAN')
+    .addOption(new Option('--quorum <mode>', 'master election safety: majority (leases from a majority) or none (a master in every partition)'))
+    .option('--expect <n>', 'hold the election until this many members (self included) were seen (default: 1)', positiveInt)
+    .option('--config <file>', 'JSON config file; flags override it')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default: info)')
+    .action(async (opts: Record<string, unknown>, cmd: Command) => {
+      const flags: Partial<AgentConfig> = {}
+      for (const [attr, key] of Object.entries(flagKeys)) {
+        if (cmd.getOptionValueSource(attr) === 'cli') (flags as Record<string, unknown>)[key] = opts[attr]
+      }
+      const config = loadConfig(flags, opts.config as string | undefined)
+      const agent = await createAgent({ config, plugins: agentPlugins(config) })
+
+      const onSignal = (signal: NodeJS.Signals) => {
+        agent.logger.info({ signal }, `received ${signal}, leaving`)
+        setTimeout(() => {
+          process.stderr.write(`conclave: leave did not finish within ${EXIT_DEADLINE_MS} ms, exiting\n`)
+          process.exit(0)
+        }, EXIT_DEADLINE_MS).unref()
+        void agent.leave()
+      }
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
+
+      const result = await agent.stopped
+      if (result.reason) process.stderr.write(`conclave: ${result.reason}\n`)
+      process.exitCode = result.code
+    })
+}

@@ -1,0 +1,48 @@
+// The `conclave` command. Each subcommand lives in commands/<name>.ts and exports register(program);
+// add new ones to the list in buildProgram().
+import { Command, CommanderError } from 'commander'
+import * as agent from './commands/agent.ts'
+import * as leave from './commands/leave.ts'
+import * as members from './commands/members.ts'
+import * as remove from './commands/remove.ts'
+import * as status from './commands/status.ts'
+import { CliError } from './errors.ts'
+
+export function buildProgram(): Command {
+  const program = new Command('conclave')
+    .description('peer-to-peer high-availability agent: membership, master election, task allocation')
+    .version('0.1.0')
+    // Usage errors are reported by run() as one line with exit code 2.
+    .exitOverride()
+    .configureOutput({ outputError: () => {} })
+    .showSuggestionAfterError(true)
+  for (const cmd of [agent, status, members, leave, remove]) cmd.register(program)
+  return program
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0
+      const msg = e.message.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ')
+      process.stderr.write(`conclave: ${msg}\n`)
+      return 2
+    }
+    if (e instanceof CliError) {
+      process.stderr.write(`conclave: ${e.message}\n`)
+      return e.exitCode
+    }
+    const err = e as Error
+    if (['ConfigError', 'NetError', 'ApiError', 'KeyError'].includes(err.name)) {
+      process.stderr.write(`conclave: ${err.message}\n`)
+      return 2
+    }
+    process.stderr.write(`conclave: unexpected error: ${err.message ?? String(e)}\n`)
+    if (process.env.CONCLAVE_DEBUG) process.stderr.write(`${err.stack}\n`)
+    return 1
+  }
+}

@@ -1,0 +1,59 @@
+// Builds the libp2p node: tcp + noise + yamux, identify, ping, gossipsub, optional mDNS and bootstrap.
+import { gossipsub, type GossipSub } from '@chainsafe/libp2p-gossipsub'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { identify, type Identify } from '@libp2p/identify'
+import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { ping, type PingService } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+
+export type Services = { identify: Identify; ping: PingService; pubsub: GossipSub }
+export type Node = Libp2p<Services>
+
+export interface NodeOptions {
+  privateKey: PrivateKey
+  listen: string
+  /** Bootstrap addresses that carry a /p2p/<peer-id> component (the bootstrap module needs it). */
+  bootstrapWithPeerId: string[]
+  mdns: boolean
+}
+
+/** mDNS service name: only conclave agents answer, not every libp2p node on the LAN. */
+export const MDNS_SERVICE_TAG = '_conclave._udp.local'
+export const BOOTSTRAP_TAG = 'keep-alive-bootstrap'
+
+export async function buildNode(o: NodeOptions): Promise<Node> {
+  const peerDiscovery: ((components: any) => PeerDiscovery)[] = []
+  if (o.mdns) peerDiscovery.push(mdns({ serviceTag: MDNS_SERVICE_TAG, interval: 10_000 }))
+  if (o.bootstrapWithPeerId.length > 0) {
+    peerDiscovery.push(bootstrap({ list: o.bootstrapWithPeerId, timeout: 0, tagName: BOOTSTRAP_TAG }))
+  }
+  return createLibp2p({
+    start: false,
+    privateKey: o.privateKey,
+    addresses: { listen: [o.listen] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    connectionManager: {
+      // The default (5 new connections per second per IP) refuses peers when a cluster on one host starts at once.
+      inboundConnectionThreshold: 100,
+      reconnectRetryInterval: 500,
+    },
+    // The core detects failures; this only reaps connections that are dead for a long time.
+    connectionMonitor: { pingInterval: 5_000, pingTimeout: { minTimeout: 2_000, maxTimeout: 10_000 } },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        floodPublish: true,
+        heartbeatInterval: 500,
+      }) as (components: any) => GossipSub,
+    },
+  })
+}

@@ -1,0 +1,484 @@
+// The libp2p adapter: turns wire bytes into core inputs and core effects into streams and publishes.
+// Nothing here decides anything about the protocol.
+import type { Message as PubsubMessage } from '@libp2p/interface'
+import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { lpStream, type LengthPrefixedStream } from 'it-length-prefixed-stream'
+import type { Logger } from 'pino'
+import type { AgentMetrics } from '../agent/metrics.ts'
+import type { AgentNet, RequestHandler, RequestOptions } from '../agent/types.ts'
+import type { Message, Observation, PeerKey } from '../core/types.ts'
+import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, type BadReason } from './codec.ts'
+import { BOOTSTRAP_TAG, buildNode, type Node } from './node.ts'
+
+export const DIRECT_PROTOCOL = '/conclave/swim/1.0.0'
+export const MEMBERSHIP_TOPIC = 'conclave/membership/1'
+
+const DIAL_TIMEOUT_MS = 1_500
+/** A write that cannot complete this long (peer stopped, yamux window full) fails the send. */
+const WRITE_TIMEOUT_MS = 2_000
+/** Per-peer queue bound: protocol messages are time-sensitive, old ones are worth little. */
+const SEND_QUEUE_MAX = 128
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024
+const BOOTSTRAP_RETRY_MS = 1_000
+const BOOTSTRAP_MAX_ATTEMPTS = 300
+
+export type Channel = 'direct' | 'broadcast'
+
+export interface NetSink {
+  message(from: PeerKey, msg: Message, channel: Channel): void
+  observe(obs: Observation): void
+}
+
+export interface NetOptions {
+  privateKey: PrivateKey
+  listen: string
+  bootstrap: string[]
+  mdns: boolean
+  logger: Logger
+  metrics: AgentMetrics
+}
+
+/** A problem the operator must fix (port in use, unusable address); the CLI prints it as one line. */
+export class NetError extends Error {
+  override name = 'NetError'
+}
+
+interface Outgoing {
+  bytes: Uint8Array
+  type: string
+  retried: boolean
+}
+
+/** One long-lived outbound stream per peer with a bounded queue; at most one dial in flight. */
+class PeerSender {
+  private queue: Outgoing[] = []
+  private busy = false
+  private stream?: Stream
+  private lp?: LengthPrefixedStream<Stream>
+  addrs: Multiaddr[] = []
+
+  constructor(
+    private readonly net: Net,
+    readonly peer: PeerId,
+  ) {}
+
+  enqueue(item: Outgoing): void {
+    if (this.queue.length >= SEND_QUEUE_MAX) {
+      this.queue.shift()
+      this.net.metrics.sendDropped.inc()
+    }
+    this.queue.push(item)
+    if (!this.busy) void this.pump()
+  }
+
+  private async pump(): Promise<void> {
+    this.busy = true
+    try {
+      while (this.queue.length > 0 && !this.net.stopping) {
+        const item = this.queue[0]
+        let opened = false
+        try {
+          if (!this.lp || this.stream?.status !== 'open' || this.stream.writeStatus !== 'ready') {
+            opened = true
+            await this.open()
+          }
+          await withTimeout(this.lp!.write(item.bytes), WRITE_TIMEOUT_MS, 'write')
+          this.queue.shift()
+          this.net.metrics.messagesSent.inc({ type: item.type, channel: 'direct' })
+          this.net.metrics.bytesSent.inc({ type: item.type, channel: 'direct' }, item.bytes.byteLength)
+        } catch (e) {
+          this.reset(e as Error)
+          // A stale stream (remote restarted, connection replaced) deserves one retry on a fresh one.
+          if (!opened && !item.retried) {
+            item.retried = true
+            continue
+          }
+          const dropped = this.queue.splice(0)
+          const cause = opened ? 'dial' : 'write'
+          this.net.metrics.sendFailures.inc({ cause }, dropped.length)
+          this.net.log.debug({ peer: this.peer.toString(), cause, err: (e as Error).message, dropped: dropped.length }, 'send failed')
+          this.net.observe({ type: 'send-failed', peer: this.peer.toString() })
+        }
+      }
+    } finally {
+      this.busy = false
+    }
+  }
+
+  private async open(): Promise<void> {
+    const node = this.net.node
+    if (node.getConnections(this.peer).length === 0 && this.addrs.length > 0) {
+      await node.peerStore.merge(this.peer, { multiaddrs: this.addrs })
+    }
+    const stream = await node.dialProtocol(this.peer, DIRECT_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+    this.stream = stream
+    this.lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+  }
+
+  /** Forget the stream (after an error or a disconnect); the next send opens a new one. */
+  reset(err?: Error): void {
+    const s = this.stream
+    this.stream = undefined
+    this.lp = undefined
+    if (s && s.status === 'open') s.abort(err ?? new Error('reset'))
+  }
+
+  async close(): Promise<void> {
+    const s = this.stream
+    this.stream = undefined
+    this.lp = undefined
+    this.queue = []
+    if (s && s.status === 'open') await s.close({ signal: AbortSignal.timeout(500) }).catch((e: Error) => s.abort(e))
+  }
+}
+
+export class Net implements AgentNet {
+  stopping = false
+  readonly log: Logger
+  readonly metrics: AgentMetrics
+  private sink?: NetSink
+  private pending: (() => void)[] = []
+  private readonly senders = new Map<string, PeerSender>()
+  private readonly topicHandlers = new Map<string, Set<(from: PeerKey, bytes: Uint8Array) => void>>()
+  private readonly badLogged = new Set<string>()
+  private readonly inbound = new Set<Stream>()
+  private readonly timers = new Set<NodeJS.Timeout>()
+
+  private constructor(
+    readonly node: Node,
+    private readonly opts: NetOptions,
+  ) {
+    this.log = opts.logger
+    this.metrics = opts.metrics
+  }
+
+  get peerId(): PeerKey {
+    return this.node.peerId.toString()
+  }
+
+  static async create(opts: NetOptions): Promise<Net> {
+    const withPeer = opts.bootstrap.filter((a) => multiaddr(a).getPeerId() != null)
+    const node = await buildNode({ privateKey: opts.privateKey, listen: opts.listen, bootstrapWithPeerId: withPeer, mdns: opts.mdns })
+    return new Net(node, opts)
+  }
+
+  /** Start listening. Events that arrive before attach() are held and replayed. */
+  async start(): Promise<void> {
+    const node = this.node
+    node.addEventListener('peer:connect', (e) => {
+      const peer = e.detail
+      this.observe({ type: 'peer-connected', peer: peer.toString(), addrs: this.knownAddrs(peer) })
+    })
+    node.addEventListener('peer:disconnect', (e) => {
+      const peer = e.detail.toString()
+      this.senders.get(peer)?.reset()
+      this.observe({ type: 'peer-disconnected', peer })
+    })
+    node.addEventListener('peer:discovery', (e) => {
+      const other = e.detail.id
+      // Both sides dialing on discovery would give two connections per pair; the lower peer id dials.
+      if (node.peerId.toString() < other.toString() && node.getConnections(other).length === 0) {
+        node.dial(other, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS * 2) }).catch((err: Error) => {
+          this.log.debug({ peer: other.toString(), err: err.message }, 'dial after discovery failed')
+        })
+      }
+    })
+    await node.handle(DIRECT_PROTOCOL, ({ stream, connection }) => void this.readDirect(stream, connection.remotePeer.toString()), {
+      maxInboundStreams: 64,
+    })
+    try {
+      await node.start()
+    } catch (e) {
+      await Promise.resolve(node.stop()).catch(() => {})
+      throw describeListenError(e as Error, this.opts.listen)
+    }
+    const pubsub = node.services.pubsub
+    pubsub.addEventListener('message', (e) => this.onPubsub(e.detail))
+    pubsub.subscribe(MEMBERSHIP_TOPIC)
+    this.bootstrapWithoutPeerId()
+  }
+
+  /** Connect the core: replay held events, then deliver directly. */
+  attach(sink: NetSink): void {
+    this.sink = sink
+    for (const f of this.pending.splice(0)) f()
+  }
+
+  /** Announced addresses: loopback ones are dropped when the host has others, since they mislead remote dialers. */
+  addrs(): string[] {
+    const all = this.node.getMultiaddrs().map((a) => a.toString())
+    const nonLoop = all.filter((a) => !/^\/ip4\/127\.|^\/ip6\/::1\//.test(a))
+    return nonLoop.length > 0 ? nonLoop : all
+  }
+
+  observe(obs: Observation): void {
+    if (this.stopping) return
+    if (this.sink) this.sink.observe(obs)
+    else this.pending.push(() => this.sink!.observe(obs))
+  }
+
+  private deliver(from: PeerKey, msg: Message, channel: Channel): void {
+    if (this.stopping) return
+    if (this.sink) this.sink.message(from, msg, channel)
+    else this.pending.push(() => this.sink!.message(from, msg, channel))
+  }
+
+  private knownAddrs(peer: PeerId): string[] {
+    return this.node
+      .getConnections(peer)
+      .filter((c) => c.direction === 'outbound')
+      .map((c) => c.remoteAddr.toString())
+  }
+
+  // ---- direct protocol -------------------------------------------------------------------------
+
+  /** Send a message to a peer over its long-lived stream, dialing (with `addrs`) when not connected. */
+  send(to: PeerKey, addrs: string[], msg: Message): void {
+    if (this.stopping) return
+    let bytes: Uint8Array
+    try {
+      bytes = encodeMessage(msg)
+    } catch (e) {
+      this.log.error({ err: (e as Error).message, type: msg.t }, 'message not sent: cannot encode')
+      return
+    }
+    let sender = this.senders.get(to)
+    if (!sender) {
+      let peer: PeerId
+      try {
+        peer = peerIdFromString(to)
+      } catch {
+        this.log.warn({ peer: to }, 'message not sent: invalid peer id')
+        return
+      }
+      sender = new PeerSender(this, peer)
+      this.senders.set(to, sender)
+    }
+    if (addrs.length > 0) sender.addrs = parseAddrs(addrs)
+    sender.enqueue({ bytes, type: msg.t, retried: false })
+  }
+
+  private async readDirect(stream: Stream, from: PeerKey): Promise<void> {
+    this.inbound.add(stream)
+    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    try {
+      for (;;) {
+        const data = await lp.read()
+        this.onBytes(from, data.subarray(), 'direct')
+      }
+    } catch (e) {
+      const err = e as Error & { code?: string }
+      if (err.name === 'InvalidDataLengthError' || err.name === 'InvalidDataLengthLengthError') {
+        // The framing is lost after an oversized frame: count it and drop the stream.
+        this.bad(from, 'too-big', err.message)
+        stream.abort(err)
+      } else if (err.name !== 'UnexpectedEOFError' && !this.stopping) {
+        this.log.debug({ peer: from, err: err.message }, 'inbound direct stream ended')
+      }
+    } finally {
+      this.inbound.delete(stream)
+      if (stream.status === 'open') await stream.close({ signal: AbortSignal.timeout(500) }).catch((e: Error) => stream.abort(e))
+    }
+  }
+
+  private onBytes(from: PeerKey, bytes: Uint8Array, channel: Channel): void {
+    const res = decodeMessage(bytes)
+    if (!res.ok) {
+      this.bad(from, res.reason, res.detail)
+      return
+    }
+    this.metrics.messagesReceived.inc({ type: res.msg.t, channel })
+    this.metrics.bytesReceived.inc({ type: res.msg.t, channel }, bytes.byteLength)
+    this.deliver(from, res.msg, channel)
+  }
+
+  /** Count every bad message; log once per (peer, reason) so a broken peer cannot flood the log. */
+  private bad(from: PeerKey, reason: BadReason, detail: string): void {
+    this.metrics.badMessages.inc({ reason })
+    const key = `${from} ${reason}`
+    if (!this.badLogged.has(key)) {
+      this.badLogged.add(key)
+      this.log.warn({ peer: from, reason, detail }, `dropped a bad message from ${from} (${reason}); further ones from it are only counted`)
+    }
+  }
+
+  // ---- broadcast ---------------------------------------------------------------------------------
+
+  broadcast(msg: Message): void {
+    if (this.stopping) return
+    let bytes: Uint8Array
+    try {
+      bytes = encodeMessage(msg)
+    } catch (e) {
+      this.log.error({ err: (e as Error).message, type: msg.t }, 'broadcast not sent: cannot encode')
+      return
+    }
+    this.metrics.messagesSent.inc({ type: msg.t, channel: 'broadcast' })
+    this.metrics.bytesSent.inc({ type: msg.t, channel: 'broadcast' }, bytes.byteLength)
+    this.node.services.pubsub.publish(MEMBERSHIP_TOPIC, bytes).catch((e: Error) => {
+      this.log.debug({ err: e.message }, 'broadcast failed')
+    })
+  }
+
+  private onPubsub(m: PubsubMessage): void {
+    if (m.type !== 'signed') return
+    const from = m.from.toString()
+    if (m.topic === MEMBERSHIP_TOPIC) {
+      this.onBytes(from, m.data, 'broadcast')
+      return
+    }
+    for (const h of this.topicHandlers.get(m.topic) ?? []) {
+      try {
+        h(from, m.data)
+      } catch (e) {
+        this.log.error({ topic: m.topic, err: (e as Error).message }, 'topic handler failed')
+      }
+    }
+  }
+
+  // ---- bootstrap without a peer id ---------------------------------------------------------------
+
+  /** Addresses without /p2p/<id>: dial them until one connection succeeds, then libp2p and the core take over. */
+  private bootstrapWithoutPeerId(): void {
+    for (const a of this.opts.bootstrap) {
+      const ma = multiaddr(a)
+      if (ma.getPeerId() != null) continue
+      let attempt = 0
+      const tryDial = async () => {
+        if (this.stopping) return
+        attempt++
+        try {
+          const conn = await this.node.dial(ma, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS * 2) })
+          // Tag it like the bootstrap module does, so libp2p redials it after a disconnect.
+          await this.node.peerStore.merge(conn.remotePeer, { multiaddrs: [ma], tags: { [BOOTSTRAP_TAG]: { value: 50 } } })
+          this.log.info({ addr: a, peer: conn.remotePeer.toString() }, 'connected to bootstrap address')
+        } catch (e) {
+          if (this.stopping) return
+          if (attempt === 1 || attempt % 30 === 0) this.log.warn({ addr: a, attempt, err: (e as Error).message }, 'bootstrap dial failed; retrying')
+          if (attempt >= BOOTSTRAP_MAX_ATTEMPTS) {
+            this.log.error({ addr: a }, 'giving up on bootstrap address')
+            return
+          }
+          const t = setTimeout(() => {
+            this.timers.delete(t)
+            void tryDial()
+          }, BOOTSTRAP_RETRY_MS)
+          this.timers.add(t)
+        }
+      }
+      void tryDial()
+    }
+  }
+
+  // ---- AgentNet for plugins ----------------------------------------------------------------------
+
+  async handle(protocol: string, handler: RequestHandler): Promise<void> {
+    await this.node.handle(
+      protocol,
+      async ({ stream, connection }) => {
+        const from = connection.remotePeer.toString()
+        const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+        try {
+          const req = await lp.read({ signal: AbortSignal.timeout(30_000) })
+          const res = await handler(req.subarray(), from)
+          await lp.write(res)
+          await stream.close({ signal: AbortSignal.timeout(5_000) })
+        } catch (e) {
+          this.log.debug({ protocol, peer: from, err: (e as Error).message }, 'request handler failed')
+          stream.abort(e as Error)
+        }
+      },
+      { maxInboundStreams: 128 },
+    )
+  }
+
+  async request(peer: PeerKey, addrs: string[], protocol: string, bytes: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? 10_000)
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout
+    const pid = peerIdFromString(peer)
+    if (this.node.getConnections(pid).length === 0 && addrs.length > 0) {
+      await this.node.peerStore.merge(pid, { multiaddrs: parseAddrs(addrs) })
+    }
+    const stream = await this.node.dialProtocol(pid, protocol, { signal })
+    try {
+      const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+      await lp.write(bytes, { signal })
+      const res = await lp.read({ signal })
+      await stream.close({ signal }).catch(() => {})
+      return res.subarray()
+    } catch (e) {
+      stream.abort(e as Error)
+      throw e
+    }
+  }
+
+  async publish(topic: string, bytes: Uint8Array): Promise<void> {
+    await this.node.services.pubsub.publish(topic, bytes)
+  }
+
+  subscribe(topic: string, handler: (fromPeer: PeerKey, bytes: Uint8Array) => void): () => void {
+    if (topic === MEMBERSHIP_TOPIC) throw new Error(`topic ${topic} is reserved for membership`)
+    let set = this.topicHandlers.get(topic)
+    if (!set) {
+      set = new Set()
+      this.topicHandlers.set(topic, set)
+      this.node.services.pubsub.subscribe(topic)
+    }
+    set.add(handler)
+    return () => {
+      set.delete(handler)
+      if (set.size === 0 && this.topicHandlers.get(topic) === set) {
+        this.topicHandlers.delete(topic)
+        if (!this.stopping) this.node.services.pubsub.unsubscribe(topic)
+      }
+    }
+  }
+
+  connectedPeers(): PeerKey[] {
+    return this.node.getPeers().map((p) => p.toString())
+  }
+
+  /** Close streams and stop libp2p. */
+  async stop(): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    await Promise.all([...this.senders.values()].map((s) => s.close()))
+    for (const s of this.inbound) if (s.status === 'open') s.abort(new Error('agent stopping'))
+    await this.node.stop()
+  }
+}
+
+function parseAddrs(addrs: string[]): Multiaddr[] {
+  const out: Multiaddr[] = []
+  for (const a of addrs) {
+    try {
+      // The peer store keeps transport addresses; strip a trailing /p2p/<id>.
+      const ma = multiaddr(a)
+      const id = ma.getPeerId()
+      out.push(id ? ma.decapsulateCode(421) : ma)
+    } catch {
+      // an unusable address from gossip is skipped, the others may work
+    }
+  }
+  return out
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t))
+}
+
+function describeListenError(e: Error, listen: string): Error {
+  const text = `${e.message} ${(e as { code?: string }).code ?? ''} ${String((e as { cause?: unknown }).cause ?? '')}`
+  if (/EADDRINUSE/.test(text)) return new NetError(`listen address ${listen} is already in use`)
+  if (/EADDRNOTAVAIL/.test(text)) return new NetError(`listen address ${listen} is not an address of this host`)
+  if (/EACCES/.test(text)) return new NetError(`no permission to listen on ${listen}`)
+  return new NetError(`cannot listen on ${listen}: ${e.message}`)
+}
