@@ -1,0 +1,775 @@
+// The simulated world: N real ClusterCores under one virtual clock, joined by the network model, with the
+// fault actions (crash, pause, restart, join, leave, partitions) and the task allocator around them.
+// Nothing of the protocol is reimplemented here: every decision comes from src/core.
+import { ClusterCore } from '../core/node.ts'
+import { protocolDefaults } from '../core/defaults.ts'
+import { routeReceive, routeSubmit } from '../core/routing.ts'
+import type { CoreConfig, CoreEvent, CoreStatus, Effect, MasterView, Message, Observation, QuorumMode } from '../core/types.ts'
+import { EventQueue } from './heap.ts'
+import { createRng, hashString, type Rng } from './rng.ts'
+import { Network, type NetworkConfig, type PartitionRule } from './network.ts'
+import { Checker, fmt, type ExecutionRecord } from './invariants.ts'
+import { describeEvent, describeMessage } from './describe.ts'
+import { nodeId } from './ids.ts'
+
+export type NodeState = 'idle' | 'up' | 'paused' | 'crashed' | 'left'
+
+/** Task protocol between allocators (the agent's own stream protocol, not part of the core). */
+type TaskMsg =
+  | { t: 'task-req'; task: TaskSpec; attempt: number }
+  | { t: 'task-reply'; task: string; attempt: number; kind: 'done' | 'failed' | 'redirect'; master?: MasterView | null }
+
+export interface TaskSpec {
+  id: string
+  durationMs: number
+}
+
+interface JournalEntry {
+  state: 'running' | 'done' | 'interrupted'
+  waiters: { node: SimNode; gen: number; attempt: number }[]
+  rec: ExecutionRecord
+}
+
+interface PendingTask {
+  spec: TaskSpec
+  /** Deadline on the submitter's local clock. */
+  deadline: number
+  redirect: MasterView | null
+  attempt: number
+  submittedAt: number
+}
+
+export interface SimNode {
+  id: string
+  peer: string
+  index: number
+  core: ClusterCore | null
+  state: NodeState
+  /** Process generation: bumps on every (re)start; in-flight work of an older process is discarded. */
+  gen: number
+  /** Local clock: offset + virtual time * rate (rate within 1 +- skew). */
+  rate: number
+  offset: number
+  pausedQueue: Ev[]
+  tickPending: boolean
+  /** Task journal (survives a restart with kept state, lost with lost state). */
+  journal: Map<string, JournalEntry>
+  /** Tasks this node's allocator is routing for its clients (lost on crash). */
+  pending: Map<string, PendingTask>
+  /** Virtual time of the last fault that touched this node (crash, pause, partition, loss burst, join). */
+  disturbedAt: number
+  startedAt: number
+  lastStatus: CoreStatus | null
+}
+
+type Ev =
+  | { k: 'tick'; node: SimNode; gen: number }
+  | { k: 'deliver'; node: SimNode; gen: number; from: SimNode; msg: Message }
+  | { k: 'observe'; node: SimNode; gen: number; obs: Observation }
+  | { k: 'task'; node: SimNode; gen: number; from: SimNode; msg: TaskMsg }
+  /** A timer of one node process (dropped if the process is gone, held while it is paused). */
+  | { k: 'timer'; node: SimNode; gen: number; fn: () => void }
+  /** A world action (fault schedule, client, checks). */
+  | { k: 'call'; fn: () => void }
+
+export interface WorldOptions {
+  seed: number
+  quorum: QuorumMode
+  /** `expect` given to every core (the initial cluster size, like an operator would pass --expect). */
+  expect: number
+  network: NetworkConfig
+  /** Clock-rate skew bound: each node's clock runs at 1 + u * skew, u uniform in [-1, 1]. */
+  skew: number
+  tickMs: number
+  /** Deliver broadcast effects (gossipsub). Off: dropped, leaving SWIM's piggybacked gossip only. */
+  broadcast: boolean
+  protocol: Partial<CoreConfig>
+  /** Check invariants after every step (the scale study turns this off for speed). */
+  checks: boolean
+  /** Loss at or below this makes a false positive a violation (when nothing else touched the node). */
+  lossBound: number
+  /** How long after a fault a node counts as disturbed for false-positive purposes. */
+  disturbWindowMs: number
+  trace: boolean
+  traceMessages: boolean
+  /** Keep a running hash of the trace (determinism test and replay check). */
+  hash: boolean
+}
+
+export interface Counters {
+  events: number
+  direct: number
+  broadcastCopies: number
+  broadcastsDropped: number
+  delivered: number
+  lost: number
+  byType: Map<string, number>
+  tasksSubmitted: number
+  tasksAcked: number
+  tasksFailed: number
+  leftDeclaredDead: number
+}
+
+export type EmitListener = (node: SimNode, event: CoreEvent, time: number) => void
+
+export class World {
+  now = 0
+  readonly queue = new EventQueue<Ev>()
+  readonly nodes: SimNode[] = []
+  readonly byId = new Map<string, SimNode>()
+  readonly byPeer = new Map<string, SimNode>()
+  readonly net: Network
+  readonly checker: Checker
+  readonly rng: Rng
+  private readonly nodeRng: Rng
+  private readonly connections = new Set<string>()
+  /** Nodes whose last sample said isMaster (the instantaneous two-masters check looks only at these). */
+  private readonly masterSet = new Set<SimNode>()
+  readonly trace: string[] = []
+  hash = 0x811c9dc5
+  readonly counters: Counters = {
+    events: 0,
+    direct: 0,
+    broadcastCopies: 0,
+    broadcastsDropped: 0,
+    delivered: 0,
+    lost: 0,
+    byType: new Map(),
+    tasksSubmitted: 0,
+    tasksAcked: 0,
+    tasksFailed: 0,
+    leftDeclaredDead: 0,
+  }
+  readonly emitListeners: EmitListener[] = []
+  /** Set when a core throws: the run stops and reports it. */
+  fatal: Error | null = null
+  private stepping: SimNode | null = null
+
+  constructor(readonly opts: WorldOptions) {
+    this.rng = createRng(opts.seed)
+    this.net = new Network(opts.network, this.rng.fork('network'))
+    this.nodeRng = this.rng.fork('nodes')
+    this.checker = new Checker(opts.quorum === 'majority')
+    if (opts.tickMs <= 0) throw new Error('tickMs must be > 0')
+    if (opts.skew < 0 || opts.skew >= 0.5) throw new Error('skew must be in [0, 0.5)')
+  }
+
+  // ---- clocks and scheduling ----
+
+  local(n: SimNode, t = this.now): number {
+    return n.offset + t * n.rate
+  }
+
+  at(time: number, ev: Ev): void {
+    this.queue.push(Math.max(time, this.now), ev)
+  }
+
+  call(delay: number, fn: () => void): void {
+    this.at(this.now + delay, { k: 'call', fn })
+  }
+
+  timer(n: SimNode, delay: number, fn: () => void): void {
+    this.at(this.now + delay, { k: 'timer', node: n, gen: n.gen, fn })
+  }
+
+  /** Run events until virtual time `until` (inclusive) or a fatal error. */
+  runUntil(until: number): void {
+    for (;;) {
+      if (this.fatal) return
+      const t = this.queue.peekTime()
+      if (t === undefined || t > until) break
+      const e = this.queue.pop()!
+      this.now = e.time
+      this.counters.events++
+      this.dispatch(e.item)
+    }
+    this.now = Math.max(this.now, until)
+  }
+
+  // ---- nodes ----
+
+  /** Create node-<index> (not started). */
+  addNode(index: number): SimNode {
+    const id = nodeId(index)
+    if (this.byId.has(id)) throw new Error(`node ${id} exists`)
+    const u = this.nodeRng() * 2 - 1
+    const n: SimNode = {
+      id,
+      peer: id,
+      index,
+      core: null,
+      state: 'idle',
+      gen: 0,
+      rate: 1 + u * this.opts.skew,
+      offset: Math.floor(this.nodeRng() * 1e7),
+      pausedQueue: [],
+      tickPending: false,
+      journal: new Map(),
+      pending: new Map(),
+      disturbedAt: -Infinity,
+      startedAt: 0,
+      lastStatus: null,
+    }
+    this.nodes.push(n)
+    this.byId.set(id, n)
+    this.byPeer.set(n.peer, n)
+    return n
+  }
+
+  coreConfig(n: SimNode): CoreConfig {
+    return {
+      ...protocolDefaults,
+      ...this.opts.protocol,
+      id: n.id,
+      peer: n.peer,
+      addrs: [`/sim/${n.id}`],
+      quorum: this.opts.quorum,
+      expect: this.opts.expect,
+    }
+  }
+
+  /** Start (or restart) a node process with a fresh core and the given seed nodes. */
+  start(n: SimNode, seeds: SimNode[]): void {
+    if (n.state === 'up' || n.state === 'paused') throw new Error(`start: ${n.id} is running`)
+    if (n.state === 'left') throw new Error(`start: ${n.id} left the cluster`)
+    n.gen++
+    n.state = 'up'
+    n.startedAt = this.now
+    n.pausedQueue = []
+    n.lastStatus = null
+    const rng = this.rng.fork(`core:${n.id}:${n.gen}`)
+    const local = this.local(n)
+    this.record(n, `start gen=${n.gen} seeds=${seeds.map((s) => s.id).join(',') || '-'}`)
+    try {
+      n.core = new ClusterCore(this.coreConfig(n), rng, local)
+    } catch (err) {
+      this.fail(n, err)
+      return
+    }
+    this.step(n, () => n.core!.start(seeds.map((s) => ({ peer: s.peer, addrs: [`/sim/${s.id}`] })), local))
+    this.scheduleTick(n, this.rng() * this.opts.tickMs)
+  }
+
+  /** Crash: the process vanishes. Peers' connections drop (a hint they observe), in-flight work is lost. */
+  crash(n: SimNode): void {
+    if (n.state !== 'up' && n.state !== 'paused') return
+    this.record(n, 'CRASH')
+    this.stopProcess(n, 'crashed')
+  }
+
+  private stopProcess(n: SimNode, state: 'crashed' | 'left'): void {
+    n.state = state
+    n.core = null
+    n.pausedQueue = []
+    n.pending.clear()
+    this.masterSet.delete(n)
+    for (const entry of n.journal.values()) {
+      if (entry.state === 'running') {
+        entry.state = 'interrupted'
+        entry.rec.interrupted = true
+      }
+    }
+    // The peers' transport connections to this process close: they observe it (a hint, never a verdict).
+    for (const key of [...this.connections]) {
+      const [a, b] = key.split('|')
+      if (a !== n.peer && b !== n.peer) continue
+      this.connections.delete(key)
+      const other = this.byPeer.get(a === n.peer ? b : a)!
+      if (other.state === 'up' || other.state === 'paused') {
+        this.at(this.now + this.net.delay(), { k: 'observe', node: other, gen: other.gen, obs: { type: 'peer-disconnected', peer: n.peer } })
+      }
+    }
+  }
+
+  /**
+   * Restart a crashed node with a fresh core (the real agent restarts with a new core and the same key).
+   * keptState: the task journal survives (it lives in the data dir); lost: the journal is wiped too.
+   * For the core both are the same: it starts from scratch and relearns its incarnation and terms.
+   */
+  restart(n: SimNode, keptState: boolean, seeds: SimNode[]): void {
+    if (n.state !== 'crashed') return
+    if (!keptState) {
+      n.journal.clear()
+      this.checker.lostState(n.id, this.now)
+    }
+    this.record(n, `RESTART ${keptState ? 'kept-state' : 'lost-state'}`)
+    this.disturb(n)
+    this.start(n, seeds)
+  }
+
+  /** Pause (SIGSTOP): the process stops running; the kernel keeps buffering its TCP streams. */
+  pause(n: SimNode): void {
+    if (n.state !== 'up') return
+    this.record(n, 'PAUSE')
+    n.state = 'paused'
+    this.disturb(n)
+  }
+
+  /** Resume (SIGCONT): the process first reads what the kernel buffered, in order, then its timers fire. */
+  resume(n: SimNode): void {
+    if (n.state !== 'paused') return
+    this.record(n, `RESUME (${n.pausedQueue.length} buffered)`)
+    n.state = 'up'
+    this.disturb(n)
+    const queued = n.pausedQueue
+    n.pausedQueue = []
+    for (const ev of queued) {
+      if (n.state !== 'up' || this.fatal) break
+      this.dispatch(ev)
+    }
+    if (n.state === 'up' && !n.tickPending) this.scheduleTick(n, 0)
+  }
+
+  /** Graceful leave: the core says goodbye, the process exits a moment later. */
+  leave(n: SimNode): void {
+    if (n.state !== 'up' || !n.core) return
+    this.record(n, 'LEAVE')
+    const core = n.core
+    this.step(n, () => core.leave(this.local(n)))
+    const gen = n.gen
+    this.call(100, () => {
+      if (n.gen === gen && (n.state === 'up' || n.state === 'paused')) {
+        this.record(n, 'EXIT')
+        this.stopProcess(n, 'left')
+      }
+    })
+  }
+
+  /** `conclave remove <id>` run on node n. */
+  remove(n: SimNode, id: string): string | null {
+    if (n.state !== 'up' || !n.core) return 'node not running'
+    let err: string | null = null
+    this.step(n, () => {
+      const r = n.core!.remove(id, this.local(n))
+      if (!r.ok) {
+        err = r.error
+        return []
+      }
+      return r.effects
+    })
+    this.record(n, `REMOVE ${id}${err ? ` refused: ${err}` : ''}`)
+    return err
+  }
+
+  disturb(n: SimNode): void {
+    n.disturbedAt = this.now
+  }
+
+  isRunning(n: SimNode): boolean {
+    return n.state === 'up' || n.state === 'paused'
+  }
+
+  // ---- partitions ----
+
+  partition(rule: PartitionRule, label: string): void {
+    this.net.partition(rule)
+    const touched =
+      rule.kind === 'groups' ? rule.groups.flat() : rule.kind === 'bridge' ? [...rule.left, ...rule.bridge, ...rule.right] : [...rule.from, ...rule.to]
+    for (const id of touched) {
+      const n = this.byId.get(id)
+      if (n) this.disturb(n)
+    }
+    this.record(null, `PARTITION ${label}`)
+  }
+
+  heal(): void {
+    for (const rule of this.net.activeRules()) {
+      const touched =
+        rule.kind === 'groups' ? rule.groups.flat() : rule.kind === 'bridge' ? [...rule.left, ...rule.bridge, ...rule.right] : [...rule.from, ...rule.to]
+      for (const id of touched) {
+        const n = this.byId.get(id)
+        if (n) this.disturb(n)
+      }
+    }
+    this.net.heal()
+    this.record(null, 'HEAL')
+  }
+
+  lossBurst(durationMs: number, loss: number, nodes: SimNode[] | null): void {
+    this.net.addBurst(this.now + durationMs, loss, nodes ? nodes.map((n) => n.id) : null)
+    for (const n of nodes ?? this.nodes) n.disturbedAt = Math.max(n.disturbedAt, this.now + durationMs)
+    this.record(null, `LOSS ${Math.round(loss * 100)}% for ${Math.round(durationMs)}ms on ${nodes ? nodes.map((n) => n.id).join(',') : 'all links'}`)
+  }
+
+  // ---- event dispatch ----
+
+  private dispatch(ev: Ev): void {
+    if (ev.k === 'call') {
+      ev.fn()
+      return
+    }
+    const n = ev.node
+    if (ev.gen !== n.gen || (n.state !== 'up' && n.state !== 'paused')) return
+    if (n.state === 'paused') {
+      if (ev.k === 'tick') n.tickPending = false
+      else n.pausedQueue.push(ev)
+      return
+    }
+    const core = n.core!
+    switch (ev.k) {
+      case 'tick': {
+        n.tickPending = false
+        this.step(n, () => core.tick(this.local(n)))
+        if (n.state === 'up' && n.gen === ev.gen) this.scheduleTick(n, this.opts.tickMs)
+        return
+      }
+      case 'deliver': {
+        this.counters.delivered++
+        if (this.opts.traceMessages) this.record(n, `<- ${ev.from.id} ${describeMessage(ev.msg)}`)
+        this.step(n, () => core.receive(ev.from.peer, ev.msg, this.local(n)))
+        return
+      }
+      case 'observe': {
+        if (this.opts.traceMessages) this.record(n, `observe ${ev.obs.type} ${ev.obs.peer}`)
+        this.step(n, () => core.observe(ev.obs, this.local(n)))
+        return
+      }
+      case 'task':
+        this.onTaskMessage(n, ev.from, ev.msg)
+        return
+      case 'timer':
+        ev.fn()
+        return
+    }
+  }
+
+  private scheduleTick(n: SimNode, delay: number): void {
+    n.tickPending = true
+    this.at(this.now + delay, { k: 'tick', node: n, gen: n.gen })
+  }
+
+  /** Run one core input, carry out its effects, then check the invariants that concern this node. */
+  private step(n: SimNode, input: () => Effect[]): void {
+    let effects: Effect[]
+    const prev = this.stepping
+    this.stepping = n
+    try {
+      effects = input()
+    } catch (err) {
+      this.stepping = prev
+      this.fail(n, err)
+      return
+    }
+    this.stepping = prev
+    for (const eff of effects) {
+      if (this.fatal) return
+      switch (eff.type) {
+        case 'send':
+          this.send(n, eff.to, eff.msg)
+          break
+        case 'broadcast':
+          this.broadcast(n, eff.msg)
+          break
+        case 'emit':
+          this.onEmit(n, eff.event)
+          break
+      }
+    }
+    if (this.opts.checks && n.core && n.state === 'up') this.checkNode(n)
+  }
+
+  private fail(n: SimNode, err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err))
+    this.fatal = e
+    this.checker.add({ kind: 'core-error', time: this.now, node: n.id, detail: `${e.message}\n${e.stack ?? ''}` })
+    this.record(n, `CORE ERROR ${e.message}`)
+  }
+
+  private countType(t: string): void {
+    this.counters.byType.set(t, (this.counters.byType.get(t) ?? 0) + 1)
+  }
+
+  private send(from: SimNode, to: string, msg: Message): void {
+    this.counters.direct++
+    this.countType(msg.t)
+    const target = this.byPeer.get(to)
+    if (!target || !this.isRunning(target)) {
+      // Connection refused (or an unknown peer): the shell sees the send fail at once.
+      const obs: Observation = { type: 'send-failed', peer: to }
+      this.at(this.now + this.net.delay(), { k: 'observe', node: from, gen: from.gen, obs })
+      this.counters.lost++
+      return
+    }
+    if (target === from) {
+      this.countType('self-send')
+    }
+    this.connect(from, target)
+    const copies = this.net.plan(from.id, target.id, this.now)
+    if (copies.length === 0) this.counters.lost++
+    const snapshot = clone(msg)
+    copies.forEach((d, i) => {
+      this.at(this.now + d, { k: 'deliver', node: target, gen: target.gen, from, msg: i === 0 ? snapshot : clone(snapshot) })
+    })
+  }
+
+  private broadcast(from: SimNode, msg: Message): void {
+    if (!this.opts.broadcast) {
+      this.counters.broadcastsDropped++
+      return
+    }
+    const snapshot = clone(msg)
+    let first = true
+    for (const target of this.nodes) {
+      if (target === from || !this.isRunning(target)) continue
+      this.counters.broadcastCopies++
+      this.countType(`${msg.t}(broadcast)`)
+      for (const d of this.net.plan(from.id, target.id, this.now)) {
+        this.at(this.now + d, { k: 'deliver', node: target, gen: target.gen, from, msg: first ? snapshot : clone(snapshot) })
+        first = false
+      }
+    }
+  }
+
+  /** First successful dial between two processes: both shells see the connection open. */
+  private connect(a: SimNode, b: SimNode): void {
+    if (a === b || this.net.blocked(a.id, b.id)) return
+    const key = a.peer < b.peer ? `${a.peer}|${b.peer}` : `${b.peer}|${a.peer}`
+    if (this.connections.has(key)) return
+    this.connections.add(key)
+    const d = this.net.delay()
+    this.at(this.now + d, { k: 'observe', node: b, gen: b.gen, obs: { type: 'peer-connected', peer: a.peer, addrs: [`/sim/${a.id}`] } })
+    this.at(this.now + d, { k: 'observe', node: a, gen: a.gen, obs: { type: 'peer-connected', peer: b.peer, addrs: [`/sim/${b.id}`] } })
+  }
+
+  private onEmit(n: SimNode, event: CoreEvent): void {
+    if (this.opts.trace || this.opts.hash) this.record(n, describeEvent(event))
+    if (event.type === 'became-master') this.checker.becameMaster(n.id, event.term, this.now)
+    if (event.type === 'member-state' && event.member.state === 'dead' && event.previous !== 'dead') {
+      const target = this.byId.get(event.member.id)
+      if (target && target.state === 'left') this.counters.leftDeclaredDead++
+      if (target && target.state === 'up' && target.peer === event.member.peer) {
+        const by = event.member.by ? this.byId.get(event.member.by) : undefined
+        const w = this.opts.disturbWindowMs
+        const reasons: string[] = []
+        if (this.net.config.loss > this.opts.lossBound) reasons.push(`loss ${this.net.config.loss} above bound`)
+        for (const x of [target, n, by]) {
+          if (x && this.now - x.disturbedAt < w) reasons.push(`${x.id} disturbed at ${fmt(x.disturbedAt)}`)
+          if (x && x.startedAt > 0 && this.now - x.startedAt < w) reasons.push(`${x.id} (re)started at ${fmt(x.startedAt)}`)
+        }
+        const strict = reasons.length === 0
+        this.checker.falsePositive(n.id, target.id, event.member.by, this.now, strict, strict ? `loss ${this.net.config.loss}` : reasons.join('; '))
+        this.record(n, `FALSE POSITIVE: ${target.id} is alive${strict ? ' (undisturbed: violation)' : ` (${reasons.join('; ')})`}`)
+      }
+    }
+    for (const l of this.emitListeners) l(n, event, this.now)
+  }
+
+  /** Per-step invariants for one node: terms never decrease; at most one master at any instant. */
+  private checkNode(n: SimNode): void {
+    const core = n.core!
+    const local = this.local(n)
+    let st: CoreStatus
+    try {
+      st = core.status(local)
+    } catch (err) {
+      this.fail(n, err)
+      return
+    }
+    n.lastStatus = st
+    this.checker.status(n.id, n.gen, st.term, st.maxTerm, this.now)
+    if (this.opts.quorum !== 'majority') return
+    if (st.isMaster) {
+      if (!this.masterSet.has(n)) this.masterSet.add(n)
+      for (const other of [...this.masterSet]) {
+        if (other === n) continue
+        if (!other.core || !this.isRunning(other) || !this.safeIsMaster(other)) {
+          this.masterSet.delete(other)
+          continue
+        }
+        const ot = other.lastStatus
+        this.checker.twoMasters(n.id, other.id, this.now, `${n.id} term ${st.term}, ${other.id} term ${ot?.term ?? '?'}`)
+        this.record(n, `VIOLATION two masters: ${n.id} and ${other.id}`)
+      }
+    } else {
+      this.masterSet.delete(n)
+    }
+  }
+
+  private safeIsMaster(n: SimNode): boolean {
+    try {
+      return n.core!.isMaster(this.local(n))
+    } catch (err) {
+      this.fail(n, err)
+      return false
+    }
+  }
+
+  /** Running nodes (other than `except`) that claim mastership right now. */
+  mastersNow(except?: SimNode): SimNode[] {
+    const out: SimNode[] = []
+    for (const n of this.nodes) {
+      if (n === except || !n.core || !this.isRunning(n)) continue
+      if (this.safeIsMaster(n)) out.push(n)
+    }
+    return out
+  }
+
+  // ---- tasks (the allocator) ----
+
+  /** A client submits a masterOnly task to node n's API. Returns false when n cannot take it. */
+  submit(n: SimNode, spec: TaskSpec, deadlineMs: number): boolean {
+    if (n.state !== 'up' || !n.core) return false
+    this.counters.tasksSubmitted++
+    const p: PendingTask = { spec, deadline: this.local(n) + deadlineMs * n.rate, redirect: null, attempt: 0, submittedAt: this.now }
+    n.pending.set(spec.id, p)
+    if (this.opts.trace) this.record(n, `task ${spec.id} submitted`)
+    this.route(n, spec.id)
+    return true
+  }
+
+  private route(n: SimNode, taskId: string): void {
+    const p = n.pending.get(taskId)
+    if (!p || !n.core) return
+    const core = n.core
+    const local = this.local(n)
+    p.attempt++
+    const attempt = p.attempt
+    const st = core.status(local)
+    const dec = routeSubmit({
+      masterOnly: true,
+      self: n.id,
+      master: core.master(local),
+      isMaster: core.isMaster(local),
+      quorum: st.quorum,
+      redirect: p.redirect,
+      deadline: p.deadline,
+      now: local,
+    })
+    switch (dec.action) {
+      case 'run-local':
+        this.onTaskRequest(n, n, { t: 'task-req', task: p.spec, attempt })
+        break
+      case 'forward': {
+        const target = this.byId.get(dec.to)
+        if (this.opts.trace) this.record(n, `task ${taskId} -> ${dec.to} (term ${dec.term}, attempt ${attempt})`)
+        if (target) this.sendTask(n, target, { t: 'task-req', task: p.spec, attempt })
+        this.timer(n, 300, () => {
+          const q = n.pending.get(taskId)
+          if (q && q.attempt === attempt) this.route(n, taskId)
+        })
+        break
+      }
+      case 'wait':
+        this.timer(n, 100, () => {
+          const q = n.pending.get(taskId)
+          if (q && q.attempt === attempt) this.route(n, taskId)
+        })
+        break
+      case 'fail':
+        n.pending.delete(taskId)
+        this.counters.tasksFailed++
+        if (this.opts.trace) this.record(n, `task ${taskId} failed: ${dec.error} (${dec.reason})`)
+        break
+    }
+  }
+
+  private sendTask(from: SimNode, to: SimNode, msg: TaskMsg): void {
+    if (!this.isRunning(to)) return // dial refused: the retry timer re-routes
+    for (const d of this.net.plan(from.id, to.id, this.now)) {
+      this.at(this.now + d, { k: 'task', node: to, gen: to.gen, from, msg })
+    }
+  }
+
+  private onTaskMessage(n: SimNode, from: SimNode, msg: TaskMsg): void {
+    if (msg.t === 'task-req') this.onTaskRequest(n, from, msg)
+    else this.onTaskReply(n, from, msg)
+  }
+
+  private reply(from: SimNode, to: SimNode, msg: Extract<TaskMsg, { t: 'task-reply' }>): void {
+    if (from === to) this.timer(to, 0, () => this.onTaskReply(to, from, msg))
+    else this.sendTask(from, to, msg)
+  }
+
+  private onTaskRequest(n: SimNode, from: SimNode, msg: Extract<TaskMsg, { t: 'task-req' }>): void {
+    const core = n.core!
+    const local = this.local(n)
+    const entry = n.journal.get(msg.task.id)
+    const isMaster = core.isMaster(local)
+    const dec = routeReceive({
+      masterOnly: true,
+      known: true,
+      self: n.id,
+      master: core.master(local),
+      isMaster,
+      finished: entry !== undefined && entry.state !== 'running',
+      inProgress: entry !== undefined && entry.state === 'running',
+    })
+    const id = msg.task.id
+    switch (dec.action) {
+      case 'stored':
+        this.reply(n, from, { t: 'task-reply', task: id, attempt: msg.attempt, kind: entry!.state === 'done' ? 'done' : 'failed' })
+        break
+      case 'join':
+        entry!.waiters.push({ node: from, gen: from.gen, attempt: msg.attempt })
+        break
+      case 'redirect':
+        this.reply(n, from, { t: 'task-reply', task: id, attempt: msg.attempt, kind: 'redirect', master: dec.master })
+        break
+      case 'reject':
+        this.reply(n, from, { t: 'task-reply', task: id, attempt: msg.attempt, kind: 'failed' })
+        break
+      case 'run': {
+        const rec: ExecutionRecord = { task: id, node: n.id, gen: n.gen, term: dec.term, start: this.now, end: null, interrupted: false }
+        const others = this.opts.quorum === 'majority' ? this.mastersNow(n).map((o) => o.id) : []
+        this.checker.executionStart(rec, isMaster, others)
+        const je: JournalEntry = { state: 'running', waiters: [{ node: from, gen: from.gen, attempt: msg.attempt }], rec }
+        n.journal.set(id, je)
+        this.record(n, `EXEC ${id} start term=${dec.term ?? '-'}`)
+        this.timer(n, msg.task.durationMs / n.rate, () => {
+          je.state = 'done'
+          rec.end = this.now
+          if (this.opts.trace) this.record(n, `EXEC ${id} done`)
+          for (const w of je.waiters) {
+            if (w.gen === w.node.gen) this.reply(n, w.node, { t: 'task-reply', task: id, attempt: w.attempt, kind: 'done' })
+          }
+          je.waiters = []
+        })
+        break
+      }
+    }
+  }
+
+  private onTaskReply(n: SimNode, from: SimNode, msg: Extract<TaskMsg, { t: 'task-reply' }>): void {
+    const p = n.pending.get(msg.task)
+    if (!p) return
+    switch (msg.kind) {
+      case 'done':
+        n.pending.delete(msg.task)
+        this.counters.tasksAcked++
+        this.checker.ack(msg.task, from.id, this.now)
+        if (this.opts.trace) this.record(n, `task ${msg.task} acknowledged (ran on ${from.id})`)
+        break
+      case 'failed':
+        n.pending.delete(msg.task)
+        this.counters.tasksFailed++
+        if (this.opts.trace) this.record(n, `task ${msg.task} failed on ${from.id}`)
+        break
+      case 'redirect':
+        if (msg.attempt !== p.attempt) return
+        p.redirect = msg.master ?? null
+        this.timer(n, 10, () => {
+          const q = n.pending.get(msg.task)
+          if (q && q.attempt === msg.attempt) this.route(n, msg.task)
+        })
+        break
+    }
+  }
+
+  // ---- trace ----
+
+  record(n: SimNode | null, text: string): void {
+    if (!this.opts.trace && !this.opts.hash) return
+    const line = `${(this.now / 1000).toFixed(4).padStart(10)} ${(n ? n.id : '*').padEnd(8)} ${text}`
+    if (this.opts.hash) this.hash = hashString(line, this.hash)
+    if (this.opts.trace) this.trace.push(line)
+  }
+}
+
+/** Deep copy of plain message data: what goes over the wire is a snapshot, never shared between cores. */
+export function clone<T>(v: T): T {
+  if (v === null || typeof v !== 'object') return v
+  if (Array.isArray(v)) return v.map(clone) as T
+  const out: Record<string, unknown> = {}
+  for (const k in v as Record<string, unknown>) out[k] = clone((v as Record<string, unknown>)[k])
+  return out as T
+}
