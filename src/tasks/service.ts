@@ -1,0 +1,494 @@
+// The task service: every agent is its own allocator. It routes each submitted task with the pure decision in
+// src/core/routing.ts, runs it here or forwards it to the master over /conclave/task/1.0.0, follows redirects,
+// retries on the new master through failover until the deadline, journals everything, and gossips its load.
+import { randomUUID } from 'node:crypto'
+import { Counter, Histogram, type Registry } from 'prom-client'
+import type { Agent } from '../agent/types.ts'
+import { routeReceive, routeSubmit } from '../core/routing.ts'
+import type { MasterView } from '../core/types.ts'
+import { parseTaskOptions, taskTypeName, type OnConfig, type TaskOptions, type TaskTypeConfig } from './config.ts'
+import { Executor, type TaskDefinition, type TypeLoad } from './executor.ts'
+import { HookRunner } from './hooks.ts'
+import { Journal, type StoredRecord } from './journal.ts'
+import { isFailure, type ModuleHandler, type TaskFailure, type TaskOutcome, type TaskRecord } from './types.ts'
+import { decodeForward, decodeLoad, decodeReply, encodeForward, encodeLoad, encodeReply, LOAD_TOPIC, TASK_PROTOCOL, type ForwardReply, type LoadReport } from './wire.ts'
+
+export interface SubmitOptions {
+  /** Task id; retrying with the same id is idempotent on every node that already finished it. Default: a random UUID. */
+  id?: string
+  /** Deadline for the whole submit (routing, waiting for a master, failover retries, the run). Default: the type's timeoutMs + 30 s. */
+  timeoutMs?: number
+}
+
+export interface TaskServiceOptions {
+  types: Record<string, TaskTypeConfig>
+  on: OnConfig
+  /** Finished tasks kept in the journal. */
+  keepFinished?: number
+  loadIntervalMs?: number
+}
+
+/** Extra deadline beyond the run timeout, so a submit rides out a master failover by default. */
+const FAILOVER_SLACK_MS = 30_000
+const MAX_DEADLINE_MS = 24 * 3600_000
+/** Re-evaluate a waiting task at least this often even without a master event. */
+const WAIT_POLL_MS = 250
+const LOAD_STALE_MS = 15_000
+
+const idSchema = taskTypeName
+
+/** A failure that did not come from running a handler: the id may be submitted again and run. */
+function isTerminal(o: TaskOutcome): boolean {
+  if (!isFailure(o)) return true
+  if (o.error === 'handler-failed') return true
+  // A timeout produced by an executor (it ran and was killed) is terminal; a submitter's deadline is not.
+  return o.error === 'timeout' && o.durationMs !== undefined
+}
+
+export class TaskError extends Error {
+  constructor(readonly failure: TaskFailure) {
+    super(failure.detail)
+    this.name = 'TaskError'
+  }
+}
+
+export class TaskService {
+  readonly executor: Executor
+  private journal!: Journal
+  private agent!: Agent
+  private hooks!: HookRunner
+  private readonly inflight = new Map<string, { type: string; promise: Promise<TaskOutcome> }>()
+  private readonly loads = new Map<string, { report: LoadReport; at: number }>()
+  private readonly masterWaiters = new Set<() => void>()
+  private readonly stopAborts = new Set<() => void>()
+  private readonly timers: NodeJS.Timeout[] = []
+  private unsubscribe: (() => void) | null = null
+  private loadSeq = 0
+  private stopped = false
+  private started = false
+  private metrics!: {
+    submitted: Counter<'type'>
+    finished: Counter<'type' | 'outcome'>
+    forwarded: Counter<'type' | 'result'>
+    received: Counter<'decision'>
+    duration: Histogram<'type' | 'where'>
+  }
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly opts: TaskServiceOptions,
+  ) {
+    this.executor = new Executor(nodeId)
+    for (const [name, t] of Object.entries(opts.types)) {
+      const { command, cwd, env, ...options } = t
+      this.executor.define(name, { options, command: { argv: command, cwd, env } })
+    }
+  }
+
+  /** Register an in-process handler (library API). Replaces a type of the same name. */
+  handle(type: string, options: Partial<TaskOptions>, fn: ModuleHandler): void {
+    const parsed = parseTaskOptions(type, options)
+    const def: TaskDefinition = { options: parsed, handler: fn }
+    this.executor.define(type, def)
+  }
+
+  async start(agent: Agent): Promise<void> {
+    this.agent = agent
+    this.journal = new Journal(agent.dataDir, { keepFinished: this.opts.keepFinished })
+    this.metrics = registerMetrics(agent.metrics)
+    this.hooks = new HookRunner(this.opts.on, this.nodeId, agent.logger.child({ part: 'hooks' }), () => agent.master()?.term)
+    agent.events.on('event', (e) => this.hooks.observe(e))
+    agent.events.on('master', () => this.wakeWaiters())
+    agent.events.on('event', (e) => {
+      if (e.type === 'became-master' || e.type === 'stepped-down') this.wakeWaiters()
+    })
+    await agent.net.handle(TASK_PROTOCOL, (bytes, from) => this.onForward(bytes, from))
+    this.unsubscribe = agent.net.subscribe(LOAD_TOPIC, (_from, bytes) => {
+      try {
+        const r = decodeLoad(bytes)
+        this.loads.set(r.id, { report: r, at: Date.now() })
+      } catch {
+        // A bad load report is dropped; it carries no decision.
+      }
+    })
+    const every = this.opts.loadIntervalMs ?? 2_000
+    this.timers.push(setInterval(() => void this.publishLoad(), every))
+    this.started = true
+    this.recover()
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    for (const t of this.timers) clearInterval(t)
+    this.unsubscribe?.()
+    this.hooks?.stop()
+    this.wakeWaiters()
+    for (const a of [...this.stopAborts]) a()
+    await this.executor.stop()
+    // Let the submit loops record their (interrupted) outcomes before the journal closes.
+    const pending = [...this.inflight.values()].map((f) => f.promise)
+    await Promise.race([Promise.allSettled(pending), new Promise((r) => setTimeout(r, 2_000))])
+    this.journal?.close()
+  }
+
+  get isStarted(): boolean {
+    return this.started && !this.stopped
+  }
+
+  knownTypes(): Record<string, { masterOnly: boolean; kind: 'command' | 'module'; timeoutMs: number }> {
+    const out: Record<string, { masterOnly: boolean; kind: 'command' | 'module'; timeoutMs: number }> = {}
+    for (const name of this.executor.typeNames()) {
+      const d = this.executor.definition(name)!
+      out[name] = { masterOnly: d.options.masterOnly, kind: d.command ? 'command' : 'module', timeoutMs: d.options.timeoutMs }
+    }
+    return out
+  }
+
+  /** Submit and wait for the one outcome. Never rejects: errors are outcomes that name their cause. */
+  async submit(type: string, payload: unknown, opts: SubmitOptions = {}): Promise<TaskOutcome> {
+    const r = this.accept(type, payload, opts, false)
+    return 'outcome' in r ? r.outcome : r.promise
+  }
+
+  /** Submit without waiting: the task is journaled before this returns; the outcome is in the journal later. */
+  submitAsync(type: string, payload: unknown, opts: SubmitOptions = {}): { id: string } | { outcome: TaskFailure } {
+    const r = this.accept(type, payload, opts, true)
+    if ('outcome' in r) {
+      // A stored outcome for a reused id is a valid answer to an async submit too: the id exists.
+      return isFailure(r.outcome) && !r.stored ? { outcome: r.outcome } : { id: r.id }
+    }
+    r.promise.catch(() => {})
+    return { id: r.id }
+  }
+
+  get(id: string): StoredRecord | undefined {
+    return this.journal.get(id)
+  }
+
+  list(limit = 100): { running: TaskRecord[]; recent: TaskRecord[] } {
+    const recent = this.journal.recent(limit)
+    return { running: recent.filter((r) => r.finishedAt === null), recent: recent.filter((r) => r.finishedAt !== null) }
+  }
+
+  /** Load of this agent and what every member last gossiped (plugin status: GET /v1/plugins). */
+  status(): Record<string, unknown> {
+    if (!this.isStarted) return { started: false }
+    const self = this.localLoad()
+    const members = this.agent.status().members.map((m) => {
+      if (m.id === this.nodeId) return { id: m.id, state: m.state, load: self }
+      const l = this.loads.get(m.id)
+      const fresh = l && Date.now() - l.at < LOAD_STALE_MS
+      return { id: m.id, state: m.state, load: l ? { ...strip(l.report), ageMs: Date.now() - l.at, stale: !fresh } : null }
+    })
+    return { types: this.knownTypes(), load: self, members, journal: this.journal.counts(), inflight: this.inflight.size, hooks: this.hooks.recent.slice(-10) }
+  }
+
+  localLoad(): Omit<LoadReport, 'id' | 'seq'> {
+    const types = this.executor.load()
+    let running = 0
+    let queued = 0
+    let capacity = 0
+    for (const t of Object.values(types)) {
+      running += t.running
+      queued += t.queued
+      capacity += t.concurrency
+    }
+    return { running, queued, capacity, types }
+  }
+
+  // ---- submit side ------------------------------------------------------------------------------------------
+
+  private fail(id: string, type: string, error: TaskFailure['error'], detail: string, extra: Partial<TaskFailure> = {}): TaskFailure {
+    return { id, type, error, detail, ...extra }
+  }
+
+  private accept(
+    type: string,
+    payload: unknown,
+    opts: SubmitOptions,
+    async: boolean,
+  ): { id: string; promise: Promise<TaskOutcome> } | { id: string; outcome: TaskOutcome; stored: boolean } {
+    const id = opts.id ?? randomUUID()
+    const bad = (error: TaskFailure['error'], detail: string) => ({ id, outcome: this.fail(id, type, error, detail), stored: false })
+    if (!this.isStarted) return bad('interrupted', `agent ${this.nodeId} is not running`)
+    if (typeof type !== 'string' || type.length === 0) return bad('bad-request', 'type must be a non-empty string')
+    if (!idSchema.safeParse(id).success) return bad('bad-request', `task id "${id}" must be 1-128 characters of letters, digits and . _ : -`)
+    const def = this.executor.definition(type)
+    if (!def) return bad('unknown-type', `unknown task type "${type}" on ${this.nodeId} (known: ${this.executor.typeNames().join(', ') || 'none'})`)
+    const body = JSON.stringify(payload ?? null)
+    if (body === undefined) return bad('bad-request', 'payload must be JSON')
+    const size = Buffer.byteLength(body)
+    if (size > def.options.maxPayloadBytes) {
+      return bad('payload-too-large', `payload of ${size} bytes exceeds maxPayloadBytes ${def.options.maxPayloadBytes} of task type "${type}"`)
+    }
+    const timeoutMs = opts.timeoutMs ?? def.options.timeoutMs + FAILOVER_SLACK_MS
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_DEADLINE_MS) {
+      return bad('bad-request', `timeoutMs must be a positive integer of at most ${MAX_DEADLINE_MS}`)
+    }
+    // Idempotence: a running id is joined, a finished one returns its stored outcome.
+    const running = this.inflight.get(id)
+    if (running) {
+      if (running.type !== type) return bad('id-conflict', `task id "${id}" is in use by a task of type "${running.type}"`)
+      return { id, promise: running.promise }
+    }
+    const prev = this.journal.get(id)
+    if (prev && prev.type !== type) return bad('id-conflict', `task id "${id}" was used for a task of type "${prev.type}"`)
+    if (prev?.terminal && prev.outcome) return { id, outcome: prev.outcome, stored: true }
+    this.metrics.submitted.inc({ type })
+    const attempt = prev ? prev.attempt + 1 : 1
+    this.journal.accept({ id, type, payload: payload ?? null, state: 'queued', attempt, node: null, term: null, origin: 'submit', async, deadline: Date.now() + timeoutMs })
+    const promise = this.track(id, type, () => this.drive(id, type, payload ?? null, attempt, Date.now() + timeoutMs, def.options.masterOnly))
+    return { id, promise }
+  }
+
+  private track(id: string, type: string, run: () => Promise<TaskOutcome>): Promise<TaskOutcome> {
+    const promise = run().finally(() => {
+      if (this.inflight.get(id)?.promise === promise) this.inflight.delete(id)
+    })
+    this.inflight.set(id, { type, promise })
+    return promise
+  }
+
+  /** The submitter loop: route, run or forward, follow redirects, retry on the new master until the deadline. */
+  private async drive(id: string, type: string, payload: unknown, firstAttempt: number, deadline: number, masterOnly: boolean): Promise<TaskOutcome> {
+    const started = Date.now()
+    let attempt = firstAttempt
+    let redirect: MasterView | null = null
+    let lastTarget: string | null = null
+    let redirects = 0
+    const finish = (o: TaskOutcome): TaskOutcome => {
+      const terminal = isTerminal(o)
+      try {
+        this.journal.finish(id, o, terminal)
+      } catch (e) {
+        this.agent.logger.error({ task: id, err: (e as Error).message }, 'journal write failed')
+      }
+      this.metrics.finished.inc({ type, outcome: isFailure(o) ? o.error : 'ok' })
+      const where = isFailure(o) ? 'failed' : o.node === this.nodeId ? 'local' : 'forwarded'
+      this.metrics.duration.observe({ type, where }, (Date.now() - started) / 1000)
+      return o
+    }
+    for (;;) {
+      if (this.stopped) return finish(this.fail(id, type, 'interrupted', `agent ${this.nodeId} stopped before the task finished`, { attempt }))
+      const status = this.agent.coreStatus()
+      const d = routeSubmit({
+        masterOnly,
+        self: this.nodeId,
+        master: this.agent.master(),
+        isMaster: this.agent.isMaster(),
+        quorum: status.quorum,
+        redirect,
+        deadline,
+        now: Date.now(),
+      })
+      if (d.action === 'fail') {
+        if (d.error === 'timeout') {
+          const where = lastTarget ? `; it was last sent to ${lastTarget} (attempt ${attempt})` : ''
+          return finish(this.fail(id, type, 'timeout', `task ${id} timed out after ${deadline - started} ms${where}`, { attempt, node: lastTarget ?? undefined }))
+        }
+        return finish(this.fail(id, type, 'no-master', `${d.reason} (waited ${deadline - started} ms)`, { attempt }))
+      }
+      if (d.action === 'wait') {
+        await this.waitForMaster(Math.min(WAIT_POLL_MS * 4, deadline - Date.now()))
+        continue
+      }
+      if (d.action === 'run-local') {
+        const term = d.term ?? this.agent.master()?.term
+        this.journal.progress(id, 'running', attempt, this.nodeId, term ?? null)
+        // A masterOnly task that lands here because this node became master may be forwarded here too: one run.
+        const o = await this.executor.run({ id, type, payload, attempt, term })
+        return finish(o)
+      }
+      // forward
+      const target = d.to
+      const member = this.agent.member(target)
+      if (!member || member.state === 'dead' || member.state === 'left') {
+        redirect = null
+        await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+        continue
+      }
+      lastTarget = target
+      this.journal.progress(id, 'forwarded', attempt, target, d.term)
+      const reply = await this.forward(member.peer, member.addrs, target, { id, type, payload, attempt, remainingMs: Math.max(0, deadline - Date.now()), from: this.nodeId }, deadline)
+      if (reply.kind === 'outcome') {
+        const o = reply.outcome
+        // The master was stopping or its queue rejected it: not this task's fault, try again (maybe elsewhere).
+        if (isFailure(o) && o.error === 'interrupted') {
+          this.metrics.forwarded.inc({ type, result: 'interrupted' })
+          attempt++
+          await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+          continue
+        }
+        this.metrics.forwarded.inc({ type, result: isFailure(o) ? 'error' : 'ok' })
+        return finish(o)
+      }
+      if (reply.kind === 'redirect') {
+        this.metrics.forwarded.inc({ type, result: 'redirect' })
+        redirects++
+        redirect = reply.master
+        // Views converge within a lease period; back off a little so two stale views cannot ping-pong fast.
+        await this.waitForMaster(Math.min(redirects > 2 ? WAIT_POLL_MS : 20, deadline - Date.now()))
+        continue
+      }
+      // Connection lost, master died, timed out or the master changed under us: same id, next attempt.
+      this.metrics.forwarded.inc({ type, result: 'lost' })
+      this.agent.logger.info({ task: id, type, target, attempt, err: reply.error }, `forward of task ${id} to ${target} failed, retrying`)
+      attempt++
+      redirect = null
+      this.journal.progress(id, 'queued', attempt, null, null)
+      await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+    }
+  }
+
+  private async forward(
+    peer: string,
+    addrs: string[],
+    target: string,
+    req: Parameters<typeof encodeForward>[0],
+    deadline: number,
+  ): Promise<ForwardReply | { kind: 'lost'; error: string }> {
+    const ac = new AbortController()
+    // If this node comes to recognise a different master, the old one is gone or cut off: stop waiting for it.
+    const onMaster = () => {
+      const m = this.agent.master()
+      if (m && m.id !== target) ac.abort(new Error(`master changed to ${m.id}`))
+    }
+    this.agent.events.on('master', onMaster)
+    const onStop = () => ac.abort(new Error('agent stopping'))
+    this.stopAborts.add(onStop)
+    try {
+      const bytes = await this.agent.net.request(peer, addrs, TASK_PROTOCOL, encodeForward(req), {
+        timeoutMs: Math.max(1, deadline - Date.now()),
+        signal: ac.signal,
+      })
+      return decodeReply(bytes)
+    } catch (e) {
+      return { kind: 'lost', error: (e as Error).message }
+    } finally {
+      this.agent.events.off('master', onMaster)
+      this.stopAborts.delete(onStop)
+    }
+  }
+
+  private waitForMaster(ms: number): Promise<void> {
+    if (ms <= 0 || this.stopped) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t)
+        this.masterWaiters.delete(done)
+        resolve()
+      }
+      const t = setTimeout(done, ms)
+      this.masterWaiters.add(done)
+    })
+  }
+
+  private wakeWaiters(): void {
+    for (const w of [...this.masterWaiters]) w()
+  }
+
+  // ---- receive side ------------------------------------------------------------------------------------------
+
+  private async onForward(bytes: Uint8Array, fromPeer: string): Promise<Uint8Array> {
+    let req: ReturnType<typeof decodeForward>
+    try {
+      req = decodeForward(bytes)
+    } catch (e) {
+      this.agent.logger.warn({ peer: fromPeer, err: (e as Error).message }, 'bad task request dropped')
+      throw new Error('bad task request')
+    }
+    const reply = await this.receive(req)
+    return encodeReply(reply)
+  }
+
+  private async receive(req: ReturnType<typeof decodeForward>): Promise<ForwardReply> {
+    if (this.stopped) return { kind: 'outcome', outcome: this.fail(req.id, req.type, 'interrupted', `agent ${this.nodeId} is stopping`) }
+    const def = this.executor.definition(req.type)
+    const prev = this.journal.get(req.id)
+    const inflight = this.inflight.get(req.id)
+    const d = routeReceive({
+      masterOnly: def?.options.masterOnly ?? true,
+      known: def !== undefined,
+      self: this.nodeId,
+      master: this.agent.master(),
+      isMaster: this.agent.isMaster(),
+      finished: prev?.terminal === true && prev.outcome !== null,
+      inProgress: inflight !== undefined,
+    })
+    this.metrics.received.inc({ decision: d.action })
+    if (d.action === 'stored') return { kind: 'outcome', outcome: prev!.outcome! }
+    if (d.action === 'join') return { kind: 'outcome', outcome: await inflight!.promise }
+    if (d.action === 'reject') return { kind: 'outcome', outcome: this.fail(req.id, req.type, 'unknown-type', `unknown task type "${req.type}" on ${this.nodeId}`, { node: this.nodeId }) }
+    if (d.action === 'redirect') return { kind: 'redirect', master: d.master, from: this.nodeId }
+    if (prev && prev.type !== req.type) {
+      return { kind: 'outcome', outcome: this.fail(req.id, req.type, 'id-conflict', `task id "${req.id}" was used for a task of type "${prev.type}" on ${this.nodeId}`) }
+    }
+    const size = Buffer.byteLength(JSON.stringify(req.payload ?? null))
+    if (size > def!.options.maxPayloadBytes) {
+      return { kind: 'outcome', outcome: this.fail(req.id, req.type, 'payload-too-large', `payload of ${size} bytes exceeds maxPayloadBytes ${def!.options.maxPayloadBytes} on ${this.nodeId}`) }
+    }
+    const term = d.term
+    this.journal.accept({ id: req.id, type: req.type, payload: req.payload ?? null, state: 'queued', attempt: req.attempt, node: this.nodeId, term: term ?? null, origin: 'remote', async: false, deadline: Date.now() + req.remainingMs })
+    const started = Date.now()
+    const promise = this.track(req.id, req.type, async () => {
+      const o = await this.executor.run({
+        id: req.id,
+        type: req.type,
+        payload: req.payload ?? null,
+        attempt: req.attempt,
+        term,
+        onStart: () => this.journal.progress(req.id, 'running', req.attempt, this.nodeId, term ?? null),
+      })
+      this.journal.finish(req.id, o, isTerminal(o))
+      this.metrics.finished.inc({ type: req.type, outcome: isFailure(o) ? o.error : 'ok' })
+      this.metrics.duration.observe({ type: req.type, where: 'received' }, (Date.now() - started) / 1000)
+      return o
+    })
+    return { kind: 'outcome', outcome: await promise }
+  }
+
+  // ---- restart recovery and load ---------------------------------------------------------------------------
+
+  /** After a restart: async tasks accepted here run (or are reported) again; others were interrupted. */
+  private recover(): void {
+    for (const r of this.journal.unfinished()) {
+      if (r.origin === 'submit' && r.async && this.executor.has(r.type)) {
+        const def = this.executor.definition(r.type)!
+        // Queued: it never started anywhere; forwarded or running: it may have, so the next try is a new attempt.
+        const attempt = r.state === 'queued' ? r.attempt : r.attempt + 1
+        this.journal.progress(r.id, 'queued', attempt, null, null)
+        this.agent.logger.info({ task: r.id, type: r.type, attempt }, `resuming async task ${r.id} after restart`)
+        this.track(r.id, r.type, () => this.drive(r.id, r.type, r.payload, attempt, r.deadline, def.options.masterOnly)).catch(() => {})
+      } else {
+        const why = r.origin === 'submit' && r.async ? `unknown task type "${r.type}" after restart of ${this.nodeId}` : `agent ${this.nodeId} restarted while the task was ${r.state}`
+        this.journal.finish(r.id, this.fail(r.id, r.type, r.async ? 'unknown-type' : 'interrupted', why, { attempt: r.attempt }), false)
+      }
+    }
+  }
+
+  private async publishLoad(): Promise<void> {
+    if (!this.isStarted) return
+    const report: LoadReport = { id: this.nodeId, seq: ++this.loadSeq, ...this.localLoad() }
+    try {
+      await this.agent.net.publish(LOAD_TOPIC, encodeLoad(report))
+    } catch {
+      // Load gossip is best effort.
+    }
+  }
+}
+
+function strip(r: LoadReport): { running: number; queued: number; capacity: number; types: Record<string, TypeLoad> } {
+  return { running: r.running, queued: r.queued, capacity: r.capacity, types: r.types }
+}
+
+function registerMetrics(registry: Registry) {
+  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
+  return {
+    submitted: get('conclave_tasks_submitted_total', () => new Counter({ name: 'conclave_tasks_submitted_total', help: 'Tasks submitted to this agent', labelNames: ['type'] as const, registers: [registry] })),
+    finished: get('conclave_tasks_finished_total', () => new Counter({ name: 'conclave_tasks_finished_total', help: 'Task outcomes recorded by this agent (ok or the error code)', labelNames: ['type', 'outcome'] as const, registers: [registry] })),
+    forwarded: get('conclave_tasks_forwarded_total', () => new Counter({ name: 'conclave_tasks_forwarded_total', help: 'Forwards to the master by result (ok, error, redirect, lost, interrupted)', labelNames: ['type', 'result'] as const, registers: [registry] })),
+    received: get('conclave_tasks_received_total', () => new Counter({ name: 'conclave_tasks_received_total', help: 'Forwarded tasks received, by routing decision', labelNames: ['decision'] as const, registers: [registry] })),
+    duration: get('conclave_task_duration_seconds', () => new Histogram({ name: 'conclave_task_duration_seconds', help: 'Task time from accept to outcome', labelNames: ['type', 'where'] as const, buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [registry] })),
+  }
+}
