@@ -50,7 +50,6 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   } satisfies CoreConfig
   const c = new ClusterCore(coreConfig, options.rng ?? Math.random, now())
   core = c
-  log.info({ peer: peerId, addrs: coreConfig.addrs, dataDir: config.dataDir, newKey: created }, `agent ${config.id} listening`)
 
   const events = new EventEmitter<AgentEvents>()
   let stopping: Promise<void> | null = null
@@ -175,6 +174,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     throw e
   }
 
+  log.info({ peer: peerId, addrs: coreConfig.addrs, api: config.api, dataDir: config.dataDir, newKey: created }, `agent ${config.id} listening`)
   net.attach({
     message: (from, msg) => drive(`receive ${msg.t}`, () => c.receive(from, msg, now())),
     observe: (obs) => drive(`observe ${obs.type}`, () => c.observe(obs, now())),

@@ -14,8 +14,8 @@ export async function callApi<T>(hostPort: string, method: 'GET' | 'POST', path:
   try {
     res = await fetch(url, { method, signal: AbortSignal.timeout(10_000) })
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause
-    const why = cause?.code ?? (e as Error).name
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause
+    const why = cause?.code ?? cause?.message ?? (e as Error).message
     throw new CliError(`cannot reach the agent API at ${hostPort} (${why}); is an agent running there? (see --api)`, 1)
   }
   const text = await res.text()
