@@ -11,7 +11,7 @@ export const protocolDefaults: Omit<CoreConfig, 'id' | 'peer' | 'addrs'> = {
   suspicionMinMs: 500,
   suspicionMaxMult: 6,
   maxHealthScore: 8,
-  retransmitMult: 3,
+  retransmitMult: 4,
   maxPiggyback: 8,
   syncIntervalMs: 15_000,
   deadProbeIntervalMs: 2_000,

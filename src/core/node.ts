@@ -461,6 +461,11 @@ export class ClusterCore {
     if (u.state === 'suspect') this.health = Math.min(this.config.maxHealthScore, this.health + 1)
     this.emit({ type: 'refuted', incarnation: this.self.incarnation })
     this.queueLocal(this.updateOf(this.self))
+    // And answer directly: the accuser and a few others hold timers that would declare us dead.
+    const accuser = u.by !== undefined ? this.members.get(u.by) : undefined
+    const targets = this.pick(this.liveOthers().filter((m) => m !== accuser), this.config.maxPiggyback)
+    if (accuser && accuser !== this.self && (accuser.state === 'alive' || accuser.state === 'suspect')) targets.push(accuser)
+    for (const t of targets) this.send(t.peer, { t: 'updates', from: this.self.id, updates: [this.updateOf(this.self)] }, t.addrs)
   }
 
   private setState(m: Member, state: MemberState, now: number): void {
@@ -551,7 +556,14 @@ export class ClusterCore {
   private startProbe(m: Member, now: number, revive: boolean): void {
     const seq = ++this.seq
     this.probes.set(seq, { seq, target: m.id, peer: m.peer, phase: 'direct', deadline: now + this.probeTimeout(), revive, expectedNacks: 0, nacks: 0 })
-    this.send(m.peer, { t: 'ping', seq, from: this.self.id, gossip: revive ? [] : this.takeGossip() }, m.addrs)
+    this.send(m.peer, { t: 'ping', seq, from: this.self.id, gossip: revive ? [] : this.gossipFor(m) }, m.addrs)
+  }
+
+  /** Piggyback for a ping to `m`: a suspect always hears of its own suspicion, so it can refute at once. */
+  private gossipFor(m: Member): MemberUpdate[] {
+    const g = this.takeGossip()
+    if (m.state === 'suspect' && !g.some((u) => u.id === m.id)) g.unshift(this.updateOf(m))
+    return g
   }
 
   private toIndirect(p: Probe, now: number): void {
@@ -564,6 +576,10 @@ export class ClusterCore {
     const helpers = this.pick(this.liveOthers().filter((m) => m.id !== p.target && m.state === 'alive'), this.config.indirectChecks)
     p.expectedNacks = helpers.length
     for (const h of helpers) this.send(h.peer, { t: 'ping-req', seq: p.seq, from: this.self.id, target: p.target, targetPeer: p.peer }, h.addrs)
+    // Try the direct path once more alongside the indirect ones (memberlist's fallback probe): one lost
+    // message must not be enough to raise a suspicion.
+    const target = this.members.get(p.target)
+    if (target) this.send(target.peer, { t: 'ping', seq: p.seq, from: this.self.id, gossip: this.gossipFor(target) }, target.addrs)
   }
 
   private advanceProbes(now: number): void {
@@ -612,6 +628,8 @@ export class ClusterCore {
       this.startSuspicion(m, this.self.id, now)
       this.emit({ type: 'suspicion', id: m.id, by: this.self.id })
       this.queueLocal(this.updateOf(m))
+      // Tell the suspect directly too, so it can refute before the timeout even if gossip is slow.
+      this.send(m.peer, { t: 'updates', from: this.self.id, updates: [this.updateOf(m)] }, m.addrs)
     } else if (m.state === 'suspect') {
       const s = this.suspicions.get(m.id)
       if (s && !s.confirmers.has(this.self.id)) {
@@ -842,8 +860,10 @@ export class ClusterCore {
       if (left) next = cfg.voters.filter((v) => v !== left)
     }
     if (!next) {
+      // Admit a joiner only once it has stayed alive a while: a member heard of once and then lost
+      // would cost the quorum availability.
       const joiner = [...this.members.values()]
-        .filter((m) => m.state === 'alive' && !cfg.voters.includes(m.id))
+        .filter((m) => m.state === 'alive' && !cfg.voters.includes(m.id) && now - m.aliveSince >= this.config.stabilityWindowMs)
         .sort((a, b) => compareIds(a.id, b.id))[0]
       if (joiner) next = [...cfg.voters, joiner.id]
     }

@@ -23,6 +23,10 @@ export class MiniNet {
   down = new Set<string>()
   blocked = new Set<string>() // "a>b": messages from a to b are dropped
   events: Array<{ at: number; node: string; event: CoreEvent }> = []
+  /** Checked after every step: at most one master under quorum=majority, and terms never go back. */
+  violations: string[] = []
+  checkSingleMaster = true
+  private lastTerm = new Map<string, number>()
   private queue: InFlight[] = []
   private rng: () => number
 
@@ -89,6 +93,17 @@ export class MiniNet {
         this.apply(m.to, core.receive('p:' + m.from, m.msg, this.now))
       }
       for (const [id, c] of this.cores) if (!this.down.has(id)) this.apply(id, c.tick(this.now))
+      this.check()
+    }
+  }
+
+  private check(): void {
+    const masters = this.masters()
+    if (this.checkSingleMaster && masters.length > 1) this.violations.push(`${this.now}: two masters ${masters.join(',')}`)
+    for (const [id, c] of this.cores) {
+      const t = c.status(this.now).term
+      if (t < (this.lastTerm.get(id) ?? 0)) this.violations.push(`${this.now}: ${id} term went back to ${t}`)
+      this.lastTerm.set(id, t)
     }
   }
 

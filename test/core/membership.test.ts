@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest'
+import { MiniNet } from './mini-net.ts'
+import { compareIds, lowestId } from '../../src/core/order.ts'
+import { ClusterCore, needed } from '../../src/core/node.ts'
+import { protocolDefaults } from '../../src/core/defaults.ts'
+import type { Message } from '../../src/core/types.ts'
+
+function cluster(n: number, seed = 1, overrides = {}): MiniNet {
+  const net = new MiniNet(seed)
+  net.add('node-1', overrides)
+  for (let i = 2; i <= n; i++) net.add('node-' + i, overrides, ['node-1'])
+  net.run(6000)
+  return net
+}
+
+function firstEvent(net: MiniNet, pred: (e: MiniNet['events'][number]) => boolean): number | undefined {
+  return net.events.find(pred)?.at
+}
+
+describe('natural order of ids', () => {
+  it('orders digit runs as numbers', () => {
+    expect(compareIds('node-2', 'node-10')).toBeLessThan(0)
+    expect(compareIds('node-10', 'node-9')).toBeGreaterThan(0)
+    expect(compareIds('a', 'b')).toBeLessThan(0)
+    expect(compareIds('host1-rack2', 'host1-rack10')).toBeLessThan(0)
+    expect(compareIds('node-01', 'node-1')).not.toBe(0)
+    expect(lowestId(['node-10', 'node-9', 'node-11'])).toBe('node-9')
+  })
+  it('is a total order consistent with sort', () => {
+    const ids = ['n10', 'n2', 'n1', 'm5', 'n02', 'n', 'n1a']
+    const sorted = [...ids].sort(compareIds)
+    for (let i = 0; i + 1 < sorted.length; i++) expect(compareIds(sorted[i]!, sorted[i + 1]!)).toBeLessThan(0)
+  })
+})
+
+describe('quorum arithmetic', () => {
+  it('needs a strict majority', () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map(needed)).toEqual([1, 2, 2, 3, 3, 4, 4])
+  })
+})
+
+describe('membership', () => {
+  it('a crashed member is suspected, then declared dead by everyone', () => {
+    const net = cluster(5)
+    const t0 = net.now
+    net.crash('node-4')
+    net.run(3000)
+    for (const id of ['node-1', 'node-2', 'node-3', 'node-5']) expect(net.stateOf(id, 'node-4')).toBe('dead')
+    const dead = net.events.filter((e) => e.at >= t0 && e.event.type === 'member-state' && e.event.member.id === 'node-4' && e.event.member.state === 'dead')
+    // Disconnect hints plus confirmations from every peer shrink the suspicion timeout to its minimum.
+    expect(Math.max(...dead.map((e) => e.at)) - t0).toBeLessThan(1000)
+  })
+
+  it('a silent member (no disconnect hint) is found by round-robin probes', () => {
+    const net = cluster(5)
+    const t0 = net.now
+    net.partition(['node-1', 'node-2', 'node-3', 'node-5'], ['node-4'])
+    net.run(5000)
+    for (const id of ['node-1', 'node-2', 'node-3', 'node-5']) expect(net.stateOf(id, 'node-4')).toBe('dead')
+    const last = Math.max(...net.events.filter((e) => e.at >= t0 && e.event.type === 'member-state' && e.event.member.id === 'node-4' && e.event.member.state === 'dead').map((e) => e.at))
+    expect(last - t0).toBeLessThan(3000)
+  })
+
+  it('a suspected member refutes by raising its incarnation', () => {
+    const net = cluster(4)
+    const before = net.cores.get('node-3')!.status(net.now).incarnation
+    // Cut node-3 off for about one detection time, then let it back.
+    net.partition(['node-1', 'node-2', 'node-4'], ['node-3'])
+    net.run(1000)
+    net.heal()
+    net.run(4000)
+    const st = net.cores.get('node-3')!.status(net.now)
+    expect(st.incarnation).toBeGreaterThan(before)
+    expect(net.events.some((e) => e.node === 'node-3' && e.event.type === 'refuted')).toBe(true)
+    for (const id of ['node-1', 'node-2', 'node-4']) expect(net.stateOf(id, 'node-3')).toBe('alive')
+  })
+
+  it('a graceful leave is recorded as left everywhere', () => {
+    const net = cluster(4)
+    net.apply('node-3', net.cores.get('node-3')!.leave(net.now))
+    net.down.add('node-3')
+    net.run(2000)
+    for (const id of ['node-1', 'node-2', 'node-4']) expect(net.stateOf(id, 'node-3')).toBe('left')
+  })
+
+  it('a healed partition merges again without a restart', () => {
+    const net = cluster(5)
+    net.partition(['node-1', 'node-2'], ['node-3', 'node-4', 'node-5'])
+    net.run(8000)
+    expect(net.stateOf('node-1', 'node-4')).toBe('dead')
+    expect(net.stateOf('node-4', 'node-1')).toBe('dead')
+    net.heal()
+    net.run(8000)
+    for (const c of net.live()) for (const m of c.status(net.now).members) expect(m.state).toBe('alive')
+    expect(net.masters()).toEqual(['node-1'])
+  })
+
+  it('a member reachable only through others (bridge) stays alive through indirect probes', () => {
+    const net = cluster(3)
+    // node-1 and node-3 cannot talk; node-2 sees both.
+    net.blocked.add('node-1>node-3')
+    net.blocked.add('node-3>node-1')
+    net.run(10000)
+    expect(net.stateOf('node-1', 'node-3')).toBe('alive')
+    expect(net.stateOf('node-3', 'node-1')).toBe('alive')
+  })
+
+  it('no member is declared dead under 20% message loss', () => {
+    const net = new MiniNet(7, 2, 0)
+    net.add('node-1')
+    for (let i = 2; i <= 6; i++) net.add('node-' + i, {}, ['node-1'])
+    net.run(5000)
+    ;(net as unknown as { loss: number }).loss = 0.2
+    const t0 = net.now
+    net.run(60_000)
+    const deaths = net.events.filter((e) => e.at > t0 && e.event.type === 'member-state' && e.event.member.state === 'dead')
+    expect(deaths).toEqual([])
+  })
+
+  it('the suspicion timeout shrinks with independent confirmations', () => {
+    const core = new ClusterCore({ ...protocolDefaults, id: 'a', peer: 'pa', addrs: [] }, () => 0.5, 0)
+    const max = core.suspicionTimeout(0, 3)
+    const mid = core.suspicionTimeout(1, 3)
+    const min = core.suspicionTimeout(3, 3)
+    expect(max).toBe(protocolDefaults.suspicionMinMs * protocolDefaults.suspicionMaxMult)
+    expect(mid).toBeLessThan(max)
+    expect(min).toBe(protocolDefaults.suspicionMinMs)
+    expect(core.suspicionTimeout(10, 3)).toBe(min)
+  })
+
+  it('a second key claiming a live id is refused (the later joiner gets a fatal conflict)', () => {
+    const net = cluster(3)
+    const dup = new ClusterCore({ ...protocolDefaults, id: 'node-2', peer: 'p:dup', addrs: [] }, () => 0.3, net.now)
+    const effects = dup.start([{ peer: 'p:node-1', addrs: [] }], net.now)
+    const sync = effects.find((e) => e.type === 'send')!
+    expect(sync.type === 'send' && sync.msg.t).toBe('sync')
+    const reply = net.cores.get('node-1')!.receive('p:dup', (sync as { msg: Message }).msg, net.now)
+    const back = reply.find((e) => e.type === 'send' && e.msg.t === 'sync')
+    const out = dup.receive('p:node-1', (back as { msg: Message }).msg, net.now)
+    expect(out.some((e) => e.type === 'emit' && e.event.type === 'id-conflict' && e.event.fatal)).toBe(true)
+    // The established holder is not displaced.
+    expect(net.cores.get('node-1')!.member('node-2')!.peer).toBe('p:node-2')
+  })
+
+  it('a restarted member (same key, fresh state) comes back above its old incarnation', () => {
+    const net = cluster(3)
+    net.crash('node-3')
+    net.run(3000)
+    expect(net.stateOf('node-1', 'node-3')).toBe('dead')
+    net.add('node-3', {}, ['node-1'])
+    net.run(3000)
+    for (const id of ['node-1', 'node-2']) expect(net.stateOf(id, 'node-3')).toBe('alive')
+  })
+})
