@@ -119,7 +119,7 @@ export async function main(argv: string[]): Promise<number> {
     tickMs: opts.tick,
     taskRate: opts.tasks,
     broadcast: opts.broadcast,
-    trace: Boolean(opts.trace),
+    trace: Boolean(opts.trace) || Boolean(opts.traceMessages),
     traceMessages: Boolean(opts.traceMessages),
   }
   const range: NodeRange = opts.nodes

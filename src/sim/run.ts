@@ -124,6 +124,7 @@ export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: nu
     broadcast: o.broadcast,
     protocol: o.protocol,
     checks: true,
+    statusEveryMs: 100,
     lossBound: o.lossBound,
     disturbWindowMs: 12_000,
     trace: o.trace || o.traceMessages,
@@ -233,6 +234,20 @@ export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: nu
     }
   }
   world.checker.finish()
+  if (o.trace && !world.fatal) {
+    for (const n of world.nodes) {
+      if (n.state !== 'up' || !n.core) {
+        world.record(n, `final: ${n.state}`)
+        continue
+      }
+      const st = n.core.status(world.local(n))
+      const q = st.quorum
+      world.record(
+        n,
+        `final: inc=${st.incarnation} term=${st.term} maxTerm=${st.maxTerm} master=${st.master ? `${st.master.id}@${st.master.term}` : 'none'} isMaster=${st.isMaster} quorum=${q.has ? 'yes' : 'no'} ${q.visible}/${q.voting} need ${q.needed} config=v${st.config?.version ?? '-'}[${st.config?.voters.join(',') ?? ''}] members=${st.members.map((m) => `${m.id}:${m.state}:${m.incarnation}`).join(' ')}`,
+      )
+    }
+  }
 
   const live = world.nodes.filter((n) => n.state === 'up')
   const masters = world.fatal ? [] : world.mastersNow()
