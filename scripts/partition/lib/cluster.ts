@@ -267,7 +267,7 @@ function writeAgentConfig(s: RunState): void {
   }
   const probe = {
     masterOnly: true,
-    command: [process.execPath, join(PARTITION_DIR, 'probe-task.mjs'), s.recordFile],
+    command: [join(PARTITION_DIR, 'probe-task.sh'), s.recordFile, '0.1'],
     timeoutMs: 10_000,
   }
   const config = { ...user, tasks: { ...(user.tasks ?? {}), probe } }

@@ -1,0 +1,274 @@
+// The scenario runner: brings a cluster up, watches it (API monitor + probe tasks), runs the scenario's
+// faults, then checks what every scenario must satisfy and prints the timeline.
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Cluster, convergence, staleRuns, teardown } from './cluster.ts'
+import { Monitor } from './monitor.ts'
+import { ProbeLoad, checkRecord, detectTasks, readRecord, type TaskSupport } from './load.ts'
+import { Timeline, describe, type TimelineEvent } from './timeline.ts'
+import { lowestId, sleep } from './sys.ts'
+import { table } from './table.ts'
+import { preflight } from './preflight.ts'
+
+export const QUICK = /^(1|true|yes)$/i.test(process.env.PARTITION_QUICK ?? '') || (!!process.env.CI && process.env.PARTITION_QUICK !== '0')
+
+export interface ScenarioDef {
+  name: string
+  title: string
+  nodes?: number | string[]
+  quorum?: 'majority' | 'none'
+  /** Bound for the final agreement after the last fault ends, printed with the result. */
+  convergeBoundMs?: number
+  run(s: Ctx): Promise<void>
+}
+
+export interface ScenarioResult {
+  name: string
+  title: string
+  ok: boolean
+  violations: string[]
+  notes: string[]
+  measures: Array<{ name: string; ms: number | null; boundMs: number }>
+  durationMs: number
+  tasks: { support: TaskSupport; submitted: number; acked: number; runs: number; failoverDuplicates: number; async: number; asyncOk: number; errors: Record<string, number> } | null
+  runDir: string | null
+}
+
+export class Ctx {
+  readonly violations: string[] = []
+  readonly notes: string[] = []
+  readonly measures: ScenarioResult['measures'] = []
+  lastFaultAt = 0 // timeline ms of the last fault injected
+  lastFaultEndAt = 0
+  constructor(readonly cluster: Cluster, readonly monitor: Monitor, readonly tl: Timeline, readonly quick: boolean) {}
+
+  log(msg: string): void { this.tl.add('note', { msg }) }
+  violation(what: string): void { this.violations.push(what); this.tl.add('violation', { what }) }
+  check(ok: boolean, what: string): boolean { if (!ok) this.violation(what); return ok }
+  sleep(ms: number): Promise<void> { return sleep(ms) }
+
+  /** Injects a fault and marks it on the timeline; measurements count from here. */
+  async fault(what: string, fn: () => unknown | Promise<unknown>): Promise<void> {
+    await fn()
+    this.lastFaultAt = this.tl.now()
+    this.tl.add('fault', { what })
+  }
+  /** Ends the network faults (or marks the end of a process fault, e.g. a resume): convergence counts from here. */
+  async end(what: string, fn: () => unknown | Promise<unknown> = () => this.cluster.heal()): Promise<void> {
+    await fn()
+    this.lastFaultEndAt = this.tl.now()
+    this.tl.add('heal', { what })
+  }
+
+  /**
+   * Waits until pred holds (checked against the monitor's latest views every 50 ms). Records the time since
+   * `from` (default: the last fault) as a measurement; a timeout is a violation unless required=false.
+   */
+  async measure(name: string, pred: () => boolean, o: { boundMs: number; from?: number; required?: boolean }): Promise<number | null> {
+    const from = o.from ?? this.lastFaultAt
+    const until = Date.now() + o.boundMs
+    while (Date.now() < until) {
+      if (pred()) {
+        const ms = this.tl.now() - from
+        this.measures.push({ name, ms, boundMs: o.boundMs })
+        this.tl.add('measure', { name, ms })
+        return ms
+      }
+      await sleep(50)
+    }
+    this.measures.push({ name, ms: null, boundMs: o.boundMs })
+    this.tl.add('measure', { name, ms: null, boundMs: o.boundMs })
+    if (o.required !== false) this.violation(`${name}: not reached within ${o.boundMs} ms (${this.describeViews()})`)
+    return null
+  }
+
+  /** Sleeps, checking an invariant every 100 ms; each distinct failure is a violation. */
+  async hold(ms: number, invariant?: () => string | null): Promise<void> {
+    const until = Date.now() + ms
+    const seen = new Set<string>()
+    while (Date.now() < until) {
+      const bad = invariant?.()
+      if (bad && !seen.has(bad)) { seen.add(bad); this.violation(bad) }
+      await sleep(Math.min(100, Math.max(1, until - Date.now())))
+    }
+  }
+
+  // ---- views ----
+  live(): string[] { return this.cluster.liveIds() }
+  masterOf(id: string): string | null { return this.monitor.masterOf(id) }
+  stateOf(observer: string, member: string): string | null { return this.monitor.stateOf(observer, member) }
+  /** The master all of `ids` agree on (null: all agree there is none), undefined when they disagree or one is silent. */
+  agreedMaster(ids: string[]): string | null | undefined {
+    let m: string | null | undefined = undefined
+    for (const id of ids) {
+      const st = this.monitor.status(id)
+      if (!st) return undefined
+      const x = st.master?.id ?? null
+      if (m === undefined) m = x
+      else if (m !== x) return undefined
+    }
+    return m
+  }
+  /** All observers report `member` in one of the states. */
+  allSee(member: string, states: string[], observers = this.live().filter((x) => x !== member)): boolean {
+    return observers.every((o) => states.includes(this.stateOf(o, member) ?? ''))
+  }
+  anySees(member: string, states: string[], observers = this.live().filter((x) => x !== member)): boolean {
+    return observers.some((o) => states.includes(this.stateOf(o, member) ?? ''))
+  }
+  lowest(ids: string[]): string | null { return lowestId(ids) }
+  describeViews(ids = this.cluster.ids()): string {
+    return ids.map((id) => {
+      const st = this.monitor.status(id)
+      if (!st) return `${id}: -`
+      const bad = st.members.filter((m) => m.state !== 'alive').map((m) => `${m.id}=${m.state}`)
+      return `${id}: master ${st.master ? `${st.master.id}@${st.master.term}` : 'none'}${bad.length ? ' [' + bad.join(' ') + ']' : ''}`
+    }).join('; ')
+  }
+
+  /**
+   * Every live agent agrees on membership (all live nodes alive, identical views) and on one master: the
+   * lowest live id. Measured from the end of the last fault.
+   */
+  async converge(boundMs: number, label = 'converge'): Promise<number | null> {
+    const from = this.lastFaultEndAt || this.lastFaultAt
+    const until = Date.now() + boundMs
+    let why = ''
+    while (Date.now() < until) {
+      const ids = this.live()
+      const st = await this.cluster.statuses(ids)
+      const v = convergence(st, ids, lowestId(ids))
+      if (v.ok) {
+        const ms = this.tl.now() - from
+        this.measures.push({ name: label, ms, boundMs })
+        this.tl.add('measure', { name: label, ms, master: lowestId(ids), term: st.get(ids[0])?.master?.term })
+        return ms
+      }
+      why = v.why
+      await sleep(200)
+    }
+    this.measures.push({ name: label, ms: null, boundMs })
+    this.tl.add('measure', { name: label, ms: null, boundMs })
+    this.violation(`${label}: agents did not agree on membership and master within ${boundMs} ms: ${why}`)
+    return null
+  }
+}
+
+export function defineScenario(def: ScenarioDef): ScenarioDef { return def }
+
+const live = new Set<Cluster>()
+let handlersInstalled = false
+function installCleanup(): void {
+  if (handlersInstalled) return
+  handlersInstalled = true
+  // Synchronous teardown on every way out; `npm run cluster -- down --all` repairs even a SIGKILL.
+  process.on('exit', () => { for (const c of live) teardown(c.s) })
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => { console.error(`\n${sig}: tearing down`); process.exit(130) })
+}
+
+export interface RunOptions { print?: (line: string) => void; jsonl?: boolean; keep?: boolean }
+
+export async function runScenario(def: ScenarioDef, o: RunOptions = {}): Promise<ScenarioResult> {
+  const print = o.print ?? ((l: string) => console.log(l))
+  installCleanup()
+  for (const r of staleRuns()) { print(`removing leftovers of crashed run ${r.runId}`); teardown(r) }
+  const started = Date.now()
+  const result: ScenarioResult = { name: def.name, title: def.title, ok: false, violations: [], notes: [], measures: [], durationMs: 0, tasks: null, runDir: null }
+  const quorum = def.quorum ?? 'majority'
+  let cluster: Cluster | null = null
+  let tl: Timeline | null = null
+  print(`\n=== ${def.name}: ${def.title} (quorum=${quorum}${QUICK ? ', QUICK durations' : ''})`)
+  try {
+    const ids = Array.isArray(def.nodes) ? def.nodes : undefined
+    const upStart = Date.now()
+    cluster = await Cluster.up({ nodes: typeof def.nodes === 'number' ? def.nodes : 5, ids, quorum, mode: 'harness', label: def.name, waitMs: 120_000 })
+    live.add(cluster)
+    result.runDir = cluster.dir
+    tl = new Timeline(join(cluster.dir, 'timeline.jsonl'), o.jsonl ? print : null)
+    tl.add('phase', { what: 'up', ms: Date.now() - upStart, nodes: cluster.ids(), dir: cluster.dir })
+    const monitor = new Monitor(cluster, tl)
+    monitor.start()
+    const ctx = new Ctx(cluster, monitor, tl, QUICK)
+    const master = cluster.lowestLive()!
+    const support = await detectTasks(cluster, master)
+    tl.add('note', { msg: `tasks: ${support.supported ? 'on' : 'off'}: ${support.why}` })
+    if (support.supported && /failed/.test(support.why)) ctx.violation(`probe task does not run: ${support.why}`)
+    const load = support.supported ? new ProbeLoad(cluster, tl, `${def.name}-${cluster.s.prefix}`) : null
+    load?.start()
+    await ctx.hold(1500)
+    tl.add('phase', { what: 'scenario' })
+    await def.run(ctx)
+    tl.add('phase', { what: 'final agreement' })
+    const bound = def.convergeBoundMs ?? 30_000
+    await ctx.converge(bound, 'final agreement')
+    await ctx.hold(1500) // let in-flight probes finish under the final master
+    await load?.stop()
+    await monitor.stop()
+    ctx.violations.push(...monitor.violations.filter((v) => !ctx.violations.includes(v)))
+    if (load) {
+      tl.add('phase', { what: 'task checks' })
+      const asyncCheck = await load.checkAsync(45_000)
+      ctx.violations.push(...asyncCheck.violations)
+      if (asyncCheck.unverifiable) ctx.notes.push(`${asyncCheck.unverifiable} async task(s) were accepted by an agent that did not come back; not verifiable`)
+      const rec = checkRecord(readRecord(cluster.s.recordFile),
+        [...load.acks.map((a) => ({ id: a.id, node: a.node })), ...asyncCheck.succeeded.map((id) => ({ id, node: '' }))],
+        { exclusive: quorum === 'majority' })
+      ctx.violations.push(...rec.violations)
+      ctx.notes.push(...rec.notes.slice(0, 8))
+      if (rec.notes.length > 8) ctx.notes.push(`... ${rec.notes.length - 8} more notes`)
+      result.tasks = { support, submitted: load.submitted, acked: load.acks.length, runs: rec.runs, failoverDuplicates: rec.failoverDuplicates,
+        async: load.asyncAccepted.length, asyncOk: asyncCheck.succeeded.length, errors: Object.fromEntries(load.errors) }
+      if (!load.acks.length) ctx.violation('no probe task was acknowledged during the whole scenario')
+    } else {
+      result.tasks = { support, submitted: 0, acked: 0, runs: 0, failoverDuplicates: 0, async: 0, asyncOk: 0, errors: {} }
+      ctx.notes.push(`task checks off: ${support.why}`)
+    }
+    result.violations = ctx.violations
+    result.notes.push(...ctx.notes)
+    result.measures = ctx.measures
+  } catch (e) {
+    result.violations.push(`harness error: ${(e as Error).stack ?? e}`)
+    tl?.add('violation', { what: `harness error: ${(e as Error).message}` })
+  } finally {
+    result.durationMs = Date.now() - started
+    result.ok = result.violations.length === 0
+    if (tl) printTimeline(def, tl.events, result, print, !result.ok && !o.jsonl)
+    if (cluster) {
+      const errs = teardown(cluster.s, { purge: result.ok && !o.keep })
+      live.delete(cluster)
+      if (errs.length) result.violations.push(`cleanup: ${errs.join('; ')}`)
+      if (!result.ok || o.keep) print(`run folder kept: ${cluster.dir}`)
+    }
+  }
+  return result
+}
+
+const SHOWN = new Set(['phase', 'fault', 'heal', 'measure', 'violation', 'master', 'api'])
+
+function printTimeline(def: ScenarioDef, events: TimelineEvent[], r: ScenarioResult, print: (l: string) => void, dumpJsonl: boolean): void {
+  if (dumpJsonl) { print(`--- timeline (JSON lines) of ${def.name}`); for (const e of events) print(JSON.stringify(e)) }
+  const rows = events.filter((e) => SHOWN.has(e.kind) || (e.kind === 'member' && e.state !== 'alive') || (e.kind === 'member' && e.state === 'alive') || e.kind === 'note')
+  const max = 90
+  const shown = rows.length > max ? [...rows.slice(0, max / 2), ...rows.slice(-max / 2)] : rows
+  print(`--- timeline of ${def.name} (${events.length} events${rows.length > max ? `, ${rows.length - max} rows elided` : ''}; all in ${r.runDir ? join(r.runDir, 'timeline.jsonl') : '-'})`)
+  print(table(['t (s)', 'event', 'agent', 'detail'], shown.map((e) => [(e.t / 1000).toFixed(2), e.kind, e.node ?? '', describe(e).slice(0, 150)])))
+  print(table(['measure', 'observed', 'bound'], r.measures.map((m) => [m.name, m.ms === null ? 'NOT REACHED' : `${(m.ms / 1000).toFixed(2)} s`, `${(m.boundMs / 1000).toFixed(0)} s`])))
+  if (r.tasks) {
+    const t = r.tasks
+    print(t.support.supported
+      ? `tasks: ${t.submitted} probes submitted, ${t.acked} acknowledged, ${t.runs} runs recorded, ${t.failoverDuplicates} retried after failover; async ${t.asyncOk}/${t.async} succeeded; refused/failed: ${JSON.stringify(t.errors)}`
+      : `tasks: checks off (${t.support.why})`)
+  }
+  for (const n of r.notes) print(`note: ${n}`)
+  for (const v of r.violations) print(`VIOLATION: ${v}`)
+  print(`=== ${def.name}: ${r.violations.length ? `FAIL (${r.violations.length} violations)` : 'ok'} in ${(r.durationMs / 1000).toFixed(1)} s`)
+}
+
+/** Lets a scenario file run on its own: `npx tsx scripts/partition/scenarios/kill-master.ts`. */
+export async function runIfMain(metaUrl: string, def: ScenarioDef): Promise<void> {
+  if (!process.argv[1] || resolve(process.argv[1]) !== fileURLToPath(metaUrl)) return
+  const pf = preflight()
+  if (!pf.ok) { console.log(`partition tests skipped: ${pf.why}`); return }
+  const r = await runScenario(def, { jsonl: process.argv.includes('--jsonl'), keep: process.argv.includes('--keep') })
+  process.exitCode = r.ok ? 0 : 1
+}
