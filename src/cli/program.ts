@@ -6,6 +6,8 @@ import * as leave from './commands/leave.ts'
 import * as members from './commands/members.ts'
 import * as remove from './commands/remove.ts'
 import * as status from './commands/status.ts'
+import * as submit from './commands/submit.ts'
+import * as tasks from './commands/tasks.ts'
 import { CliError } from './errors.ts'
 
 export function buildProgram(): Command {
@@ -16,7 +18,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: () => {} })
     .showSuggestionAfterError(true)
-  for (const cmd of [agent, status, members, leave, remove]) cmd.register(program)
+  for (const cmd of [agent, status, members, leave, remove, submit, tasks]) cmd.register(program)
   return program
 }
 

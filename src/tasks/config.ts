@@ -112,8 +112,12 @@ export function formatIssues(section: string, error: z.ZodError): string {
     .join('; ')
 }
 
+/** Named ConfigError so the CLI reports it like any config problem: one line, exit code 2. */
 export class TaskConfigError extends Error {
-  override name = 'TaskConfigError'
+  override name = 'ConfigError'
+  constructor(message: string) {
+    super(`config error: ${message}`)
+  }
 }
 
 export function parseTasksSection(raw: unknown): Record<string, TaskTypeConfig> {
