@@ -134,6 +134,7 @@ export class ClusterCore {
     this.nextSyncAt = now + config.syncIntervalMs * (0.5 + this.rng())
     this.nextDeadProbeAt = now + config.deadProbeIntervalMs
     this.nextLeaseAt = now
+    this.maxTerm = config.startTerm ?? 0
   }
 
   // ---------------------------------------------------------------- inputs
@@ -875,6 +876,8 @@ export class ClusterCore {
   private decideGrant(from: string, term: number, configVersion: number, now: number): { granted: boolean; reason?: Extract<Message, { t: 'lease-ack' }>['reason']; holder?: string } {
     const cfg = this.voterConfig
     if (!cfg || !cfg.voters.includes(this.self.id)) return { granted: false, reason: 'not-voter' }
+    // A restarted voter has forgotten whom it granted: it must let any grant of its previous run expire first.
+    if (now - this.startedAt < this.config.leaseDurationMs) return { granted: false, reason: 'bound' }
     if (configVersion < cfg.version) return { granted: false, reason: 'stale-config' }
     const lowest = this.candidate(now)
     if (lowest !== from) return lowest !== undefined ? { granted: false, reason: 'not-lowest', holder: lowest } : { granted: false, reason: 'not-lowest' }

@@ -140,6 +140,8 @@ export interface CoreConfig {
   clockDrift: number
   /** A lower id that joined or came back takes the master role only after being alive this long. */
   stabilityWindowMs: number
+  /** The highest term this node saw in a previous run (the shell keeps it in the data dir), so terms never go back. */
+  startTerm?: number
 }
 
 export interface MasterView {

@@ -35,7 +35,9 @@ export class MiniNet {
   }
 
   add(id: string, overrides: Partial<CoreConfig> = {}, seeds: string[] = []): ClusterCore {
-    const cfg: CoreConfig = { ...protocolDefaults, id, peer: 'p:' + id, addrs: ['/sim/' + id], ...overrides }
+    // A restart keeps the highest term seen, as the agent does through its data dir.
+    const startTerm = this.cores.get(id)?.status(this.now).maxTerm ?? 0
+    const cfg: CoreConfig = { ...protocolDefaults, id, peer: 'p:' + id, addrs: ['/sim/' + id], startTerm, ...overrides }
     const core = new ClusterCore(cfg, mulberry32(this.seed * 1000 + this.cores.size + 1), this.now)
     this.cores.set(id, core)
     this.down.delete(id)
