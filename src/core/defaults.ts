@@ -1,7 +1,7 @@
 import type { CoreConfig } from './types.ts'
 
 /** Protocol defaults, tuned for a LAN of up to a few dozen agents (see README, "Tuning"). */
-export const protocolDefaults: Omit<CoreConfig, 'id' | 'peer' | 'addrs'> = {
+export const protocolDefaults: Omit<CoreConfig, 'id' | 'peer' | 'addrs' | 'startTerm'> = {
   quorum: 'majority',
   expect: 1,
   probeIntervalMs: 500,
