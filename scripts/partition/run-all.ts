@@ -35,7 +35,7 @@ if (!scenarios.length) { console.error(`no scenario matches ${only.join(', ')}`)
 const t0 = Date.now()
 console.log(`partition tests: ${scenarios.length} scenarios${QUICK ? ' — QUICK mode (PARTITION_QUICK/CI set): 20% loss for 30 s instead of 120 s, flapping for 20 s instead of 60 s, shorter holds' : ''}`)
 const results: ScenarioResult[] = []
-for (const def of scenarios) results.push(await runScenario(def, { jsonl: args.includes('--jsonl'), keep: args.includes('--keep') }))
+for (const def of scenarios) results.push(await runScenario(def, { jsonl: args.includes('--jsonl') }))
 
 const fmt = (r: ScenarioResult, name: string) => {
   const m = r.measures.find((x) => x.name === name)

@@ -255,8 +255,10 @@ export function convergence(st: Map<string, Status | null>, ids: string[], expec
   return { ok: true, why: '' }
 }
 
+/** One agent's membership as a comparable string. A member that left counts as absent: an agent that
+ *  joined after the departure may never have heard of it, and that is no disagreement. */
 export function viewKey(s: Status): string {
-  return [...s.members].sort((a, b) => naturalCompare(a.id, b.id)).map((m) => `${m.id}:${m.state}`).join(' ')
+  return [...s.members].filter((m) => m.state !== 'left').sort((a, b) => naturalCompare(a.id, b.id)).map((m) => `${m.id}:${m.state}`).join(' ')
 }
 
 function writeAgentConfig(s: RunState): void {
@@ -310,4 +312,10 @@ export function teardown(s: RunState, o: { purge?: boolean } = {}): string[] {
 /** Runs whose harness died without cleaning up (cli runs are left alone: they outlive `up` on purpose). */
 export function staleRuns(): RunState[] {
   return listRuns().filter((r) => !r.down && r.mode === 'harness' && !sameProcess(r.ownerPid, r.ownerStart))
+}
+
+/** Deletes the folders of finished harness runs beyond the newest `keep` (their namespaces are long gone). */
+export function pruneRuns(keep: number): void {
+  const done = listRuns().filter((r) => r.down && r.mode === 'harness')
+  for (const r of done.slice(0, Math.max(0, done.length - keep))) rmSync(r.dir, { recursive: true, force: true })
 }

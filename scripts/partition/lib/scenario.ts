@@ -2,7 +2,7 @@
 // faults, then checks what every scenario must satisfy and prints the timeline.
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Cluster, convergence, staleRuns, teardown } from './cluster.ts'
+import { Cluster, convergence, pruneRuns, staleRuns, teardown } from './cluster.ts'
 import { Monitor } from './monitor.ts'
 import { ProbeLoad, checkRecord, detectTasks, readRecord, type TaskSupport } from './load.ts'
 import { Timeline, describe, type TimelineEvent } from './timeline.ts'
@@ -166,12 +166,13 @@ function installCleanup(): void {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => { console.error(`\n${sig}: tearing down`); process.exit(130) })
 }
 
-export interface RunOptions { print?: (line: string) => void; jsonl?: boolean; keep?: boolean }
+export interface RunOptions { print?: (line: string) => void; jsonl?: boolean }
 
 export async function runScenario(def: ScenarioDef, o: RunOptions = {}): Promise<ScenarioResult> {
   const print = o.print ?? ((l: string) => console.log(l))
   installCleanup()
   for (const r of staleRuns()) { print(`removing leftovers of crashed run ${r.runId}`); teardown(r) }
+  pruneRuns(40)
   const started = Date.now()
   const result: ScenarioResult = { name: def.name, title: def.title, ok: false, violations: [], notes: [], measures: [], durationMs: 0, tasks: null, runDir: null }
   const quorum = def.quorum ?? 'majority'
@@ -234,24 +235,40 @@ export async function runScenario(def: ScenarioDef, o: RunOptions = {}): Promise
     result.ok = result.violations.length === 0
     if (tl) printTimeline(def, tl.events, result, print, !result.ok && !o.jsonl)
     if (cluster) {
-      const errs = teardown(cluster.s, { purge: result.ok && !o.keep })
+      const errs = teardown(cluster.s) // keeps logs, timeline and record; `npm run cluster -- down --all --purge` removes them
       live.delete(cluster)
       if (errs.length) result.violations.push(`cleanup: ${errs.join('; ')}`)
-      if (!result.ok || o.keep) print(`run folder kept: ${cluster.dir}`)
+      print(`run folder: ${cluster.dir}`)
     }
   }
   return result
 }
 
-const SHOWN = new Set(['phase', 'fault', 'heal', 'measure', 'violation', 'master', 'api'])
+const SHOWN = new Set(['phase', 'fault', 'heal', 'measure', 'violation', 'master', 'api', 'member', 'note'])
+
+/** Readable rows: from the start of the scenario on, the same change reported by several agents within
+ *  half a second folded into one row ("node-2,node-3  master=node-1 term=4"). */
+function foldRows(events: TimelineEvent[]): Array<{ t: number; kind: string; nodes: string[]; detail: string }> {
+  const start = events.find((e) => e.kind === 'phase' && e.what === 'scenario')?.t ?? 0
+  const rows: Array<{ t: number; kind: string; nodes: string[]; detail: string }> = []
+  for (const e of events) {
+    if (!SHOWN.has(e.kind)) continue
+    if (e.t < start && !['phase', 'note', 'violation'].includes(e.kind)) continue
+    const detail = describe(e).replace(/ incarnation=\d+/, '')
+    const prev = [...rows].reverse().find((r) => e.t - r.t <= 500 && r.kind === e.kind && r.detail === detail)
+    if (prev && e.node && !prev.nodes.includes(e.node)) { prev.nodes.push(e.node); continue }
+    rows.push({ t: e.t, kind: e.kind, nodes: e.node ? [e.node] : [], detail })
+  }
+  return rows
+}
 
 function printTimeline(def: ScenarioDef, events: TimelineEvent[], r: ScenarioResult, print: (l: string) => void, dumpJsonl: boolean): void {
   if (dumpJsonl) { print(`--- timeline (JSON lines) of ${def.name}`); for (const e of events) print(JSON.stringify(e)) }
-  const rows = events.filter((e) => SHOWN.has(e.kind) || (e.kind === 'member' && e.state !== 'alive') || (e.kind === 'member' && e.state === 'alive') || e.kind === 'note')
-  const max = 90
-  const shown = rows.length > max ? [...rows.slice(0, max / 2), ...rows.slice(-max / 2)] : rows
-  print(`--- timeline of ${def.name} (${events.length} events${rows.length > max ? `, ${rows.length - max} rows elided` : ''}; all in ${r.runDir ? join(r.runDir, 'timeline.jsonl') : '-'})`)
-  print(table(['t (s)', 'event', 'agent', 'detail'], shown.map((e) => [(e.t / 1000).toFixed(2), e.kind, e.node ?? '', describe(e).slice(0, 150)])))
+  const rows = foldRows(events)
+  const max = 120
+  const shown = rows.length > max ? [...rows.slice(0, max / 2), { t: NaN, kind: '...', nodes: [], detail: `${rows.length - max} rows elided` }, ...rows.slice(-max / 2)] : rows
+  print(`--- timeline of ${def.name} (${events.length} events; JSON lines in ${r.runDir ? join(r.runDir, 'timeline.jsonl') : '-'})`)
+  print(table(['t (s)', 'event', 'agents', 'detail'], shown.map((e) => [Number.isNaN(e.t) ? '' : (e.t / 1000).toFixed(2), e.kind, e.nodes.join(','), e.detail.slice(0, 150)])))
   print(table(['measure', 'observed', 'bound'], r.measures.map((m) => [m.name, m.ms === null ? 'NOT REACHED' : `${(m.ms / 1000).toFixed(2)} s`, `${(m.boundMs / 1000).toFixed(0)} s`])))
   if (r.tasks) {
     const t = r.tasks
@@ -269,6 +286,6 @@ export async function runIfMain(metaUrl: string, def: ScenarioDef): Promise<void
   if (!process.argv[1] || resolve(process.argv[1]) !== fileURLToPath(metaUrl)) return
   const pf = preflight()
   if (!pf.ok) { console.log(`partition tests skipped: ${pf.why}`); return }
-  const r = await runScenario(def, { jsonl: process.argv.includes('--jsonl'), keep: process.argv.includes('--keep') })
+  const r = await runScenario(def, { jsonl: process.argv.includes('--jsonl') })
   process.exitCode = r.ok ? 0 : 1
 }
