@@ -5,6 +5,7 @@ import { parseFaults, FAULT_KINDS } from './faults.ts'
 import { defaultRunOptions, runSeed, type RunOptions, type RunResult } from './run.ts'
 import { hashString } from './rng.ts'
 import { summarize, formatSummary } from './summary.ts'
+import { runParallel, type BatchResult } from './batch.ts'
 
 export interface NodeRange {
   min: number
@@ -90,6 +91,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--trace-messages', 'include every message and observation in the trace')
     .option('--json', 'print the summary as JSON')
     .option('--max-failures <n>', 'failing seeds to list', int('--max-failures', 1), 10)
+    .option('--jobs <n>', 'run seeds in this many child processes', int('--jobs', 1), 1)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
 
@@ -124,17 +126,24 @@ export async function main(argv: string[]): Promise<number> {
   }
   const range: NodeRange = opts.nodes
   const seeds: number[] = opts.seed !== undefined ? [opts.seed] : Array.from({ length: opts.seeds }, (_, i) => opts.firstSeed + i)
-  const results: RunResult[] = []
   const started = performance.now()
-  for (const seed of seeds) {
-    const r = runSeed({ ...base, seed, nodes: nodesFor(seed, range) })
-    results.push(r)
-    if (base.trace) {
-      process.stdout.write(`# trace of seed ${seed} (${r.nodes} nodes, hash ${r.traceHash})\n`)
-      for (const line of r.trace) process.stdout.write(`${line}\n`)
-    }
-    if (seeds.length > 1 && !opts.json && results.length % 100 === 0) {
-      process.stderr.write(`  ${results.length}/${seeds.length} seeds, ${results.filter((x) => !x.ok).length} failing\n`)
+  let results: BatchResult[]
+  const progress = (done: number) => {
+    if (seeds.length > 1 && !opts.json && done % 100 === 0) process.stderr.write(`  ${done}/${seeds.length} seeds\n`)
+  }
+  if (opts.jobs > 1 && !base.trace) {
+    results = await runParallel({ base, runs: seeds.map((seed) => ({ seed, nodes: nodesFor(seed, range) })) }, Math.min(opts.jobs, seeds.length), progress)
+  } else {
+    results = []
+    for (const seed of seeds) {
+      const r: RunResult = runSeed({ ...base, seed, nodes: nodesFor(seed, range) })
+      const { trace, ...rest } = r
+      results.push(rest)
+      if (base.trace) {
+        process.stdout.write(`# trace of seed ${seed} (${r.nodes} nodes, hash ${r.traceHash})\n`)
+        for (const line of trace) process.stdout.write(`${line}\n`)
+      }
+      progress(results.length)
     }
   }
   const wall = performance.now() - started

@@ -97,7 +97,8 @@ export function convergenceGap(world: World, quorum: QuorumMode): string | null 
       } else if (other.state === 'crashed') {
         if (m && m.state !== 'dead') return `${n.id} sees crashed ${other.id} ${m.state}`
       } else if (other.state === 'left') {
-        if (m && m.state !== 'left') return `${n.id} sees departed ${other.id} ${m.state}`
+        // A goodbye sent while faults cut the node off may reach no one: then dead is the right verdict.
+        if (m && m.state !== 'left' && (other.leftClean || m.state !== 'dead')) return `${n.id} sees departed ${other.id} ${m.state}`
       }
     }
     const master = core.master(local)
@@ -234,6 +235,7 @@ export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: nu
     }
   }
   world.checker.finish()
+  const traceHash = (world.hash >>> 0).toString(16).padStart(8, '0')
   if (o.trace && !world.fatal) {
     for (const n of world.nodes) {
       if (n.state !== 'up' || !n.core) {
@@ -273,7 +275,7 @@ export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: nu
     events: c.events,
     virtualMs: world.now,
     faults: Object.fromEntries(injector.stats.byKind),
-    traceHash: (world.hash >>> 0).toString(16).padStart(8, '0'),
+    traceHash,
     trace: world.trace,
     finalMaster: masters.length === 1 ? masters[0].id : live.length ? null : null,
     wallMs: performance.now() - wallStart,

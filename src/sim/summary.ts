@@ -34,7 +34,7 @@ export interface Summary {
   faults: Record<string, number>
 }
 
-export function summarize(results: RunResult[], wallMs: number): Summary {
+export function summarize(results: Omit<RunResult, 'trace'>[], wallMs: number): Summary {
   const violations: Record<string, number> = {}
   const faults: Record<string, number> = {}
   const tasks = { submitted: 0, acked: 0, failed: 0, executions: 0, crossNodeDuplicates: 0 }

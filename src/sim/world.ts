@@ -58,10 +58,14 @@ export interface SimNode {
   pending: Map<string, PendingTask>
   /** Virtual time of the last fault that touched this node (crash, pause, partition, loss burst, join). */
   disturbedAt: number
+  /** Set at a graceful leave: whether the node was free of faults then (its goodbye should reach everyone). */
+  leftClean: boolean | null
   startedAt: number
   lastStatus: CoreStatus | null
   /** Virtual time of the last status() sample (term checks). */
   statusAt: number
+  /** Highest term the process saw, kept in its data dir (passed back as startTerm on a kept-state restart). */
+  savedTerm: number
 }
 
 type Ev =
@@ -211,9 +215,11 @@ export class World {
       journal: new Map(),
       pending: new Map(),
       disturbedAt: -Infinity,
+      leftClean: null,
       startedAt: 0,
       lastStatus: null,
       statusAt: -Infinity,
+      savedTerm: 0,
     }
     this.nodes.push(n)
     this.byId.set(id, n)
@@ -230,6 +236,7 @@ export class World {
       addrs: [`/sim/${n.id}`],
       quorum: this.opts.quorum,
       expect: this.opts.expect,
+      ...(n.savedTerm > 0 ? { startTerm: n.savedTerm } : {}),
     }
   }
 
@@ -264,6 +271,14 @@ export class World {
   }
 
   private stopProcess(n: SimNode, state: 'crashed' | 'left'): void {
+    // The shell writes the highest term to the data dir whenever it rises; read it as of the last moment.
+    if (n.core) {
+      try {
+        n.savedTerm = Math.max(n.savedTerm, n.core.status(this.local(n)).maxTerm)
+      } catch (err) {
+        this.fail(n, err)
+      }
+    }
     n.state = state
     n.core = null
     n.pausedQueue = []
@@ -296,6 +311,7 @@ export class World {
     if (n.state !== 'crashed') return
     if (!keptState) {
       n.journal.clear()
+      n.savedTerm = 0
       this.checker.lostState(n.id, this.now)
     }
     this.record(n, `RESTART ${keptState ? 'kept-state' : 'lost-state'}`)
@@ -330,6 +346,7 @@ export class World {
   leave(n: SimNode): void {
     if (n.state !== 'up' || !n.core) return
     this.record(n, 'LEAVE')
+    n.leftClean = !this.disturbed(n, this.opts.disturbWindowMs)
     const core = n.core
     this.step(n, () => core.leave(this.local(n)))
     const gen = n.gen
@@ -359,6 +376,17 @@ export class World {
 
   disturb(n: SimNode): void {
     n.disturbedAt = this.now
+  }
+
+  /** Was n touched by a fault within `windowMs`, or is it cut by a partition or in a loss burst right now? */
+  disturbed(n: SimNode, windowMs: number): boolean {
+    if (this.now - n.disturbedAt < windowMs) return true
+    if (this.net.inBurst(n.id, this.now)) return true
+    for (const r of this.net.activeRules()) {
+      const ids = r.kind === 'groups' ? r.groups.flat() : r.kind === 'bridge' ? [...r.left, ...r.right] : [...r.from, ...r.to]
+      if (ids.includes(n.id)) return true
+    }
+    return false
   }
 
   isRunning(n: SimNode): boolean {
@@ -551,7 +579,7 @@ export class World {
         const reasons: string[] = []
         if (this.net.config.loss > this.opts.lossBound) reasons.push(`loss ${this.net.config.loss} above bound`)
         for (const x of [target, n, by]) {
-          if (x && this.now - x.disturbedAt < w) reasons.push(`${x.id} disturbed at ${fmt(x.disturbedAt)}`)
+          if (x && this.disturbed(x, w)) reasons.push(`${x.id} disturbed (last fault ${fmt(x.disturbedAt)})`)
           if (x && x.startedAt > 0 && this.now - x.startedAt < w) reasons.push(`${x.id} (re)started at ${fmt(x.startedAt)}`)
         }
         const strict = reasons.length === 0
@@ -630,7 +658,7 @@ export class World {
     this.counters.tasksSubmitted++
     const p: PendingTask = { spec, deadline: this.local(n) + deadlineMs * n.rate, redirect: null, attempt: 0, submittedAt: this.now }
     n.pending.set(spec.id, p)
-    if (this.opts.trace) this.record(n, `task ${spec.id} submitted`)
+    this.record(n, `task ${spec.id} submitted`)
     this.route(n, spec.id)
     return true
   }
@@ -659,7 +687,7 @@ export class World {
         break
       case 'forward': {
         const target = this.byId.get(dec.to)
-        if (this.opts.trace) this.record(n, `task ${taskId} -> ${dec.to} (term ${dec.term}, attempt ${attempt})`)
+        this.record(n, `task ${taskId} -> ${dec.to} (term ${dec.term}, attempt ${attempt})`)
         if (target) this.sendTask(n, target, { t: 'task-req', task: p.spec, attempt })
         this.timer(n, 300, () => {
           const q = n.pending.get(taskId)
@@ -676,7 +704,7 @@ export class World {
       case 'fail':
         n.pending.delete(taskId)
         this.counters.tasksFailed++
-        if (this.opts.trace) this.record(n, `task ${taskId} failed: ${dec.error} (${dec.reason})`)
+        this.record(n, `task ${taskId} failed: ${dec.error} (${dec.reason})`)
         break
     }
   }
@@ -736,7 +764,7 @@ export class World {
         this.timer(n, msg.task.durationMs / n.rate, () => {
           je.state = 'done'
           rec.end = this.now
-          if (this.opts.trace) this.record(n, `EXEC ${id} done`)
+          this.record(n, `EXEC ${id} done`)
           for (const w of je.waiters) {
             if (w.gen === w.node.gen) this.reply(n, w.node, { t: 'task-reply', task: id, attempt: w.attempt, kind: 'done' })
           }
@@ -755,12 +783,12 @@ export class World {
         n.pending.delete(msg.task)
         this.counters.tasksAcked++
         this.checker.ack(msg.task, from.id, this.now)
-        if (this.opts.trace) this.record(n, `task ${msg.task} acknowledged (ran on ${from.id})`)
+        this.record(n, `task ${msg.task} acknowledged (ran on ${from.id})`)
         break
       case 'failed':
         n.pending.delete(msg.task)
         this.counters.tasksFailed++
-        if (this.opts.trace) this.record(n, `task ${msg.task} failed on ${from.id}`)
+        this.record(n, `task ${msg.task} failed on ${from.id}`)
         break
       case 'redirect':
         if (msg.attempt !== p.attempt) return
