@@ -776,7 +776,8 @@ export class ClusterCore {
 
   private electionTick(now: number, periodic = true): void {
     if (this.leftCluster) return
-    if (!this.expectMet && this.seenAlive.size >= this.config.expect) this.expectMet = true
+    // `expect` guards the cold start only: a cluster that already has a voter config was bootstrapped.
+    if (!this.expectMet && (this.seenAlive.size >= this.config.expect || this.voterConfig !== null)) this.expectMet = true
     if (this.claim && now - this.claim.heardAt > this.config.leaseDurationMs) this.claim = null
     const iAmCandidate = this.expectMet && this.candidate(now) === this.self.id
 
