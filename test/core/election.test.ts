@@ -226,34 +226,47 @@ describe('lease rules at the message level', () => {
     // A voter that knows a, b, c alive with config {a,b,c}.
     const c = new ClusterCore({ ...protocolDefaults, id: 'b', peer: 'pb', addrs: [] }, () => 0.5, 0)
     const members = ['a', 'b', 'c'].map((id) => ({ id, peer: 'p' + id, addrs: [], incarnation: 0, state: 'alive' as const }))
-    c.receive('pa', { t: 'sync', from: 'a', reply: true, members, config: { version: 1, term: 0, voters: ['a', 'b', 'c'] }, maxTerm: 0 }, 0)
+    c.receive('pa', { t: 'sync', from: 'a', reply: true, members, config: { version: 1, term: 0, voters: ['a', 'b', 'c'] }, maxTerm: 0 }, 2000)
     return c
   }
   const ack = (effects: Effect[]) => effects.map((e) => (e.type === 'send' ? e.msg : null)).find((m): m is Extract<Message, { t: 'lease-ack' }> => m?.t === 'lease-ack')!
 
+  // Times start past the lease length: a voter that just started grants nothing (it may have granted before a restart).
   it('grants the lowest live id, refuses others while bound, and regrants only after expiry', () => {
     const v = voter()
-    const g1 = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 1, master: false, configVersion: 1 }, 10))
+    const g1 = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 1, master: false, configVersion: 1 }, 2010))
     expect(g1).toMatchObject({ granted: true, term: 1, durationMs: protocolDefaults.leaseDurationMs })
-    const r1 = ack(v.receive('pc', { t: 'lease-req', from: 'c', seq: 1, term: 2, master: false, configVersion: 1 }, 20))
+    const r1 = ack(v.receive('pc', { t: 'lease-req', from: 'c', seq: 1, term: 2, master: false, configVersion: 1 }, 2020))
     expect(r1).toMatchObject({ granted: false, reason: 'not-lowest', holder: 'a' })
     // a renews the same term.
-    const g2 = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 1, master: true, configVersion: 1 }, 400))
+    const g2 = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 1, master: true, configVersion: 1 }, 2400))
     expect(g2.granted).toBe(true)
+    // a is declared dead: c is now the lowest live id, but the grant to a binds until it expires.
+    v.receive('pc', { t: 'updates', from: 'c', updates: [{ id: 'a', peer: 'pa', addrs: [], incarnation: 0, state: 'dead', by: 'c' }] }, 2500)
+    const r2 = ack(v.receive('pc', { t: 'lease-req', from: 'c', seq: 2, term: 2, master: false, configVersion: 1 }, 2600))
+    expect(r2).toMatchObject({ granted: false, reason: 'bound', holder: 'a' })
+    const g3 = ack(v.receive('pc', { t: 'lease-req', from: 'c', seq: 3, term: 2, master: false, configVersion: 1 }, 2400 + protocolDefaults.leaseDurationMs + 1))
+    expect(g3).toMatchObject({ granted: true, term: 2 })
+  })
+
+  it('a voter that just (re)started grants nothing until any grant of its previous run has expired', () => {
+    const v = voter()
+    const r = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 1, master: false, configVersion: 1 }, protocolDefaults.leaseDurationMs - 1))
+    expect(r).toMatchObject({ granted: false, reason: 'bound' })
   })
 
   it('refuses a new mastership whose term is not above every term it has seen', () => {
     const v = voter()
-    v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 5, master: false, configVersion: 1 }, 10)
-    v.receive('pa', { t: 'lease-release', from: 'a', term: 5 }, 20)
-    const r = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 4, master: false, configVersion: 1 }, 30))
+    v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 5, master: false, configVersion: 1 }, 2010)
+    v.receive('pa', { t: 'lease-release', from: 'a', term: 5 }, 2020)
+    const r = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 4, master: false, configVersion: 1 }, 2030))
     expect(r).toMatchObject({ granted: false, reason: 'stale-term', maxTerm: 5 })
   })
 
   it('refuses a request carrying an older voter config and sends its own', () => {
     const v = voter()
-    v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 3, master: true, configVersion: 2, config: { version: 2, term: 3, voters: ['a', 'b', 'c', 'd'] } }, 10)
-    const r = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 3, master: true, configVersion: 1 }, 20))
+    v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 3, master: true, configVersion: 2, config: { version: 2, term: 3, voters: ['a', 'b', 'c', 'd'] } }, 2010)
+    const r = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 3, master: true, configVersion: 1 }, 2020))
     expect(r).toMatchObject({ granted: false, reason: 'stale-config' })
     expect(r.config?.version).toBe(2)
   })
