@@ -223,8 +223,8 @@ describe('master election', () => {
 
 describe('lease rules at the message level', () => {
   function voter(): ClusterCore {
-    // A voter that knows a, b, c alive with config {a,b,c}.
-    const c = new ClusterCore({ ...protocolDefaults, id: 'b', peer: 'pb', addrs: [] }, () => 0.5, 0)
+    // A voter (c) that knows a, b, c alive with config {a,b,c}.
+    const c = new ClusterCore({ ...protocolDefaults, id: 'c', peer: 'pc', addrs: [] }, () => 0.5, 0)
     const members = ['a', 'b', 'c'].map((id) => ({ id, peer: 'p' + id, addrs: [], incarnation: 0, state: 'alive' as const }))
     c.receive('pa', { t: 'sync', from: 'a', reply: true, members, config: { version: 1, term: 0, voters: ['a', 'b', 'c'] }, maxTerm: 0 }, 2000)
     return c
@@ -236,16 +236,16 @@ describe('lease rules at the message level', () => {
     const v = voter()
     const g1 = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 1, master: false, configVersion: 1 }, 2010))
     expect(g1).toMatchObject({ granted: true, term: 1, durationMs: protocolDefaults.leaseDurationMs })
-    const r1 = ack(v.receive('pc', { t: 'lease-req', from: 'c', seq: 1, term: 2, master: false, configVersion: 1 }, 2020))
+    const r1 = ack(v.receive('pb', { t: 'lease-req', from: 'b', seq: 1, term: 2, master: false, configVersion: 1 }, 2020))
     expect(r1).toMatchObject({ granted: false, reason: 'not-lowest', holder: 'a' })
     // a renews the same term.
     const g2 = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 1, master: true, configVersion: 1 }, 2400))
     expect(g2.granted).toBe(true)
-    // a is declared dead: c is now the lowest live id, but the grant to a binds until it expires.
-    v.receive('pc', { t: 'updates', from: 'c', updates: [{ id: 'a', peer: 'pa', addrs: [], incarnation: 0, state: 'dead', by: 'c' }] }, 2500)
-    const r2 = ack(v.receive('pc', { t: 'lease-req', from: 'c', seq: 2, term: 2, master: false, configVersion: 1 }, 2600))
+    // a is declared dead: b is now the lowest live id, but the grant to a binds until it expires.
+    v.receive('pb', { t: 'updates', from: 'b', updates: [{ id: 'a', peer: 'pa', addrs: [], incarnation: 0, state: 'dead', by: 'b' }] }, 2500)
+    const r2 = ack(v.receive('pb', { t: 'lease-req', from: 'b', seq: 2, term: 2, master: false, configVersion: 1 }, 2600))
     expect(r2).toMatchObject({ granted: false, reason: 'bound', holder: 'a' })
-    const g3 = ack(v.receive('pc', { t: 'lease-req', from: 'c', seq: 3, term: 2, master: false, configVersion: 1 }, 2400 + protocolDefaults.leaseDurationMs + 1))
+    const g3 = ack(v.receive('pb', { t: 'lease-req', from: 'b', seq: 3, term: 2, master: false, configVersion: 1 }, 2400 + protocolDefaults.leaseDurationMs + 1))
     expect(g3).toMatchObject({ granted: true, term: 2 })
   })
 
