@@ -69,15 +69,14 @@ export class Monitor {
     if (master !== seen.master) {
       this.tl.add('master', { node: id, master: st.master?.id ?? null, term: st.master?.term ?? null })
       seen.master = master
-    }
-    if (st.master) {
-      if (seen.maxTerm !== null && st.master.term < seen.maxTerm) {
-        const v = `term went backwards on ${id}: ${seen.maxTerm} -> ${st.master.term} (master ${st.master.id})`
+      // checked on changes only, so one regression is reported once, not at every poll
+      if (st.master && seen.maxTerm !== null && st.master.term < seen.maxTerm) {
+        const v = `term went backwards on ${id}: it had seen term ${seen.maxTerm}, now reports master ${st.master.id} under term ${st.master.term}`
         this.violations.push(v)
         this.tl.add('violation', { node: id, what: v })
       }
-      seen.maxTerm = Math.max(seen.maxTerm ?? 0, st.master.term)
     }
+    if (st.master) seen.maxTerm = Math.max(seen.maxTerm ?? 0, st.master.term)
     const q = `${st.quorum.has}:${st.quorum.visible}/${st.quorum.voting}:${st.quorum.needed}`
     if (q !== seen.quorum) {
       this.tl.add('quorum', { node: id, has: st.quorum.has, visible: st.quorum.visible, voting: st.quorum.voting, needed: st.quorum.needed })
