@@ -254,6 +254,9 @@ export class TaskService {
   private async drive(id: string, type: string, payload: unknown, firstAttempt: number, deadline: number, masterOnly: boolean): Promise<TaskOutcome> {
     const started = Date.now()
     let attempt = firstAttempt
+    // A forward whose answer was lost: the task may have started there. The next delivery is a new attempt,
+    // except a retry to the same node under the same term, which that node treats idempotently (join or stored).
+    let lost: { node: string; term: number | undefined } | null = null
     let redirect: MasterView | null = null
     let lastTarget: string | null = null
     let redirects = 0
@@ -294,6 +297,10 @@ export class TaskService {
         continue
       }
       if (d.action === 'run-local') {
+        if (lost) {
+          attempt++
+          lost = null
+        }
         const term = d.term ?? this.agent.master()?.term
         this.journal.progress(id, 'running', attempt, this.nodeId, term ?? null)
         // A masterOnly task that lands here because this node became master may be forwarded here too: one run.
@@ -308,6 +315,10 @@ export class TaskService {
         await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
         continue
       }
+      if (lost && (lost.node !== target || lost.term !== d.term)) {
+        attempt++
+        lost = null
+      }
       lastTarget = target
       this.journal.progress(id, 'forwarded', attempt, target, d.term)
       const reply = await this.forward(member.peer, member.addrs, target, { id, type, payload, attempt, remainingMs: Math.max(0, deadline - Date.now()), from: this.nodeId }, deadline)
@@ -316,7 +327,7 @@ export class TaskService {
         // The master was stopping or its queue rejected it: not this task's fault, try again (maybe elsewhere).
         if (isFailure(o) && o.error === 'interrupted') {
           this.metrics.forwarded.inc({ type, result: 'interrupted' })
-          attempt++
+          lost = { node: target, term: undefined }
           await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
           continue
         }
@@ -334,9 +345,8 @@ export class TaskService {
       // Connection lost, master died, timed out or the master changed under us: same id, next attempt.
       this.metrics.forwarded.inc({ type, result: 'lost' })
       this.agent.logger.info({ task: id, type, target, attempt, err: reply.error }, `forward of task ${id} to ${target} failed, retrying`)
-      attempt++
+      lost = { node: target, term: d.term }
       redirect = null
-      this.journal.progress(id, 'queued', attempt, null, null)
       await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
     }
   }
@@ -372,7 +382,7 @@ export class TaskService {
   }
 
   private waitForMaster(ms: number): Promise<void> {
-    if (ms <= 0 || this.stopped) return Promise.resolve()
+    if (!(ms > 0) || this.stopped) return Promise.resolve()
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(t)
