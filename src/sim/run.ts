@@ -45,7 +45,8 @@ export const defaultRunOptions: Omit<RunOptions, 'seed' | 'nodes'> = {
   loss: 0.01,
   lossBound: 0.2,
   skew: 0.01,
-  tickMs: 20,
+  /** The agent ticks its core every 50 ms (src/agent/agent.ts TICK_MS). */
+  tickMs: 50,
   broadcast: true,
   taskRate: 4,
   taskDeadlineMs: 5_000,
@@ -95,7 +96,8 @@ export function convergenceGap(world: World, quorum: QuorumMode): string | null 
         if (!m) return `${n.id} does not know ${other.id}`
         if (m.state !== 'alive') return `${n.id} sees ${other.id} ${m.state}`
       } else if (other.state === 'crashed') {
-        if (m && m.state !== 'dead') return `${n.id} sees crashed ${other.id} ${m.state}`
+        // A crash in the middle of a graceful leave may leave the goodbye behind it.
+        if (m && m.state !== 'dead' && !(m.state === 'left' && other.leftClean !== null)) return `${n.id} sees crashed ${other.id} ${m.state}`
       } else if (other.state === 'left') {
         // A goodbye sent while faults cut the node off may reach no one: then dead is the right verdict.
         if (m && m.state !== 'left' && (other.leftClean || m.state !== 'dead')) return `${n.id} sees departed ${other.id} ${m.state}`

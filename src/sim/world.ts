@@ -246,6 +246,7 @@ export class World {
     if (n.state === 'left') throw new Error(`start: ${n.id} left the cluster`)
     n.gen++
     n.state = 'up'
+    n.leftClean = null
     n.startedAt = this.now
     n.pausedQueue = []
     n.lastStatus = null
@@ -444,7 +445,8 @@ export class World {
       case 'tick': {
         n.tickPending = false
         this.step(n, () => core.tick(this.local(n)))
-        if (n.state === 'up' && n.gen === ev.gen) this.scheduleTick(n, this.opts.tickMs)
+        // Like the agent's setInterval: a fixed period that fires a little late now and then.
+        if (n.state === 'up' && n.gen === ev.gen) this.scheduleTick(n, (this.opts.tickMs + this.rng.exp(1)) / n.rate)
         return
       }
       case 'deliver': {
