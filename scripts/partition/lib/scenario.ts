@@ -208,8 +208,9 @@ export async function runScenario(def: ScenarioDef, o: RunOptions = {}): Promise
     ctx.violations.push(...monitor.violations.filter((v) => !ctx.violations.includes(v)))
     if (load) {
       tl.add('phase', { what: 'task checks' })
-      const asyncCheck = await load.checkAsync(45_000)
+      const asyncCheck = await load.checkAsync(15_000)
       ctx.violations.push(...asyncCheck.violations)
+      if (asyncCheck.failed) ctx.notes.push(`${asyncCheck.failed} async task(s) ended failed (an outcome, not a loss): ${load.failedAsync.slice(0, 3).join('; ')}`)
       if (asyncCheck.unverifiable) ctx.notes.push(`${asyncCheck.unverifiable} async task(s) were accepted by an agent that did not come back; not verifiable`)
       const rec = checkRecord(readRecord(cluster.s.recordFile),
         [...load.acks.map((a) => ({ id: a.id, node: a.node })), ...asyncCheck.succeeded.map((id) => ({ id, node: '' }))],
