@@ -12,6 +12,7 @@ import { loadOrCreateKey } from '../net/key.ts'
 import { Net } from '../net/shell.ts'
 import { createLogger, logEvent } from './logger.ts'
 import { createMetrics } from './metrics.ts'
+import { StateFile } from './state.ts'
 import type { Agent, AgentEvents, AgentPlugin, StatusView, StopResult } from './types.ts'
 
 export interface AgentOptions {
@@ -35,6 +36,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const log = options.logger ?? createLogger(config.logLevel, config.id)
   const { key, created } = await loadOrCreateKey(config.dataDir)
 
+  const state = new StateFile(config.dataDir, log)
   let core: ClusterCore | null = null
   const metrics = createMetrics(() => core?.status(now()) ?? null)
   const net = await Net.create({ privateKey: key, listen: config.listen, bootstrap: config.bootstrap, mdns: config.mdns, logger: log, metrics })
@@ -47,6 +49,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     id: config.id,
     peer: peerId,
     addrs: net.addrs(),
+    startTerm: state.maxTerm,
   } satisfies CoreConfig
   const c = new ClusterCore(coreConfig, options.rng ?? Math.random, now())
   core = c
@@ -180,7 +183,10 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     observe: (obs) => drive(`observe ${obs.type}`, () => c.observe(obs, now())),
   })
   drive('start', () => c.start(seedsOf(config.bootstrap), now()))
-  ticker = setInterval(() => drive('tick', () => c.tick(now())), TICK_MS)
+  ticker = setInterval(() => {
+    drive('tick', () => c.tick(now()))
+    if (!stopping) state.saveMaxTerm(c.status(now()).maxTerm)
+  }, TICK_MS)
 
   for (const p of plugins) {
     try {

@@ -13,6 +13,7 @@ export interface AgentMetrics {
   badMessages: Counter<'reason'>
   sendFailures: Counter<'cause'>
   sendDropped: Counter
+  streamsOpened: Counter
   /** Count one core event. */
   onEvent(event: CoreEvent): void
 }
@@ -101,6 +102,7 @@ export function createMetrics(status: () => CoreStatus | null): AgentMetrics {
     bytesReceived: new Counter({ name: 'conclave_bytes_received_total', help: 'Encoded protocol bytes received, by type and channel', labelNames: ['type', 'channel'], registers: reg }),
     badMessages: new Counter({ name: 'conclave_bad_messages_dropped_total', help: 'Received messages dropped as invalid, by reason', labelNames: ['reason'], registers: reg }),
     sendFailures: new Counter({ name: 'conclave_send_failures_total', help: 'Direct sends that failed, by cause', labelNames: ['cause'], registers: reg }),
+    streamsOpened: new Counter({ name: 'conclave_direct_streams_opened_total', help: 'Outbound direct-protocol streams opened (one per peer unless connections break)', registers: reg }),
     sendDropped: new Counter({ name: 'conclave_send_queue_dropped_total', help: 'Direct messages dropped because a peer’s send queue was full', registers: reg }),
     onEvent(e) {
       switch (e.type) {

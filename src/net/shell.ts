@@ -80,7 +80,8 @@ class PeerSender {
         const item = this.queue[0]
         let opened = false
         try {
-          if (!this.lp || this.stream?.status !== 'open' || this.stream.writeStatus !== 'ready') {
+          // writeStatus is 'writing' for the whole life of a healthy stream (its sink is running).
+          if (!this.lp || this.stream?.status !== 'open' || (this.stream.writeStatus !== 'writing' && this.stream.writeStatus !== 'ready')) {
             opened = true
             await this.open()
           }
@@ -115,6 +116,7 @@ class PeerSender {
     const stream = await node.dialProtocol(this.peer, DIRECT_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
     this.stream = stream
     this.lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    this.net.metrics.streamsOpened.inc()
   }
 
   /** Forget the stream (after an error or a disconnect); the next send opens a new one. */

@@ -7,16 +7,24 @@ const N = 5
 const cluster = new Cluster()
 let agents: AgentProc[] = []
 
-/** Statuses of the given agents once every one of them answers and `ok` holds for each. */
+/** Statuses of the given agents once every one of them answers, `ok` holds for each, and they name the same master and term. */
 async function allSee(what: string, among: AgentProc[], ok: (s: StatusView, a: AgentProc) => boolean, timeoutMs = 30_000): Promise<StatusView[]> {
-  return waitFor(
-    what,
-    async () => {
-      const st = await Promise.all(among.map((a) => a.status()))
-      return st.every((s, i) => s !== null && ok(s, among[i])) ? (st as StatusView[]) : false
-    },
-    timeoutMs,
-  )
+  let last: unknown
+  try {
+    return await waitFor(
+      what,
+      async () => {
+        const st = await Promise.all(among.map((a) => a.status()))
+        last = st.map((s) => s && { id: s.id, master: s.master, quorum: s.quorum, members: s.members.map((m) => `${m.id}:${m.state}:${m.incarnation}`).join(' ') })
+        if (!st.every((s, i) => s !== null && ok(s, among[i]))) return false
+        const masters = new Set(st.map((s) => JSON.stringify(s!.master)))
+        return masters.size === 1 ? (st as StatusView[]) : false
+      },
+      timeoutMs,
+    )
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nlast views: ${JSON.stringify(last, null, 1)}`)
+  }
 }
 
 beforeAll(async () => {
@@ -34,8 +42,7 @@ describe('five agents on 127.0.0.1', () => {
   it('all see 5 alive members and the same master, node-1', async () => {
     onTestFailed(() => console.error(cluster.logs()))
     const st = await allSee('5 alive and master node-1 everywhere', agents, (s) =>
-      s.members.length === N && s.members.every((m) => m.state === 'alive') && s.master?.id === 'node-1' && s.quorum.has, 45_000)
-    expect(new Set(st.map((s) => s.master!.term)).size).toBe(1)
+      s.members.length === N && s.members.every((m) => m.state === 'alive') && s.master?.id === 'node-1' && s.quorum.voting === N, 45_000)
     for (const s of st) {
       expect(Object.keys(s).sort()).toEqual(['addrs', 'id', 'master', 'members', 'peerId', 'quorum'])
       expect(s.quorum).toEqual({ has: true, visible: 5, voting: 5, needed: 3 })
@@ -72,8 +79,7 @@ describe('five agents on 127.0.0.1', () => {
     // The agent gives itself 2.8 s before a forced exit; allow for process teardown on a loaded machine.
     expect(exit.at - sent).toBeLessThan(3_500)
     const rest = agents.slice(0, 4)
-    const st = await allSee('node-5 left everywhere', rest, (s) => stateOf(s, 'node-5')?.state === 'left')
-    for (const s of st) expect(s.master?.id).toBe('node-1')
+    await allSee('node-5 left everywhere, node-1 still master', rest, (s) => stateOf(s, 'node-5')?.state === 'left' && s.master?.id === 'node-1')
   }, 60_000)
 
   it('SIGSTOP of the master gives a new master; SIGCONT brings it back refuted and master again under a higher term', async () => {
@@ -88,14 +94,13 @@ describe('five agents on 127.0.0.1', () => {
     )
     const term1 = st[0].master!.term
     expect(term1).toBeGreaterThan(term0)
-    expect(new Set(st.map((s) => s.master!.term))).toEqual(new Set([term1]))
 
     master.signal('SIGCONT')
     st = await allSee('node-1 back alive with a higher incarnation and master again', agents.slice(0, 4), (s) => {
       const m = stateOf(s, 'node-1')
       return m?.state === 'alive' && m.incarnation > inc0 && s.master?.id === 'node-1' && s.master.term > term1
     })
-    expect(new Set(st.map((s) => s.master!.term)).size).toBe(1)
+    expect(st).toHaveLength(4)
   }, 90_000)
 
   it('SIGKILL of the master gives all the others one new, agreed master', async () => {
@@ -104,7 +109,6 @@ describe('five agents on 127.0.0.1', () => {
     const term0 = (await master.status())!.master!.term
     master.signal('SIGKILL')
     const st = await allSee('node-2 master among the others', others, (s) => s.master?.id === 'node-2' && stateOf(s, 'node-1')?.state === 'dead')
-    expect(new Set(st.map((s) => s.master!.term)).size).toBe(1)
     expect(st[0].master!.term).toBeGreaterThan(term0)
   }, 60_000)
 })
