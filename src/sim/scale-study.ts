@@ -7,7 +7,7 @@
 //  2. switch to the mode and count messages over a quiet window: messages per node per second;
 //  3. start one more node: dissemination time = until every node knows it alive;
 //  4. crash a node (never the master): first suspicion, first dead verdict, dead at every node.
-import { writeFileSync, mkdirSync } from 'node:fs'
+import { writeFileSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { World, type SimNode } from './world.ts'
@@ -25,11 +25,24 @@ export interface Measurement {
   swimMsgsPerNodeSec: number
   leaseMsgsPerNodeSec: number
   joinDisseminationMs: number | null
+  /** Time until half / 90% of the nodes know the newcomer (the epidemic's body, without its tail). */
+  join50Ms: number | null
+  join90Ms: number | null
+  /** A silent failure (the process stops answering, no transport hint: SWIM's failure model). */
+  silent: Detection
+  /** A crash: the process dies and its peers' connections close (a hint that triggers an immediate probe). */
+  crash: Detection
+  virtualMs: number
+  wallMs: number
+}
+
+export interface Detection {
+  victim: string
   firstSuspicionMs: number | null
   firstDeadMs: number | null
   allDeadMs: number | null
+  /** From the first dead verdict until every node has it: the dissemination of one update. */
   deadDisseminationMs: number | null
-  wallMs: number
 }
 
 const SWIM_TYPES = new Set(['ping', 'ack', 'nack', 'ping-req', 'sync', 'updates', 'updates(broadcast)', 'leave', 'leave(broadcast)'])
@@ -79,28 +92,31 @@ export function measure(n: number, broadcast: boolean, seed: number, tickMs: num
   })
   // Who knows whom: filled from member-joined / member-state events (cheaper than status() at large N).
   const aliveView = new Map<string, Set<string>>()
-  const deadView = new Map<string, Set<string>>()
-  let suspectAt: number | null = null
-  let firstDeadAt: number | null = null
-  let crashed: SimNode | null = null
+  const deadSeen = new Map<string, Set<string>>()
+  const suspectAt = new Map<string, number>()
+  const firstDeadAt = new Map<string, number>()
+  const learnedNewcomer: number[] = []
+  const newcomerId = `node-${n + 1}`
   const onEmit = (node: SimNode, e: CoreEvent, t: number) => {
+    if ((e.type === 'member-joined' || e.type === 'member-state') && e.member.id === newcomerId && e.member.state === 'alive' && node.id !== newcomerId) {
+      if (!aliveView.get(node.id)?.has(newcomerId)) learnedNewcomer.push(t)
+    }
     const alive = aliveView.get(node.id) ?? aliveView.set(node.id, new Set([node.id])).get(node.id)!
     if (e.type === 'member-joined') {
       if (e.member.state === 'alive' || e.member.state === 'suspect') alive.add(e.member.id)
     } else if (e.type === 'member-state') {
-      if (e.member.state === 'alive' || e.member.state === 'suspect') alive.add(e.member.id)
-      else alive.delete(e.member.id)
-      if (crashed && e.member.id === crashed.id) {
-        if (e.member.state === 'suspect' && suspectAt === null) suspectAt = t
-        if (e.member.state === 'dead') {
-          if (firstDeadAt === null) firstDeadAt = t
-          ;(deadView.get(node.id) ?? deadView.set(node.id, new Set()).get(node.id)!).add(e.member.id)
-        }
+      const id = e.member.id
+      if (e.member.state === 'alive' || e.member.state === 'suspect') alive.add(id)
+      else alive.delete(id)
+      if (e.member.state === 'suspect' && !suspectAt.has(id)) suspectAt.set(id, t)
+      if (e.member.state === 'dead') {
+        if (!firstDeadAt.has(id)) firstDeadAt.set(id, t)
+        ;(deadSeen.get(id) ?? deadSeen.set(id, new Set()).get(id)!).add(node.id)
       }
     } else if (e.type === 'member-removed') {
       alive.delete(e.id)
-    } else if (e.type === 'suspicion' && crashed && e.id === crashed.id && suspectAt === null) {
-      suspectAt = t
+    } else if (e.type === 'suspicion' && !suspectAt.has(e.id)) {
+      suspectAt.set(e.id, t)
     }
   }
   w.emitListeners.push(onEmit)
@@ -110,22 +126,17 @@ export function measure(n: number, broadcast: boolean, seed: number, tickMs: num
   // Stagger the boot over a second, like agents started by a deployment tool.
   for (const node of w.nodes) {
     const s = seeds.filter((x) => x !== node)
-    w.call(w.rng() * 1000, () => w.start(node, s.length ? s : []))
+    w.call(w.rng() * 1000, () => w.start(node, s))
   }
-  const up = () => w.nodes.filter((x) => x.state === 'up')
-  const everyoneKnows = (id: string) => up().every((x) => x.id === id || aliveView.get(x.id)?.has(id))
-  const formed = runUntilCond(
-    w,
-    () => up().length === n && up().every((x) => (aliveView.get(x.id)?.size ?? 0) >= n),
-    60_000 + n * 30,
-    100,
-  )
+  const running = () => w.nodes.filter((x) => x.state === 'up')
+  const everyoneKnows = (id: string) => running().every((x) => x.id === id || aliveView.get(x.id)?.has(id))
+  const formed = runUntilCond(w, () => running().length === n && running().every((x) => (aliveView.get(x.id)?.size ?? 0) >= n), 60_000 + n * 30, 100)
 
   // Quiet window in the chosen mode.
   w.opts.broadcast = broadcast
-  w.runUntil(w.now + 3000)
+  w.runUntil(w.now + 1000)
   const before = countMessages(w)
-  const windowMs = 5000
+  const windowMs = 3000
   w.runUntil(w.now + windowMs)
   const after = countMessages(w)
   const per = (a: number, b: number) => (b - a) / n / (windowMs / 1000)
@@ -135,18 +146,33 @@ export function measure(n: number, broadcast: boolean, seed: number, tickMs: num
   const joinStart = w.now
   w.start(newcomer, seeds)
   const joined = runUntilCond(w, () => everyoneKnows(newcomer.id), 60_000, 10)
-
-  // Detection of a crash: a node in the middle of the id range (not the master, not a bootstrap node).
-  w.runUntil(w.now + 2000)
-  crashed = w.byId.get(`node-${Math.max(4, Math.ceil(n / 2))}`) ?? null
-  let crashAt = w.now
-  let allDead: number | null = null
-  if (crashed && crashed.state === 'up') {
-    crashAt = w.now
-    w.crash(crashed)
-    const victim = crashed
-    allDead = runUntilCond(w, () => up().every((x) => deadView.get(x.id)?.has(victim.id)), 60_000, 10)
+  const quantile = (q: number) => {
+    const k = Math.ceil(q * n) - 1
+    return k < learnedNewcomer.length ? learnedNewcomer[k] - joinStart : null
   }
+  w.runUntil(w.now + 1000)
+
+  // Detection: never the master (node-1) nor a bootstrap node; the victims sit in the middle of the id range.
+  const detect = (victim: SimNode, how: 'silent' | 'crash'): Detection => {
+    const t0 = w.now
+    if (how === 'silent') w.pause(victim)
+    else w.crash(victim)
+    const others = () => running().filter((x) => x !== victim)
+    const all = runUntilCond(w, () => others().every((x) => deadSeen.get(victim.id)?.has(x.id)), 60_000, 10)
+    const first = firstDeadAt.get(victim.id)
+    const sus = suspectAt.get(victim.id)
+    return {
+      victim: victim.id,
+      firstSuspicionMs: sus === undefined ? null : sus - t0,
+      firstDeadMs: first === undefined ? null : first - t0,
+      allDeadMs: all === null ? null : all - t0,
+      deadDisseminationMs: all === null || first === undefined ? null : all - first,
+    }
+  }
+  const mid = Math.max(4, Math.ceil(n / 2))
+  const silent = detect(w.byId.get(`node-${mid}`)!, 'silent')
+  w.runUntil(w.now + 1000)
+  const crash = detect(w.byId.get(`node-${mid + 1}`)!, 'crash')
   return {
     n,
     broadcast,
@@ -156,10 +182,11 @@ export function measure(n: number, broadcast: boolean, seed: number, tickMs: num
     swimMsgsPerNodeSec: per(before.swim, after.swim),
     leaseMsgsPerNodeSec: per(before.lease, after.lease),
     joinDisseminationMs: joined === null ? null : joined - joinStart,
-    firstSuspicionMs: suspectAt === null ? null : suspectAt - crashAt,
-    firstDeadMs: firstDeadAt === null ? null : firstDeadAt - crashAt,
-    allDeadMs: allDead === null ? null : allDead - crashAt,
-    deadDisseminationMs: allDead === null || firstDeadAt === null ? null : allDead - firstDeadAt,
+    join50Ms: quantile(0.5),
+    join90Ms: quantile(0.9),
+    silent,
+    crash,
+    virtualMs: w.now,
     wallMs: performance.now() - wall,
   }
 }
@@ -182,9 +209,9 @@ function svgPlot(results: Measurement[], path: string): void {
   const W = 900
   const H = 620
   const panels = [
-    { title: 'Join dissemination (ms)', key: (m: Measurement) => m.joinDisseminationMs, y0: 0 },
-    { title: 'Crash: dead at every node (ms)', key: (m: Measurement) => m.allDeadMs, y0: 0 },
-    { title: 'Crash: first suspicion (ms)', key: (m: Measurement) => m.firstSuspicionMs, y0: 0 },
+    { title: 'Join known by 90% of nodes (ms)', key: (m: Measurement) => m.join90Ms ?? null, y0: 0 },
+    { title: 'Silent failure: dead at every node (ms)', key: (m: Measurement) => m.silent.allDeadMs, y0: 0 },
+    { title: 'Silent failure: first suspicion (ms)', key: (m: Measurement) => m.silent.firstSuspicionMs, y0: 0 },
     { title: 'Messages per node per second', key: (m: Measurement) => m.msgsPerNodeSec, y0: 0 },
   ]
   const ns = [...new Set(results.map((r) => r.n))].sort((a, b) => a - b)
@@ -252,48 +279,96 @@ function svgPlot(results: Measurement[], path: string): void {
   writeFileSync(path, `${out.join('\n')}\n`)
 }
 
-function table(results: Measurement[]): string {
+function table(results: (Measurement & { trials?: number })[]): string {
   const rows = [
-    '| N | broadcast | tick ms | msgs/node/s (all) | SWIM msgs/node/s | lease msgs/node/s | join reaches all (ms) | first suspicion (ms) | first dead (ms) | dead everywhere (ms) | dead verdict spread (ms) | SWIM first detection (ms) | wall s |',
-    '|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| N | broadcast | trials | msgs/node/s (all) | SWIM msgs/node/s | lease msgs/node/s | join reaches 50% | join reaches 90% | join reaches all | silent: first suspicion | silent: first dead | silent: dead everywhere | silent: verdict spread | crash: first suspicion | crash: dead everywhere | SWIM E[first detection] | virtual s | wall s |',
+    '|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of results) {
     const e = swimExpectations(r.n)
     rows.push(
-      `| ${r.n} | ${r.broadcast ? 'on' : 'off'} | ${r.tickMs} | ${r.msgsPerNodeSec.toFixed(1)} | ${r.swimMsgsPerNodeSec.toFixed(1)} | ${r.leaseMsgsPerNodeSec.toFixed(1)} | ${fmtMs(r.joinDisseminationMs)} | ${fmtMs(r.firstSuspicionMs)} | ${fmtMs(r.firstDeadMs)} | ${fmtMs(r.allDeadMs)} | ${fmtMs(r.deadDisseminationMs)} | ${Math.round(e.firstDetection)} | ${(r.wallMs / 1000).toFixed(1)} |`,
+      `| ${r.n} | ${r.broadcast ? 'on' : 'off'} | ${r.trials ?? 1} | ${r.msgsPerNodeSec.toFixed(1)} | ${r.swimMsgsPerNodeSec.toFixed(1)} | ${r.leaseMsgsPerNodeSec.toFixed(1)} | ${fmtMs(r.join50Ms ?? null)} | ${fmtMs(r.join90Ms ?? null)} | ${fmtMs(r.joinDisseminationMs)} | ${fmtMs(r.silent.firstSuspicionMs)} | ${fmtMs(r.silent.firstDeadMs)} | ${fmtMs(r.silent.allDeadMs)} | ${fmtMs(r.silent.deadDisseminationMs)} | ${fmtMs(r.crash.firstSuspicionMs)} | ${fmtMs(r.crash.allDeadMs)} | ${Math.round(e.firstDetection)} | ${(r.virtualMs / 1000).toFixed(1)} | ${(r.wallMs / 1000).toFixed(1)} |`,
     )
   }
-  return rows.join('\n')
+  return `All times in virtual ms.\n\n${rows.join('\n')}`
+}
+
+/** Mean over trials of one size and mode (nulls, i.e. not reached in the limit, are left out and counted). */
+export function average(ms: Measurement[]): Measurement & { trials: number } {
+  const mean = (xs: (number | null)[]) => {
+    const v = xs.filter((x): x is number => x !== null)
+    return v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length
+  }
+  const det = (k: 'silent' | 'crash'): Detection => ({
+    victim: ms.map((m) => m[k].victim).join(','),
+    firstSuspicionMs: mean(ms.map((m) => m[k].firstSuspicionMs)),
+    firstDeadMs: mean(ms.map((m) => m[k].firstDeadMs)),
+    allDeadMs: mean(ms.map((m) => m[k].allDeadMs)),
+    deadDisseminationMs: mean(ms.map((m) => m[k].deadDisseminationMs)),
+  })
+  return {
+    n: ms[0].n,
+    broadcast: ms[0].broadcast,
+    tickMs: ms[0].tickMs,
+    formedMs: mean(ms.map((m) => m.formedMs)),
+    msgsPerNodeSec: mean(ms.map((m) => m.msgsPerNodeSec)) ?? 0,
+    swimMsgsPerNodeSec: mean(ms.map((m) => m.swimMsgsPerNodeSec)) ?? 0,
+    leaseMsgsPerNodeSec: mean(ms.map((m) => m.leaseMsgsPerNodeSec)) ?? 0,
+    joinDisseminationMs: mean(ms.map((m) => m.joinDisseminationMs)),
+    join50Ms: mean(ms.map((m) => m.join50Ms ?? null)),
+    join90Ms: mean(ms.map((m) => m.join90Ms ?? null)),
+    silent: det('silent'),
+    crash: det('crash'),
+    virtualMs: ms.reduce((a, m) => a + m.virtualMs, 0),
+    wallMs: ms.reduce((a, m) => a + m.wallMs, 0),
+    trials: ms.length,
+  }
 }
 
 async function main(): Promise<void> {
+  const list = (v: string) => {
+    const xs = v.split(',').map(Number)
+    if (xs.some((x) => !Number.isInteger(x) || x < 1)) throw new InvalidArgumentError('expected a comma-separated list of positive integers')
+    return xs
+  }
   const program = new Command()
     .name('scale-study')
-    .option('--sizes <list>', 'cluster sizes', (v) => {
-      const xs = v.split(',').map(Number)
-      if (xs.some((x) => !Number.isInteger(x) || x < 4)) throw new InvalidArgumentError('sizes must be integers >= 4')
-      return xs
-    }, [5, 10, 20, 50, 100, 200, 500, 1000, 2000])
-    .option('--seed <s>', 'seed', (v) => Number(v), 1)
+    .option('--sizes <list>', 'cluster sizes', list, [5, 10, 20, 50, 100, 200, 500, 1000, 2000])
+    .option('--trials <list>', 'trials per size (one number, or one per size)', list, [5])
+    .option('--seed <s>', 'first seed', (v) => Number(v), 1)
     .option('--tick <ms>', 'core tick period (the agent uses 50)', (v) => Number(v), 50)
-    .option('--out <dir>', 'where to write scale-study.json and scale-study.svg', 'docs')
-    .option('--modes <list>', 'on,off', 'on,off')
+    .option('--out <dir>', 'where to write scale-study.json, scale-study.svg and scale-study-table.md', 'docs')
+    .option('--modes <list>', 'broadcast modes to run: on,off', 'on,off')
+    .option('--plot-only <files>', 'no runs: merge these result JSON files and write the plot and table')
   program.parse(process.argv)
   const o = program.opts()
-  const modes = (o.modes as string).split(',').map((m) => m.trim() === 'on')
-  const results: Measurement[] = []
   mkdirSync(o.out, { recursive: true })
-  for (const n of o.sizes as number[]) {
-    for (const b of modes) {
-      const m = measure(n, b, o.seed + n, o.tick)
-      results.push(m)
-      process.stdout.write(
-        `N=${n} broadcast=${b ? 'on' : 'off'}: formed ${fmtMs(m.formedMs)} ms, ${m.msgsPerNodeSec.toFixed(1)} msgs/node/s (swim ${m.swimMsgsPerNodeSec.toFixed(1)}), join ${fmtMs(m.joinDisseminationMs)} ms, suspect ${fmtMs(m.firstSuspicionMs)} ms, first dead ${fmtMs(m.firstDeadMs)} ms, all dead ${fmtMs(m.allDeadMs)} ms (${(m.wallMs / 1000).toFixed(1)} s wall)\n`,
-      )
-      writeFileSync(join(o.out, 'scale-study.json'), `${JSON.stringify(results, null, 2)}\n`)
-    }
+  let results: (Measurement & { trials: number })[] = []
+  if (o.plotOnly) {
+    for (const f of (o.plotOnly as string).split(',')) results.push(...(JSON.parse(readFileSync(f, 'utf8')) as (Measurement & { trials: number })[]))
+    results.sort((a, b) => a.n - b.n || Number(b.broadcast) - Number(a.broadcast))
+  } else {
+    const modes = (o.modes as string).split(',').map((m) => m.trim() === 'on')
+    const sizes = o.sizes as number[]
+    const trials = o.trials as number[]
+    sizes.forEach((n, i) => {
+      const k = trials.length === 1 ? trials[0] : trials[i] ?? 1
+      for (const b of modes) {
+        const runs: Measurement[] = []
+        for (let t = 0; t < k; t++) {
+          const m = measure(n, b, o.seed + n * 1000 + t, o.tick)
+          runs.push(m)
+          process.stdout.write(
+            `N=${n} broadcast=${b ? 'on' : 'off'} trial ${t + 1}/${k}: formed ${fmtMs(m.formedMs)} ms, ${m.msgsPerNodeSec.toFixed(1)} msgs/node/s (swim ${m.swimMsgsPerNodeSec.toFixed(1)}), join ${fmtMs(m.joinDisseminationMs)} ms, silent: suspect ${fmtMs(m.silent.firstSuspicionMs)} dead ${fmtMs(m.silent.firstDeadMs)} everywhere ${fmtMs(m.silent.allDeadMs)} ms, crash: suspect ${fmtMs(m.crash.firstSuspicionMs)} everywhere ${fmtMs(m.crash.allDeadMs)} ms (${(m.wallMs / 1000).toFixed(1)} s wall)\n`,
+          )
+        }
+        results.push(average(runs))
+        writeFileSync(join(o.out, 'scale-study.json'), `${JSON.stringify(results, null, 2)}\n`)
+      }
+    })
   }
   svgPlot(results, join(o.out, 'scale-study.svg'))
+  writeFileSync(join(o.out, 'scale-study-table.md'), `${table(results)}\n`)
   process.stdout.write(`\n${table(results)}\n`)
 }
 

@@ -580,7 +580,7 @@ export class World {
         const w = this.opts.disturbWindowMs
         const reasons: string[] = []
         if (this.net.config.loss > this.opts.lossBound) reasons.push(`loss ${this.net.config.loss} above bound`)
-        for (const x of [target, n, by]) {
+        for (const x of new Set([target, n, by])) {
           if (x && this.disturbed(x, w)) reasons.push(`${x.id} disturbed (last fault ${fmt(x.disturbedAt)})`)
           if (x && x.startedAt > 0 && this.now - x.startedAt < w) reasons.push(`${x.id} (re)started at ${fmt(x.startedAt)}`)
         }
