@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { createBridge, createNodeNet, destroyNet, applyFaults, emptyFaults, nsExists, nsPids } from './net.ts'
 import { agentAlive, ensureDirs, signalAgent, startAgent, startProxy, waitExit } from './proc.ts'
 import { getStatus, request, type Status } from './api.ts'
-import { PARTITION_DIR, listRuns, loadState, newPrefix, runDirFor, saveState, type NodeState, type RunState } from './state.ts'
+import { PARTITION_DIR, RUN_KIND, listRuns, newPrefix, runDirFor, saveState, type NodeState, type RunState } from './state.ts'
 import { lowestId, naturalCompare, procStartTime, sameProcess, signal, sleep, sh } from './sys.ts'
 
 export const LISTEN_PORT = 7946
@@ -49,7 +49,7 @@ export class Cluster {
     const prefix = uniquePrefix()
     const dir = runDirFor(prefix, o.label ?? 'cluster')
     const s: RunState = {
-      runId: dir.split('/').pop()!, prefix, dir,
+      kind: RUN_KIND, runId: dir.split('/').pop()!, prefix, dir,
       mode: o.mode ?? 'cli', ownerPid: process.pid, ownerStart: procStartTime(process.pid),
       createdAt: new Date().toISOString(), bridge: `${prefix}br`, bridgeCreated: false, subnet: SUBNET,
       quorum: o.quorum ?? 'majority', expect: o.expect === undefined ? ids.length : o.expect,

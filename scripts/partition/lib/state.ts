@@ -6,7 +6,8 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
-export const RUNS_DIR = process.env.PARTITION_RUNS_DIR ?? join(REPO, '.runs')
+// Our own subfolder: other tools keep things in .runs too, and only our state files may drive a cleanup.
+export const RUNS_DIR = process.env.PARTITION_RUNS_DIR ?? join(REPO, '.runs', 'partition')
 export const PARTITION_DIR = resolve(REPO, 'scripts/partition')
 
 export type NodeProc = 'running' | 'paused' | 'stopped' | 'killed' | 'left'
@@ -38,6 +39,7 @@ export interface FaultState {
 }
 
 export interface RunState {
+  kind: typeof RUN_KIND
   runId: string
   prefix: string
   dir: string
@@ -69,6 +71,8 @@ export function newPrefix(): string {
   return 'cv' + [...b].map((x) => alphabet[x % alphabet.length]).join('')
 }
 
+export const RUN_KIND = 'conclave-partition-run'
+
 export function stateFile(dir: string) { return join(dir, 'state.json') }
 
 export function saveState(s: RunState): void {
@@ -81,7 +85,9 @@ export function saveState(s: RunState): void {
 export function loadState(dir: string): RunState {
   const f = stateFile(dir)
   if (!existsSync(f)) throw new Error(`no run state in ${dir}`)
-  return JSON.parse(readFileSync(f, 'utf8')) as RunState
+  const s = JSON.parse(readFileSync(f, 'utf8')) as RunState
+  if (s?.kind !== RUN_KIND || !Array.isArray(s.nodes) || !Array.isArray(s.namespaces) || !Array.isArray(s.links)) throw new Error(`${f} is not a partition-harness run state`)
+  return s
 }
 
 export function listRuns(): RunState[] {
