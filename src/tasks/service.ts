@@ -122,6 +122,8 @@ export class TaskService {
     this.stopped = true
     for (const t of this.timers) clearInterval(t)
     this.unsubscribe?.()
+    // A leave emits stopMaster just before this: give queued hooks a moment (bounded) before dropping the rest.
+    if (this.hooks) await Promise.race([this.hooks.whenIdle(), new Promise((r) => setTimeout(r, 1_000))])
     this.hooks?.stop()
     this.wakeWaiters()
     for (const a of [...this.stopAborts]) a()
