@@ -5,7 +5,7 @@ import type { Rng } from './rng.ts'
 import type { SimNode, World } from './world.ts'
 import { lowestId, naturalCompare } from './ids.ts'
 
-export const FAULT_KINDS = ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave'] as const
+export const FAULT_KINDS = ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave', 'remove'] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
 export function parseFaults(spec: string): FaultKind[] {
@@ -251,6 +251,18 @@ export class FaultInjector {
         this.leaves++
         w.leave(v)
         this.count(kind)
+        break
+      }
+      case 'remove': {
+        // An operator runs `conclave remove <id>` for a crashed member on some running node (which forwards it
+        // to the master when it is not the master itself). Refusals (not dead yet, no master) are fine.
+        const crashed = w.nodes.filter((n) => n.state === 'crashed')
+        const up = this.running()
+        if (crashed.length === 0 || up.length === 0) return
+        const target = this.rng.pick(crashed)
+        const at = this.rng.pick(up)
+        const err = w.remove(at, target.id)
+        this.count(err ? 'remove-refused' : kind)
         break
       }
     }

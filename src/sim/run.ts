@@ -38,7 +38,7 @@ export interface RunOptions {
 
 export const defaultRunOptions: Omit<RunOptions, 'seed' | 'nodes'> = {
   quorum: 'majority',
-  faults: ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave'],
+  faults: ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave', 'remove'],
   durationMs: 20_000,
   settleMaxMs: 40_000,
   holdMs: 1_000,

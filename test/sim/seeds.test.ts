@@ -10,7 +10,7 @@ const SEEDS = 500
 const FIRST = 1
 const base: Omit<RunOptions, 'seed' | 'nodes'> = {
   ...defaultRunOptions,
-  faults: ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave'],
+  faults: ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave', 'remove'],
   // A shorter fault phase than the CLI default keeps 500 seeds inside the CI budget on 2 cores.
   durationMs: 10_000,
 }
