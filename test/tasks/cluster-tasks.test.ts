@@ -204,6 +204,10 @@ describe('tasks on three agents', () => {
       20_000,
     )
     expect(plugins.tasks.members.map((m) => m.load!.capacity)).toEqual([24, 24, 24])
+    const st = await runCli(['status', '--api', `127.0.0.1:${agents[2].spec.apiPort}`])
+    expect(st.code, st.stderr).toBe(0)
+    const section = st.stdout.slice(st.stdout.indexOf('task load'))
+    for (const id of ['node-1', 'node-2', 'node-3']) expect(section).toMatch(new RegExp(`^${id}\\s+\\d+\\s+\\d+\\s+24\\s`, 'm'))
   })
 
   it('SIGKILL of the master during a long masterOnly task: the result comes from the new master with attempt 2', async () => {

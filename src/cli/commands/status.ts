@@ -3,6 +3,7 @@ import type { Command } from 'commander'
 import type { StatusView } from '../../agent/types.ts'
 import { callApi, DEFAULT_API } from '../client.ts'
 import { membersTable } from './members.ts'
+import { loadSection } from './tasks.ts'
 
 export function formatStatus(s: StatusView): string {
   const count = (state: string) => s.members.filter((m) => m.state === state).length
@@ -26,6 +27,6 @@ export function register(program: Command): void {
     .option('--json', 'print the JSON of GET /v1/status')
     .action(async (opts: { api: string; json?: boolean }) => {
       const s = await callApi<StatusView>(opts.api, 'GET', '/v1/status')
-      process.stdout.write((opts.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n')
+      process.stdout.write((opts.json ? JSON.stringify(s, null, 2) : formatStatus(s) + (await loadSection(opts.api))) + '\n')
     })
 }

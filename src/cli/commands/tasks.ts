@@ -53,3 +53,29 @@ export function register(program: Command): void {
       process.stdout.write((opts.json ? JSON.stringify(list, null, 2) : tasksTable(list)) + '\n')
     })
 }
+
+interface MemberLoad {
+  id: string
+  state: string
+  load: { running: number; queued: number; capacity: number; ageMs?: number; stale?: boolean } | null
+}
+
+/** Task load of every member (from GET /v1/plugins), for `conclave status`; empty when the agent has no task plugin. */
+export async function loadSection(api: string): Promise<string> {
+  let members: MemberLoad[] | undefined
+  try {
+    const plugins = await callApi<{ tasks?: { members?: MemberLoad[] } }>(api, 'GET', '/v1/plugins')
+    members = plugins.tasks?.members
+  } catch {
+    return ''
+  }
+  if (!members || members.length === 0) return ''
+  const rows = members.map((m) => [
+    m.id,
+    m.load ? String(m.load.running) : '-',
+    m.load ? String(m.load.queued) : '-',
+    m.load ? String(m.load.capacity) : '-',
+    m.load?.ageMs === undefined ? (m.load ? 'self' : 'no report') : `${(m.load.ageMs / 1000).toFixed(1)}s ago${m.load.stale ? ' (stale)' : ''}`,
+  ])
+  return '\n\ntask load\n' + table(['ID', 'RUNNING', 'QUEUED', 'CAPACITY', 'REPORTED'], rows)
+}
