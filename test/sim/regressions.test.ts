@@ -46,6 +46,14 @@ const cases: { seed: number; nodes: number; what: string; options?: Partial<RunO
       'for 3 s while receiving node-2 traffic, then declares it dead',
   },
   {
+    seed: 1092,
+    nodes: 5,
+    options: { faults: ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave'], skew: 0.05 },
+    what:
+      'core: the lowest live id (node-2, restarted) gets 3 grants of the 4 needed for 40 s and never its own: its ' +
+      'self-vote is refused as stale-term because the acks of its own campaign raised its maxTerm to the candidate term',
+  },
+  {
     seed: 15,
     nodes: 9,
     options: { quorum: 'none' },
