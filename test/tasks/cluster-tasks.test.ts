@@ -276,3 +276,19 @@ describe('tasks on three agents', () => {
     expect(runsOf('noquorum-1')).toHaveLength(0)
   }, 60_000)
 })
+
+describe('task config errors', () => {
+  it('a bad tasks or on field stops the agent with exit 2 and one line naming the field', async () => {
+    const bad = join(dir, 'bad-tasks.json')
+    writeFileSync(bad, JSON.stringify({ tasks: { x: { command: ['true'], timeoutMs: -5 } } }))
+    const base = ['agent', '--id', 'bad', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--data-dir', join(dir, 'bad')]
+    const r = await runCli([...base, '--config', bad])
+    expect(r.code).toBe(2)
+    expect(r.stderr.trim()).toBe('conclave: config error: tasks.x.timeoutMs: expected a positive integer')
+    writeFileSync(bad, JSON.stringify({ on: { memberJoin: [{ command: ['true'], timeoutMs: 'soon' }] } }))
+    const r2 = await runCli([...base, '--config', bad])
+    expect(r2.code).toBe(2)
+    expect(r2.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r2.stderr).toMatch(/^conclave: config error: on\.memberJoin/)
+  })
+})
