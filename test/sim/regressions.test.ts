@@ -38,6 +38,23 @@ const cases: { seed: number; nodes: number; what: string; options?: Partial<RunO
       'the members alive in its view (only itself) and becomes master with term 1 after term 2 (fencing token goes back)',
   },
   {
+    seed: 5272,
+    nodes: 5,
+    options: { faults: ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave'] },
+    what:
+      'core (safety): two masters with the same term. At cold start a one-way cut keeps v1 [1..5] from node-2, which ' +
+      'declares node-1 dead, bootstraps its own v1 [2,3,5] from the members alive in its view and becomes master ' +
+      'with 2 of 3 while node-1 holds 3 of 5 (same config version, different voters)',
+  },
+  {
+    seed: 5482,
+    nodes: 4,
+    options: { faults: ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave'] },
+    what:
+      'core: two of four voters leave gracefully while there is no master to drop them from the config; the two ' +
+      'live voters never reach 3 of 4 again (left members should not count as voters)',
+  },
+  {
     seed: 92,
     nodes: 7,
     options: { faults: [], loss: 0.2 },
