@@ -245,7 +245,12 @@ export class TaskService {
   }
 
   private track(id: string, type: string, run: () => Promise<TaskOutcome>): Promise<TaskOutcome> {
-    const promise = run().finally(() => {
+    // Exactly one outcome, even if something below throws (a journal write failing, a bug): never a rejection.
+    const guarded = run().catch((e: unknown) => {
+      this.agent.logger.error({ task: id, err: (e as Error).message }, `task ${id} failed internally`)
+      return this.fail(id, type, 'interrupted', `internal error on ${this.nodeId}: ${(e as Error).message}`)
+    })
+    const promise = guarded.finally(() => {
       if (this.inflight.get(id)?.promise === promise) this.inflight.delete(id)
     })
     this.inflight.set(id, { type, promise })
@@ -419,6 +424,10 @@ export class TaskService {
     const def = this.executor.definition(req.type)
     const prev = this.journal.get(req.id)
     const inflight = this.inflight.get(req.id)
+    const usedBy = inflight?.type ?? prev?.type
+    if (usedBy !== undefined && usedBy !== req.type) {
+      return { kind: 'outcome', outcome: this.fail(req.id, req.type, 'id-conflict', `task id "${req.id}" was used for a task of type "${usedBy}" on ${this.nodeId}`) }
+    }
     const d = routeReceive({
       masterOnly: def?.options.masterOnly ?? true,
       known: def !== undefined,
@@ -433,9 +442,6 @@ export class TaskService {
     if (d.action === 'join') return { kind: 'outcome', outcome: await inflight!.promise }
     if (d.action === 'reject') return { kind: 'outcome', outcome: this.fail(req.id, req.type, 'unknown-type', `unknown task type "${req.type}" on ${this.nodeId}`, { node: this.nodeId }) }
     if (d.action === 'redirect') return { kind: 'redirect', master: d.master, from: this.nodeId }
-    if (prev && prev.type !== req.type) {
-      return { kind: 'outcome', outcome: this.fail(req.id, req.type, 'id-conflict', `task id "${req.id}" was used for a task of type "${prev.type}" on ${this.nodeId}`) }
-    }
     const size = Buffer.byteLength(JSON.stringify(req.payload ?? null))
     if (size > def!.options.maxPayloadBytes) {
       return { kind: 'outcome', outcome: this.fail(req.id, req.type, 'payload-too-large', `payload of ${size} bytes exceeds maxPayloadBytes ${def!.options.maxPayloadBytes} on ${this.nodeId}`) }
