@@ -16,6 +16,8 @@ const agent = await createAgent({
   api: `127.0.0.1:${api}`,
   dataDir,
   mdns: false,
+  // No agent crowns itself before it has seen the other two (as a real 3-host deployment would run).
+  expect: 3,
   bootstrap,
   logLevel: 'warn',
   tasks: {
