@@ -274,6 +274,8 @@ describe('tasks on three agents', () => {
     // It waited for a master up to the deadline (not a timed assertion of speed: only that it did wait).
     expect(performance.now() - started).toBeGreaterThanOrEqual(2_900)
     expect(runsOf('noquorum-1')).toHaveLength(0)
+    // node-2 lost its majority with node-3: its stopMaster hook fired (the old master's side of the hooks).
+    await waitFor('stop node-2 in the hook log', async () => lines(hooks).some((l) => l.startsWith('stop node-2 ')), 15_000)
   }, 60_000)
 })
 
