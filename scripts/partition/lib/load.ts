@@ -129,7 +129,7 @@ export interface RecordCheck { violations: string[]; notes: string[]; runs: numb
  * - masterOnly intervals of different nodes never overlap (quorum=majority only);
  * - a later mastership never carries a lower term;
  * - every acknowledged task is in the record exactly once, on the node the ack named. A second run on
- *   another node under a higher term and a higher attempt is the at-least-once retry after a failover
+ *   another node with a higher attempt (and, under quorum=majority, a higher term) is the at-least-once retry after a failover
  *   (the first master ran it but its answer was lost); it is counted and shown, not hidden.
  */
 export function checkRecord(records: ProbeRecord[], acked: Array<{ id: string; node: string; attempt?: number | null }>, o: { exclusive: boolean; ignore?: (r: ProbeRecord) => boolean }): RecordCheck {
@@ -178,7 +178,9 @@ export function checkRecord(records: ProbeRecord[], acked: Array<{ id: string; n
     if (a.node && !l.some((r) => r.node === a.node)) violations.push(`task ${a.id} acknowledged as run by ${a.node}, record says ${l.map((r) => r.node).join(',')}`)
     if (l.length > 1) {
       const byTime = [...l].sort((x, y) => x.start - y.start)
-      const failover = byTime.every((r, i) => i === 0 || (r.node !== byTime[i - 1].node && (r.term ?? 0) > (byTime[i - 1].term ?? 0) && (r.attempt ?? 0) > (byTime[i - 1].attempt ?? 0)))
+      // A retry through failover: another node, a higher attempt and (where terms are fencing tokens) a higher term.
+      const failover = byTime.every((r, i) => i === 0 || (r.node !== byTime[i - 1].node && (r.attempt ?? 0) > (byTime[i - 1].attempt ?? 0) &&
+        (!o.exclusive || (r.term ?? 0) > (byTime[i - 1].term ?? 0))))
       if (failover) { failoverDuplicates++; notes.push(`task ${a.id} ran ${l.length} times: ${byTime.map((r) => `${r.node}@${r.term}#${r.attempt}`).join(' then ')} (retry after failover)`) }
       else if (++dups <= 5) violations.push(`task ${a.id} ran ${l.length} times: ${byTime.map((r) => `${r.node}@term${r.term}/attempt${r.attempt}`).join(', ')}`)
     }
