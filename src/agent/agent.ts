@@ -66,6 +66,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     events.emit('event', e)
     if (e.type === 'member-joined' || e.type === 'member-state' || e.type === 'member-removed') events.emit('member', e)
     if (e.type === 'master-changed') events.emit('master', e)
+    if (e.type === 'became-master' || e.type === 'master-changed') state.saveMaxTerm(c.status(now()).maxTerm)
     if (e.type === 'id-conflict' && e.fatal) {
       // Another live node holds our id: stop without a leave message (it would mark the rightful holder as left).
       void shutdown({ code: 2, reason: `node id "${e.id}" is already held by live member ${e.peer}` }, false)
@@ -183,9 +184,11 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     observe: (obs) => drive(`observe ${obs.type}`, () => c.observe(obs, now())),
   })
   drive('start', () => c.start(seedsOf(config.bootstrap), now()))
+  let ticks = 0
   ticker = setInterval(() => {
     drive('tick', () => c.tick(now()))
-    if (!stopping) state.saveMaxTerm(c.status(now()).maxTerm)
+    // The highest term only matters across restarts; checking it once a second is plenty.
+    if (!stopping && ++ticks % 20 === 0) state.saveMaxTerm(c.status(now()).maxTerm)
   }, TICK_MS)
 
   for (const p of plugins) {

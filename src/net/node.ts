@@ -45,7 +45,7 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
       reconnectRetryInterval: 500,
     },
     // The core detects failures; this only reaps connections that are dead for a long time.
-    connectionMonitor: { pingInterval: 5_000, pingTimeout: { minTimeout: 2_000, maxTimeout: 10_000 } },
+    connectionMonitor: { pingInterval: 10_000, pingTimeout: { minTimeout: 2_000, maxTimeout: 10_000 } },
     services: {
       identify: identify(),
       ping: ping(),

@@ -20,6 +20,7 @@ const DIAL_TIMEOUT_MS = 1_500
 const WRITE_TIMEOUT_MS = 2_000
 /** Per-peer queue bound: protocol messages are time-sensitive, old ones are worth little. */
 const SEND_QUEUE_MAX = 128
+const MAX_BATCH = 32
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024
 const BOOTSTRAP_RETRY_MS = 1_000
 const BOOTSTRAP_MAX_ATTEMPTS = 300
@@ -70,14 +71,19 @@ class PeerSender {
       this.net.metrics.sendDropped.inc()
     }
     this.queue.push(item)
-    if (!this.busy) void this.pump()
+    if (!this.busy) {
+      // Start on the next microtask, so all messages of one core step to this peer share a write.
+      this.busy = true
+      queueMicrotask(() => void this.pump())
+    }
   }
 
   private async pump(): Promise<void> {
     this.busy = true
     try {
       while (this.queue.length > 0 && !this.net.stopping) {
-        const item = this.queue[0]
+        // Everything queued goes out in one write: one yamux frame, one noise frame, one syscall.
+        const batch = this.queue.slice(0, MAX_BATCH)
         let opened = false
         try {
           // writeStatus is 'writing' for the whole life of a healthy stream (its sink is running).
@@ -85,15 +91,17 @@ class PeerSender {
             opened = true
             await this.open()
           }
-          await withTimeout(this.lp!.write(item.bytes), WRITE_TIMEOUT_MS, 'write')
-          this.queue.shift()
-          this.net.metrics.messagesSent.inc({ type: item.type, channel: 'direct' })
-          this.net.metrics.bytesSent.inc({ type: item.type, channel: 'direct' }, item.bytes.byteLength)
+          await withTimeout(this.lp!.writeV(batch.map((i) => i.bytes)), WRITE_TIMEOUT_MS, 'write')
+          this.queue.splice(0, batch.length)
+          for (const item of batch) {
+            this.net.metrics.messagesSent.inc({ type: item.type, channel: 'direct' })
+            this.net.metrics.bytesSent.inc({ type: item.type, channel: 'direct' }, item.bytes.byteLength)
+          }
         } catch (e) {
           this.reset(e as Error)
           // A stale stream (remote restarted, connection replaced) deserves one retry on a fresh one.
-          if (!opened && !item.retried) {
-            item.retried = true
+          if (!opened && !batch[0].retried) {
+            for (const item of batch) item.retried = true
             continue
           }
           const dropped = this.queue.splice(0)

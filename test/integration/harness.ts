@@ -83,11 +83,14 @@ export interface AgentSpec {
   dataDir: string
   bootstrap: string[]
   extra?: string[]
+  /** Flags for node itself (before the script), e.g. --max-semi-space-size=1. */
+  nodeArgs?: string[]
 }
 
 export class AgentProc extends Proc {
   constructor(readonly spec: AgentSpec) {
     const args = [
+      ...(spec.nodeArgs ?? []),
       BIN,
       'agent',
       '--id', spec.id,
@@ -145,9 +148,11 @@ export class Cluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'conclave-it-'))
   readonly agents: AgentProc[] = []
 
+  constructor(readonly nodeArgs: string[] = []) {}
+
   async spawn(id: string, bootstrap: string[], extra: string[] = []): Promise<AgentProc> {
     const [p2pPort, apiPort] = await freePorts(2)
-    const a = new AgentProc({ id, p2pPort, apiPort, dataDir: join(this.dir, `${id}-${p2pPort}`), bootstrap, extra })
+    const a = new AgentProc({ id, p2pPort, apiPort, dataDir: join(this.dir, `${id}-${p2pPort}`), bootstrap, extra, nodeArgs: this.nodeArgs })
     this.agents.push(a)
     return a
   }
