@@ -97,7 +97,7 @@ program.command('isolate').argument('<id>').description('cut one node off from a
 program.command('bridge').description('non-transitive partition: left and right cannot reach each other, middle reaches both')
   .argument('<left>', 'ids, comma-separated').argument('<middle>').argument('<right>')
   .action((l: string, m: string, r: string) => { const c = load(); c.bridge(ids(l), ids(m), ids(r)); console.log(`faults: ${c.faultsText()}`) })
-program.command('oneway').description('asymmetric: packets from A never reach B (oneway A->B)').argument('<spec...>')
+program.command('oneway').description("asymmetric: packets from A never reach B (oneway A B, or 'A->B' quoted)").argument('<spec...>')
   .action((spec: string[]) => {
     const m = spec.join(' ').match(/^\s*([^\s>-][^\s>]*?)\s*(?:->|\s)\s*(\S+)\s*$/)
     if (!m) throw new InvalidArgumentError('write: oneway A->B')

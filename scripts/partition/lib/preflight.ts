@@ -11,8 +11,10 @@ export function preflight(): { ok: boolean; why: string } {
   const add = sh('ip', ['netns', 'add', ns])
   if (!add.ok) return { ok: false, why: `needs root and network namespaces (ip netns add failed: ${add.stderr.trim()})` }
   try {
-    const nft = sh('ip', ['netns', 'exec', ns, 'nft', 'list', 'ruleset'])
-    if (!nft.ok) return { ok: false, why: `needs nftables in network namespaces (nft list ruleset failed: ${nft.stderr.trim()})` }
+    // the same kind of table, chain and numgen rule the faults use
+    const nft = sh('ip', ['netns', 'exec', ns, 'nft', '-f', '-'],
+      'table inet cvpf {\n chain input {\n  type filter hook input priority filter; policy accept;\n  ip saddr 10.77.0.1 numgen random mod 100 < 20 drop\n }\n}\n')
+    if (!nft.ok) return { ok: false, why: `needs nftables in network namespaces (nft failed: ${nft.stderr.trim().split('\n')[0]})` }
     const br = sh('ip', ['-n', ns, 'link', 'add', 'cvpfbr', 'type', 'bridge'])
     if (!br.ok) return { ok: false, why: `needs bridge support (ip link add type bridge failed: ${br.stderr.trim()})` }
     const veth = sh('ip', ['-n', ns, 'link', 'add', 'cvpfa', 'type', 'veth', 'peer', 'name', 'cvpfb'])
