@@ -19,6 +19,8 @@ export interface Measurement {
   n: number
   broadcast: boolean
   tickMs: number
+  /** Virtual ms between formation and the measurements (backlog drain). */
+  settleMs: number
   formedMs: number | null
   /** Messages per node per second in the quiet window: all, membership only (SWIM), election (leases). */
   msgsPerNodeSec: number
@@ -71,7 +73,7 @@ function runUntilCond(w: World, cond: () => boolean, limitMs: number, stepMs = 5
   return null
 }
 
-export function measure(n: number, broadcast: boolean, seed: number, tickMs: number): Measurement {
+export function measure(n: number, broadcast: boolean, seed: number, tickMs: number, settleMs = 1000): Measurement {
   const wall = performance.now()
   const w = new World({
     seed,
@@ -132,9 +134,10 @@ export function measure(n: number, broadcast: boolean, seed: number, tickMs: num
   const everyoneKnows = (id: string) => running().every((x) => x.id === id || aliveView.get(x.id)?.has(id))
   const formed = runUntilCond(w, () => running().length === n && running().every((x) => (aliveView.get(x.id)?.size ?? 0) >= n), 60_000 + n * 30, 100)
 
-  // Quiet window in the chosen mode.
+  // Quiet window in the chosen mode. Formation leaves every node with N updates to piggyback (each up to
+  // retransmitMult * ceil(log10(N + 1)) times, 8 per message); `settleMs` lets that backlog drain or not.
   w.opts.broadcast = broadcast
-  w.runUntil(w.now + 1000)
+  w.runUntil(w.now + settleMs)
   const before = countMessages(w)
   const windowMs = 3000
   w.runUntil(w.now + windowMs)
@@ -177,6 +180,7 @@ export function measure(n: number, broadcast: boolean, seed: number, tickMs: num
     n,
     broadcast,
     tickMs,
+    settleMs,
     formedMs: formed,
     msgsPerNodeSec: per(before.all, after.all),
     swimMsgsPerNodeSec: per(before.swim, after.swim),
@@ -199,9 +203,10 @@ const fmtMs = (v: number | null) => (v === null ? 'n/a' : `${Math.round(v)}`)
 export function swimExpectations(n: number) {
   const T = protocolDefaults.probeIntervalMs
   const firstDetection = (Math.E / (Math.E - 1)) * T
-  // Infection-style dissemination: an update reaches everyone w.h.p. in about lambda * log(n) periods; each node
-  // forwards an update on its next probe (one message per period), so the expected spread is ~ log2(n) + ln(n) periods.
-  const disseminationPeriods = Math.log2(n) + Math.log(n)
+  // Infection-style dissemination: the informed set at least doubles per period (each informed member pushes the
+  // update on its probe, and on its acks), so most members have it after about log2(n) periods; the paper's bound
+  // for reaching all w.h.p. is also O(log n) periods with lambda * log n retransmissions.
+  const disseminationPeriods = Math.log2(n)
   return { T, firstDetection, disseminationMs: disseminationPeriods * T }
 }
 
@@ -244,12 +249,13 @@ function svgPlot(results: Measurement[], path: string): void {
     }
     out.push(`<text x="${ox + pw / 2}" y="${oy + ph + 32}" text-anchor="middle">N (cluster size, log scale)</text>`)
     const series = [
-      { b: true, color: '#1f77b4', label: 'broadcast on' },
-      { b: false, color: '#d62728', label: 'broadcast off (SWIM piggyback only)' },
+      { b: true, drained: false, color: '#1f77b4', label: 'broadcast on' },
+      { b: false, drained: false, color: '#d62728', label: 'broadcast off, 1 s after formation' },
+      { b: false, drained: true, color: '#9467bd', label: 'broadcast off, formation backlog drained' },
     ]
     for (const s of series) {
       const pts = results
-        .filter((r) => r.broadcast === s.b)
+        .filter((r) => r.broadcast === s.b && ((r.settleMs ?? 1000) > 1000) === s.drained)
         .sort((a, b) => a.n - b.n)
         .map((r) => [r.n, p.key(r)] as const)
         .filter((pt): pt is readonly [number, number] => pt[1] !== null)
@@ -267,27 +273,28 @@ function svgPlot(results: Measurement[], path: string): void {
       const pts = ns.map((n) => [n, swimExpectations(n).disseminationMs] as const).filter(([, v]) => v <= maxY)
       if (pts.length > 1) {
         out.push(`<polyline fill="none" stroke="#2ca02c" stroke-dasharray="5,4" points="${pts.map(([n, v]) => `${x(n).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`)
-        out.push(`<text x="${x(pts[pts.length - 1][0]) - 4}" y="${y(pts[pts.length - 1][1]) - 6}" text-anchor="end" fill="#2ca02c">piggyback only, O(log N) periods</text>`)
+        out.push(`<text x="${x(pts[pts.length - 1][0]) - 4}" y="${y(pts[pts.length - 1][1]) - 6}" text-anchor="end" fill="#2ca02c">log2(N) periods</text>`)
       }
     }
   })
   const ly = H - 18
-  out.push(`<circle cx="70" cy="${ly - 4}" r="4" fill="#1f77b4"/><text x="80" y="${ly}">broadcast on (gossipsub flood + piggyback)</text>`)
-  out.push(`<circle cx="360" cy="${ly - 4}" r="4" fill="#d62728"/><text x="370" y="${ly}">broadcast off (piggyback only, as in SWIM)</text>`)
-  out.push(`<line x1="640" y1="${ly - 4}" x2="670" y2="${ly - 4}" stroke="#2ca02c" stroke-dasharray="5,4"/><text x="676" y="${ly}">SWIM analytical expectation</text>`)
+  out.push(`<circle cx="20" cy="${ly - 4}" r="4" fill="#1f77b4"/><text x="28" y="${ly}">broadcast on</text>`)
+  out.push(`<circle cx="120" cy="${ly - 4}" r="4" fill="#d62728"/><text x="128" y="${ly}">off (piggyback only), 1 s after formation</text>`)
+  out.push(`<circle cx="390" cy="${ly - 4}" r="4" fill="#9467bd"/><text x="398" y="${ly}">off, formation backlog drained</text>`)
+  out.push(`<line x1="600" y1="${ly - 4}" x2="630" y2="${ly - 4}" stroke="#2ca02c" stroke-dasharray="5,4"/><text x="636" y="${ly}">SWIM analytical expectation</text>`)
   out.push('</svg>')
   writeFileSync(path, `${out.join('\n')}\n`)
 }
 
 function table(results: (Measurement & { trials?: number })[]): string {
   const rows = [
-    '| N | broadcast | trials | msgs/node/s (all) | SWIM msgs/node/s | lease msgs/node/s | join reaches 50% | join reaches 90% | join reaches all | silent: first suspicion | silent: first dead | silent: dead everywhere | silent: verdict spread | crash: first suspicion | crash: dead everywhere | SWIM E[first detection] | virtual s | wall s |',
-    '|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| N | broadcast | settle s | trials | msgs/node/s (all) | SWIM msgs/node/s | lease msgs/node/s | join reaches 50% | join reaches 90% | join reaches all | silent: first suspicion | silent: first dead | silent: dead everywhere | silent: verdict spread | crash: first suspicion | crash: dead everywhere | SWIM E[first detection] | log2(N) periods | virtual s | wall s |',
+    '|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of results) {
     const e = swimExpectations(r.n)
     rows.push(
-      `| ${r.n} | ${r.broadcast ? 'on' : 'off'} | ${r.trials ?? 1} | ${r.msgsPerNodeSec.toFixed(1)} | ${r.swimMsgsPerNodeSec.toFixed(1)} | ${r.leaseMsgsPerNodeSec.toFixed(1)} | ${fmtMs(r.join50Ms ?? null)} | ${fmtMs(r.join90Ms ?? null)} | ${fmtMs(r.joinDisseminationMs)} | ${fmtMs(r.silent.firstSuspicionMs)} | ${fmtMs(r.silent.firstDeadMs)} | ${fmtMs(r.silent.allDeadMs)} | ${fmtMs(r.silent.deadDisseminationMs)} | ${fmtMs(r.crash.firstSuspicionMs)} | ${fmtMs(r.crash.allDeadMs)} | ${Math.round(e.firstDetection)} | ${(r.virtualMs / 1000).toFixed(1)} | ${(r.wallMs / 1000).toFixed(1)} |`,
+      `| ${r.n} | ${r.broadcast ? 'on' : 'off'} | ${((r.settleMs ?? 1000) / 1000).toFixed(0)} | ${r.trials ?? 1} | ${r.msgsPerNodeSec.toFixed(1)} | ${r.swimMsgsPerNodeSec.toFixed(1)} | ${r.leaseMsgsPerNodeSec.toFixed(1)} | ${fmtMs(r.join50Ms ?? null)} | ${fmtMs(r.join90Ms ?? null)} | ${fmtMs(r.joinDisseminationMs)} | ${fmtMs(r.silent.firstSuspicionMs)} | ${fmtMs(r.silent.firstDeadMs)} | ${fmtMs(r.silent.allDeadMs)} | ${fmtMs(r.silent.deadDisseminationMs)} | ${fmtMs(r.crash.firstSuspicionMs)} | ${fmtMs(r.crash.allDeadMs)} | ${Math.round(e.firstDetection)} | ${Math.round(e.disseminationMs)} | ${(r.virtualMs / 1000).toFixed(1)} | ${(r.wallMs / 1000).toFixed(1)} |`,
     )
   }
   return `All times in virtual ms.\n\n${rows.join('\n')}`
@@ -310,6 +317,7 @@ export function average(ms: Measurement[]): Measurement & { trials: number } {
     n: ms[0].n,
     broadcast: ms[0].broadcast,
     tickMs: ms[0].tickMs,
+    settleMs: ms[0].settleMs,
     formedMs: mean(ms.map((m) => m.formedMs)),
     msgsPerNodeSec: mean(ms.map((m) => m.msgsPerNodeSec)) ?? 0,
     swimMsgsPerNodeSec: mean(ms.map((m) => m.swimMsgsPerNodeSec)) ?? 0,
@@ -339,6 +347,7 @@ async function main(): Promise<void> {
     .option('--tick <ms>', 'core tick period (the agent uses 50)', (v) => Number(v), 50)
     .option('--out <dir>', 'where to write scale-study.json, scale-study.svg and scale-study-table.md', 'docs')
     .option('--modes <list>', 'broadcast modes to run: on,off', 'on,off')
+    .option('--settle <ms|auto>', 'virtual ms between formation and the measurements; auto = 500 ms * N + 5 s (drains the formation backlog)', '1000')
     .option('--plot-only <files>', 'no runs: merge these result JSON files and write the plot and table')
   program.parse(process.argv)
   const o = program.opts()
@@ -356,7 +365,9 @@ async function main(): Promise<void> {
       for (const b of modes) {
         const runs: Measurement[] = []
         for (let t = 0; t < k; t++) {
-          const m = measure(n, b, o.seed + n * 1000 + t, o.tick)
+          const settle = o.settle === 'auto' ? 500 * n + 5000 : Number(o.settle)
+          if (!Number.isFinite(settle) || settle < 0) throw new Error(`--settle must be a number of ms or auto, got ${o.settle}`)
+          const m = measure(n, b, o.seed + n * 1000 + t, o.tick, settle)
           runs.push(m)
           process.stdout.write(
             `N=${n} broadcast=${b ? 'on' : 'off'} trial ${t + 1}/${k}: formed ${fmtMs(m.formedMs)} ms, ${m.msgsPerNodeSec.toFixed(1)} msgs/node/s (swim ${m.swimMsgsPerNodeSec.toFixed(1)}), join ${fmtMs(m.joinDisseminationMs)} ms, silent: suspect ${fmtMs(m.silent.firstSuspicionMs)} dead ${fmtMs(m.silent.firstDeadMs)} everywhere ${fmtMs(m.silent.allDeadMs)} ms, crash: suspect ${fmtMs(m.crash.firstSuspicionMs)} everywhere ${fmtMs(m.crash.allDeadMs)} ms (${(m.wallMs / 1000).toFixed(1)} s wall)\n`,
