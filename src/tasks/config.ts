@@ -18,6 +18,9 @@ export const taskTypeName = z
   .max(128, { error: 'must be at most 128 characters' })
   .regex(/^[A-Za-z0-9._:-]+$/, { error: 'may contain only letters, digits and . _ : -' })
 
+/** Payloads and results cross the task protocol in one message (max 4 MiB, src/net); leave room for the envelope. */
+const WIRE_LIMIT = 3 * 1024 * 1024
+
 export const taskDefaults = {
   masterOnly: false,
   timeoutMs: 30_000,
@@ -41,12 +44,12 @@ export const taskOptionsSchema = z
     /** Queue bound per type: a submit beyond it is rejected with `queue-full`. */
     maxQueued: nonNegInt().default(taskDefaults.maxQueued),
     /** Size bound of the JSON payload. */
-    maxPayloadBytes: posInt().default(taskDefaults.maxPayloadBytes),
+    maxPayloadBytes: posInt().max(WIRE_LIMIT, { error: `must be at most ${WIRE_LIMIT} (a forwarded task is one message of at most 4 MiB)` }).default(taskDefaults.maxPayloadBytes),
     /** How many times a failed attempt (non-zero exit, timeout, handler error) is run again on the same node. */
     retries: nonNegInt().default(taskDefaults.retries),
     killGraceMs: nonNegInt().default(taskDefaults.killGraceMs),
     /** Bound on captured stdout (the result); stderr keeps its last 4 KiB. */
-    maxOutputBytes: posInt().default(taskDefaults.maxOutputBytes),
+    maxOutputBytes: posInt().max(WIRE_LIMIT, { error: `must be at most ${WIRE_LIMIT} (a result travels back as one message of at most 4 MiB)` }).default(taskDefaults.maxOutputBytes),
   })
   .strict()
 

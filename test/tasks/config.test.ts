@@ -40,3 +40,10 @@ describe('on (hooks) config section', () => {
     expect(() => parseOnSection({ stopMaster: 'x' })).toThrow('on.stopMaster')
   })
 })
+
+describe('wire limits', () => {
+  it('refuses payload and output bounds that cannot cross the task protocol', () => {
+    expect(() => parseTasksSection({ x: { command: ['a'], maxOutputBytes: 8 * 1024 * 1024 } })).toThrow('tasks.x.maxOutputBytes: must be at most 3145728')
+    expect(() => parseTasksSection({ x: { command: ['a'], maxPayloadBytes: 8 * 1024 * 1024 } })).toThrow('tasks.x.maxPayloadBytes: must be at most 3145728')
+  })
+})
