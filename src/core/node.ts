@@ -78,6 +78,7 @@ export class ClusterCore {
   private readonly relays = new Map<number, Relay>()
   private readonly suspicions = new Map<string, Suspicion>()
   private readonly conflictsReported = new Set<string>()
+  private readonly nudged = new Map<string, number>()
   private readonly startedAt: number
   private seq = 0
   private probeOrder: string[] = []
@@ -93,6 +94,8 @@ export class ClusterCore {
 
   // Election state.
   private maxTerm = 0
+  /** Highest term this node granted a lease for, as a voter: a new mastership must exceed it. */
+  private promisedTerm = 0
   private voterConfig: VoterConfig | null = null
   /** This node's lease, as a voter. */
   private grant: Grant | null = null
@@ -135,6 +138,7 @@ export class ClusterCore {
     this.nextDeadProbeAt = now + config.deadProbeIntervalMs
     this.nextLeaseAt = now
     this.maxTerm = config.startTerm ?? 0
+    this.promisedTerm = this.maxTerm
   }
 
   // ---------------------------------------------------------------- inputs
@@ -172,6 +176,7 @@ export class ClusterCore {
 
   receive(fromPeer: PeerKey, msg: Message, now: number): Effect[] {
     if (this.leftCluster) return []
+    this.nudgeSuspect(fromPeer, now)
     switch (msg.t) {
       case 'ping':
         this.mergeAll(msg.gossip, now, false)
@@ -336,7 +341,7 @@ export class ClusterCore {
       const h = this.held.get(v)
       if (h && h.term === this.candidateTerm && h.validUntil > now) count++
     }
-    return count >= needed(cfg.voters.length)
+    return count >= needed(this.votingCount(cfg, now))
   }
 
   /** The master this node recognises: itself while it holds the role, else the last one heard from, if fresh. */
@@ -382,8 +387,6 @@ export class ClusterCore {
     if (u.id === this.self.id) return this.mergeAboutSelf(u, now)
     const m = this.members.get(u.id)
     if (!m) {
-      // Stale news about a member we never knew and that is gone: nothing to learn.
-      if (u.state === 'left') return
       const member: Member = { ...u, addrs: [...u.addrs], since: now, aliveSince: now }
       if (u.state === 'suspect') member.state = 'alive'
       this.members.set(u.id, member)
@@ -467,6 +470,19 @@ export class ClusterCore {
     const targets = this.pick(this.liveOthers().filter((m) => m !== accuser), this.config.maxPiggyback)
     if (accuser && accuser !== this.self && (accuser.state === 'alive' || accuser.state === 'suspect')) targets.push(accuser)
     for (const t of targets) this.send(t.peer, { t: 'updates', from: this.self.id, updates: [this.updateOf(this.self)] }, t.addrs)
+  }
+
+  /**
+   * A member we suspect is talking to us, so it is up but has not refuted: our copy of the suspicion (or its
+   * refutation) was lost. Tell it again, at most once per probe timeout.
+   */
+  private nudgeSuspect(fromPeer: PeerKey, now: number): void {
+    const id = this.idByPeer.get(fromPeer)
+    const m = id !== undefined ? this.members.get(id) : undefined
+    if (!m || m.state !== 'suspect' || m.peer !== fromPeer) return
+    if (now - (this.nudged.get(m.id) ?? -Infinity) < this.config.probeTimeoutMs) return
+    this.nudged.set(m.id, now)
+    this.send(m.peer, { t: 'updates', from: this.self.id, updates: [this.updateOf(m)] }, m.addrs)
   }
 
   private setState(m: Member, state: MemberState, now: number): void {
@@ -743,20 +759,34 @@ export class ClusterCore {
       const h = this.held.get(v)
       if (h && h.term === this.candidateTerm && h.validUntil > now) count++
     }
-    return count >= needed(cfg.voters.length)
+    return count >= needed(this.votingCount(cfg, now))
   }
 
   private currentMasterTerm(): number {
     return this.config.quorum === 'none' ? this.masterTerm : this.candidateTerm
   }
 
+  /**
+   * Voters that left gracefully do not vote, even before a master drops them from the config. A left member
+   * never grants again, but a grant it gave just before leaving is valid for one more lease, so it stops
+   * counting only a lease (plus drift) after we learned it left. Views that disagree on who left then still
+   * have intersecting majorities.
+   */
+  private votingCount(cfg: VoterConfig, now: number): number {
+    return cfg.voters.filter((v) => !this.leftForGood(v, now)).length
+  }
+
+  private leftForGood(id: string, now: number): boolean {
+    const m = this.members.get(id)
+    return m !== undefined && m.state === 'left' && now - m.since > this.config.leaseDurationMs * (1 + this.config.clockDrift)
+  }
+
   quorumView(now: number): QuorumView {
-    void now
     if (this.config.quorum === 'none') {
       const visible = this.liveOthers().length + 1
       return { has: true, visible, voting: visible, needed: 1 }
     }
-    const voters = this.voterConfig?.voters ?? []
+    const voters = (this.voterConfig?.voters ?? []).filter((v) => !this.leftForGood(v, now))
     const visible = voters.filter((v) => {
       const m = this.members.get(v)
       return m !== undefined && (m.state === 'alive' || m.state === 'suspect')
@@ -777,7 +807,7 @@ export class ClusterCore {
   private electionTick(now: number, periodic = true): void {
     if (this.leftCluster) return
     // `expect` guards the cold start only: a cluster that already has a voter config was bootstrapped.
-    if (!this.expectMet && (this.seenAlive.size >= this.config.expect || this.voterConfig !== null)) this.expectMet = true
+    if (!this.expectMet && (this.seenAlive.size + this.knownGone() >= this.config.expect || this.voterConfig !== null)) this.expectMet = true
     if (this.claim && now - this.claim.heardAt > this.config.leaseDurationMs) this.claim = null
     const iAmCandidate = this.expectMet && this.candidate(now) === this.self.id
 
@@ -788,9 +818,11 @@ export class ClusterCore {
       }
     } else {
       if (!this.voterConfig && this.expectMet && this.established && iAmCandidate) {
-        // Bootstrap: the first voter configuration is every member seen alive once `expect` is met.
-        const voters = [...this.members.values()].filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.id)
-        this.adoptConfig({ version: 1, term: 0, voters })
+        // Bootstrap: the first voter configuration is every member seen (dead ones included, left ones not),
+        // so that nodes bootstrapping on different views of the same cold start still write the same config
+        // instead of a smaller one of the members they happen to see alive.
+        const voters = [...this.members.values()].filter((m) => m.state !== 'left').map((m) => m.id)
+        if (this.members.size >= this.config.expect && voters.length > 0) this.adoptConfig({ version: 1, term: 0, voters })
       }
       // A lower id has become eligible: hand over cleanly by giving up the leases first.
       if (this.isMasterRaw(now) && !iAmCandidate) this.stepDown(now, 'a lower id is eligible')
@@ -839,6 +871,13 @@ export class ClusterCore {
     }
   }
 
+  /** Members known only as dead or left (never seen alive here) still count as seen for `expect`. */
+  private knownGone(): number {
+    let n = 0
+    for (const m of this.members.values()) if (!this.seenAlive.has(m.id)) n++
+    return n
+  }
+
   private heldAny(): boolean {
     for (const h of this.held.values()) if (h.term === this.candidateTerm) return true
     return false
@@ -848,7 +887,7 @@ export class ClusterCore {
   private changeConfigIfDue(now: number): void {
     const cfg = this.voterConfig!
     const acked = cfg.voters.filter((v) => v === this.self.id || ((this.held.get(v)?.configVersion ?? -1) >= cfg.version && (this.held.get(v)?.validUntil ?? 0) > now)).length
-    if (acked < needed(cfg.voters.length)) return
+    if (acked < needed(this.votingCount(cfg, now))) return
     let next: string[] | null = null
     for (const id of this.pendingRemovals) {
       this.pendingRemovals.delete(id)
@@ -885,8 +924,11 @@ export class ClusterCore {
     const g = this.grant
     if (g && g.holder !== from && g.expiresAt > now) return { granted: false, reason: 'bound', holder: g.holder }
     const renewal = g !== null && g.holder === from && g.term === term
-    if (!renewal && term <= this.maxTerm) return { granted: false, reason: 'stale-term' }
+    // Compared with the terms this voter granted, not every term it heard of: the acks of a candidate's
+    // own campaign raise its maxTerm to its candidate term, and must not make it refuse its own vote.
+    if (!renewal && term <= this.promisedTerm) return { granted: false, reason: 'stale-term' }
     this.grant = { holder: from, term, expiresAt: now + this.config.leaseDurationMs }
+    this.promisedTerm = Math.max(this.promisedTerm, term)
     this.maxTerm = Math.max(this.maxTerm, term)
     return { granted: true }
   }
