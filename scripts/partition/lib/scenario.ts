@@ -9,6 +9,7 @@ import { Timeline, describe, type TimelineEvent } from './timeline.ts'
 import { lowestId, sleep } from './sys.ts'
 import { table } from './table.ts'
 import { preflight } from './preflight.ts'
+import { listRuns } from './state.ts'
 
 export const QUICK = /^(1|true|yes)$/i.test(process.env.PARTITION_QUICK ?? '') || (!!process.env.CI && process.env.PARTITION_QUICK !== '0')
 
@@ -162,7 +163,10 @@ function installCleanup(): void {
   if (handlersInstalled) return
   handlersInstalled = true
   // Synchronous teardown on every way out; `npm run cluster -- down --all` repairs even a SIGKILL.
-  process.on('exit', () => { for (const c of live) teardown(c.s) })
+  process.on('exit', () => {
+    for (const c of live) teardown(c.s)
+    for (const r of listRuns()) if (!r.down && r.mode === 'harness' && r.ownerPid === process.pid) teardown(r) // e.g. a failed `up`
+  })
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => { console.error(`\n${sig}: tearing down`); process.exit(130) })
 }
 
@@ -241,6 +245,8 @@ export async function runScenario(def: ScenarioDef, o: RunOptions = {}): Promise
       if (errs.length) result.violations.push(`cleanup: ${errs.join('; ')}`)
       print(`run folder: ${cluster.dir}`)
     }
+    // a cluster whose `up` failed is not in `cluster`: its state file still names everything it created
+    for (const r of listRuns()) if (!r.down && r.mode === 'harness' && r.ownerPid === process.pid) { print(`run folder: ${r.dir} (up failed)`); teardown(r) }
   }
   return result
 }
