@@ -90,7 +90,7 @@ class Bench {
 
   async start(): Promise<void> {
     for (let i = 1; i <= this.n; i++) {
-      const a = await this.cluster.spawn(`node-${i}`, i === 1 ? [] : [this.seed], ['--log-level', 'info'])
+      const a = await this.cluster.spawn(`node-${i}`, i === 1 ? [] : [this.seed], ['--log-level', 'warn'])
       if (i === 1) this.seed = `/ip4/127.0.0.1/tcp/${a.spec.p2pPort}`
       this.agents.set(a.id, a)
     }
@@ -109,17 +109,25 @@ class Bench {
   /** Every running agent sees every running agent alive, all voting, and the same master node-1. */
   async converged(what: string, timeoutMs = 60_000): Promise<void> {
     const ids = this.ids()
-    await waitFor(
-      `${what}: ${ids.length} agents agree`,
-      async () => {
-        const st = await this.statuses(ids)
-        return st.every(
-          (s) => s && ids.every((id) => stateIn(s, id) === 'alive') && s.master?.id === 'node-1' && s.master.term === st[0]!.master?.term,
-        )
-      },
-      timeoutMs,
-      100,
-    )
+    let last = ''
+    try {
+      await waitFor(
+        `${what}: ${ids.length} agents agree`,
+        async () => {
+          const st = await this.statuses(ids)
+          last = st
+            .map((s, i) => (s ? `${s.id} master=${s.master?.id}/${s.master?.term} ${s.members.filter((m) => m.state !== 'alive').map((m) => `${m.id}:${m.state}`).join(',')}` : `${ids[i]} no answer`))
+            .join('; ')
+          return st.every(
+            (s) => s && ids.every((id) => stateIn(s, id) === 'alive') && s.master?.id === 'node-1' && s.master.term === st[0]!.master?.term,
+          )
+        },
+        timeoutMs,
+        100,
+      )
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nlast views: ${last}`)
+    }
   }
 
   /** Restart an agent with the same key, ports and data dir, and tap it again. */

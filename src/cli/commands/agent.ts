@@ -45,6 +45,8 @@ export function register(program: Command): void {
       }
       const config = loadConfig(flags, opts.config as string | undefined)
       const agent = await createAgent({ config, plugins: agentPlugins(config) })
+      // An agent keeps serving its cluster: a stray rejection inside a library is logged, not fatal.
+      process.on('unhandledRejection', (err) => agent.logger.error({ err }, 'unhandled promise rejection'))
 
       const onSignal = (signal: NodeJS.Signals) => {
         agent.logger.info({ signal }, `received ${signal}, leaving`)
