@@ -1,7 +1,7 @@
 // Five real agent processes on 127.0.0.1 (bootstrap, no mDNS): membership, failure detection and master election.
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import type { StatusView } from '../../src/agent/types.ts'
-import { Cluster, stateOf, waitFor, type AgentProc } from './harness.ts'
+import { Cluster, runCli, stateOf, waitFor, type AgentProc } from './harness.ts'
 
 const N = 5
 const cluster = new Cluster()
@@ -110,5 +110,29 @@ describe('five agents on 127.0.0.1', () => {
     master.signal('SIGKILL')
     const st = await allSee('node-2 master among the others', others, (s) => s.master?.id === 'node-2' && stateOf(s, 'node-1')?.state === 'dead')
     expect(st[0].master!.term).toBeGreaterThan(term0)
+  }, 60_000)
+
+  it('the CLI shows the view, removes the dead master from the voters, and makes an agent leave', async () => {
+    onTestFailed(() => console.error(cluster.logs()))
+    const [, n2, n3, n4] = agents
+    const api = (a: AgentProc) => `127.0.0.1:${a.spec.apiPort}`
+
+    const human = await runCli(['status', '--api', api(n3)])
+    expect(human.code, human.stderr).toBe(0)
+    expect(human.stdout).toMatch(/^master +node-2 \(term \d+\)$/m)
+    expect(human.stdout).toMatch(/^node-1 +dead /m)
+    const json = await runCli(['members', '--api', api(n3), '--json'])
+    expect(json.code, json.stderr).toBe(0)
+    expect((JSON.parse(json.stdout) as { id: string }[]).map((m) => m.id).sort()).toEqual(['node-1', 'node-2', 'node-3', 'node-4', 'node-5'])
+
+    // node-5 left (no vote), node-1 is dead but votes until removed: 4 voters. Removing it from a non-master leaves 3.
+    const removed = await runCli(['remove', 'node-1', '--api', api(n3)])
+    expect(removed.code, removed.stderr).toBe(0)
+    await allSee('node-1 no longer voting', [n2, n3, n4], (s) => s.quorum.voting === 3 && s.master?.id === 'node-2')
+
+    const left = await runCli(['leave', '--api', api(n4)])
+    expect(left.code, left.stderr).toBe(0)
+    expect((await n4.exited).code).toBe(0)
+    await allSee('node-4 left', [n2, n3], (s) => stateOf(s, 'node-4')?.state === 'left' && s.master?.id === 'node-2')
   }, 60_000)
 })
