@@ -129,7 +129,8 @@ export interface RecordCheck { violations: string[]; notes: string[]; runs: numb
  * - masterOnly intervals of different nodes never overlap (quorum=majority only);
  * - a later mastership never carries a lower term;
  * - every acknowledged task is in the record exactly once, on the node the ack named. A second run on
- *   another node with a higher attempt (and, under quorum=majority, a higher term) is the at-least-once retry after a failover
+ *   another node with a higher attempt and a higher term is the at-least-once retry after a failover (under quorum=none:
+ *   any runs of distinct attempts on distinct nodes)
  *   (the first master ran it but its answer was lost); it is counted and shown, not hidden.
  */
 export function checkRecord(records: ProbeRecord[], acked: Array<{ id: string; node: string; attempt?: number | null }>, o: { exclusive: boolean; ignore?: (r: ProbeRecord) => boolean }): RecordCheck {
@@ -179,8 +180,10 @@ export function checkRecord(records: ProbeRecord[], acked: Array<{ id: string; n
     if (l.length > 1) {
       const byTime = [...l].sort((x, y) => x.start - y.start)
       // A retry through failover: another node, a higher attempt and (where terms are fencing tokens) a higher term.
-      const failover = byTime.every((r, i) => i === 0 || (r.node !== byTime[i - 1].node && (r.attempt ?? 0) > (byTime[i - 1].attempt ?? 0) &&
-        (!o.exclusive || (r.term ?? 0) > (byTime[i - 1].term ?? 0))))
+      // Under quorum=none there is no fencing: an older attempt may still run late on the other side of a heal.
+      const failover = o.exclusive
+        ? byTime.every((r, i) => i === 0 || (r.node !== byTime[i - 1].node && (r.attempt ?? 0) > (byTime[i - 1].attempt ?? 0) && (r.term ?? 0) > (byTime[i - 1].term ?? 0)))
+        : new Set(l.map((r) => r.attempt)).size === l.length && new Set(l.map((r) => r.node)).size === l.length
       if (failover) { failoverDuplicates++; notes.push(`task ${a.id} ran ${l.length} times: ${byTime.map((r) => `${r.node}@${r.term}#${r.attempt}`).join(' then ')} (retry after failover)`) }
       else if (++dups <= 5) violations.push(`task ${a.id} ran ${l.length} times: ${byTime.map((r) => `${r.node}@term${r.term}/attempt${r.attempt}`).join(', ')}`)
     }

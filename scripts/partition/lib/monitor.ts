@@ -72,8 +72,8 @@ export class Monitor {
       // checked on changes only, so one regression is reported once, not at every poll
       if (st.master && seen.maxTerm !== null && st.master.term < seen.maxTerm) {
         const v = `term went backwards on ${id}: it had seen term ${seen.maxTerm}, now reports master ${st.master.id} under term ${st.master.term}`
-        this.violations.push(v)
         this.tl.add('violation', { node: id, what: v })
+        if (!this.violations.includes(v)) this.violations.push(v) // the timeline has every occurrence
       }
     }
     if (st.master) seen.maxTerm = Math.max(seen.maxTerm ?? 0, st.master.term)
