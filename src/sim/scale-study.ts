@@ -355,7 +355,8 @@ async function main(): Promise<void> {
   let results: (Measurement & { trials: number })[] = []
   if (o.plotOnly) {
     for (const f of (o.plotOnly as string).split(',')) results.push(...(JSON.parse(readFileSync(f, 'utf8')) as (Measurement & { trials: number })[]))
-    results.sort((a, b) => a.n - b.n || Number(b.broadcast) - Number(a.broadcast))
+    results.sort((a, b) => a.n - b.n || Number(b.broadcast) - Number(a.broadcast) || (a.settleMs ?? 1000) - (b.settleMs ?? 1000))
+    writeFileSync(join(o.out, 'scale-study.json'), `${JSON.stringify(results, null, 2)}\n`)
   } else {
     const modes = (o.modes as string).split(',').map((m) => m.trim() === 'on')
     const sizes = o.sizes as number[]
