@@ -55,7 +55,6 @@ function countMessages(w: World): { all: number; swim: number; lease: number } {
   let swim = 0
   let lease = 0
   for (const [t, c] of w.counters.byType) {
-    if (t === 'self-send') continue
     all += c
     if (SWIM_TYPES.has(t)) swim += c
     else if (LEASE_TYPES.has(t) || LEASE_TYPES.has(t.replace('(broadcast)', ''))) lease += c

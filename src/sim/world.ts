@@ -151,7 +151,6 @@ export class World {
   readonly emitListeners: EmitListener[] = []
   /** Set when a core throws: the run stops and reports it. */
   fatal: Error | null = null
-  private stepping: SimNode | null = null
 
   constructor(readonly opts: WorldOptions) {
     this.rng = createRng(opts.seed)
@@ -477,16 +476,12 @@ export class World {
   /** Run one core input, carry out its effects, then check the invariants that concern this node. */
   private step(n: SimNode, input: () => Effect[]): void {
     let effects: Effect[]
-    const prev = this.stepping
-    this.stepping = n
     try {
       effects = input()
     } catch (err) {
-      this.stepping = prev
       this.fail(n, err)
       return
     }
-    this.stepping = prev
     let emitted = false
     for (const eff of effects) {
       if (this.fatal) return
@@ -527,9 +522,6 @@ export class World {
       this.at(this.now + this.net.delay(), { k: 'observe', node: from, gen: from.gen, obs })
       this.counters.lost++
       return
-    }
-    if (target === from) {
-      this.countType('self-send')
     }
     this.connect(from, target)
     const copies = this.net.plan(from.id, target.id, this.now)
