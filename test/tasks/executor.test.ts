@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs'
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -10,6 +10,7 @@ const dir = mkdtempSync(join(tmpdir(), 'conclave-exec-'))
 const executors: Executor[] = []
 afterAll(async () => {
   await Promise.all(executors.map((e) => e.stop()))
+  rmSync(dir, { recursive: true, force: true })
 })
 
 function exec(): Executor {

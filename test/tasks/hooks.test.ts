@@ -1,14 +1,15 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs'
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import type { Member } from '../../src/core/types.ts'
 import { parseOnSection } from '../../src/tasks/config.ts'
 import { HookRunner } from '../../src/tasks/hooks.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'conclave-hooks-'))
 const log = pino({ level: 'silent' })
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const member = (id: string, state: Member['state']): Member => ({ id, peer: `peer-${id}`, addrs: [`/ip4/127.0.0.1/tcp/1/p2p/peer-${id}`], incarnation: 1, state, since: 0, aliveSince: 0 })
 
 describe('HookRunner', () => {

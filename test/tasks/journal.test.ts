@@ -1,14 +1,24 @@
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { Journal } from '../../src/tasks/journal.ts'
+
+const dirs: string[] = []
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'conclave-journal-'))
+  dirs.push(d)
+  return d
+}
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
 
 const base = { type: 'echo', payload: { a: 1 }, attempt: 1, node: null, term: null, origin: 'submit' as const, async: true, deadline: Date.now() + 60_000 }
 
 describe('Journal', () => {
   it('keeps accepted tasks across a reopen and lists the unfinished ones', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'conclave-journal-'))
+    const dir = tmp()
     const j = new Journal(dir)
     j.accept({ ...base, id: 'a', state: 'queued' })
     j.accept({ ...base, id: 'b', state: 'queued' })
@@ -26,7 +36,7 @@ describe('Journal', () => {
   })
 
   it('records failures and lets a non-terminal id be accepted again', () => {
-    const j = new Journal(mkdtempSync(join(tmpdir(), 'conclave-journal-')))
+    const j = new Journal(tmp())
     j.accept({ ...base, id: 'x', state: 'queued' })
     j.finish('x', { id: 'x', type: 'echo', error: 'no-master', detail: 'no master: 1 of 3 voting members visible, 2 needed' }, false)
     expect(j.get('x')).toMatchObject({ state: 'failed', terminal: false, outcome: { error: 'no-master' } })
@@ -36,7 +46,7 @@ describe('Journal', () => {
   })
 
   it('bounds the finished history', () => {
-    const j = new Journal(mkdtempSync(join(tmpdir(), 'conclave-journal-')), { keepFinished: 5 })
+    const j = new Journal(tmp(), { keepFinished: 5 })
     for (let i = 0; i < 20; i++) {
       j.accept({ ...base, id: `t${i}`, state: 'running' })
       j.finish(`t${i}`, { id: `t${i}`, type: 'echo', node: 'n', attempt: 1, result: i }, true)
