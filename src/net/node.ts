@@ -53,6 +53,16 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
         allowPublishToZeroTopicPeers: true,
         floodPublish: true,
         heartbeatInterval: 500,
+        // floodPublish already sends each message to every subscriber the publisher is connected to, so a small
+        // mesh suffices for the rest, and lazy IHAVE gossip is pure overhead here (the core repairs with its own
+        // state exchange). Measured with 10 idle agents: 15.1 -> 6.9 KB/s written per agent.
+        D: 3,
+        Dlo: 2,
+        Dhi: 4,
+        Dout: 1,
+        Dscore: 2,
+        Dlazy: 0,
+        gossipFactor: 0,
       }) as (components: any) => GossipSub,
     },
   })
