@@ -96,6 +96,14 @@ export class ClusterCore {
   private maxTerm = 0
   /** Highest term this node granted a lease for, as a voter: a new mastership must exceed it. */
   private promisedTerm = 0
+  /**
+   * A node started without memory (no startTerm: a new or wiped data dir) may have promised terms in a
+   * previous life. It grants nothing until it has heard the highest term from enough other voters that every
+   * majority it could have been part of is covered; `termSources` are the voters heard from so far.
+   */
+  private amnesiac: boolean
+  private readonly termSources = new Set<string>()
+  private nextTermPollAt = 0
   private voterConfig: VoterConfig | null = null
   /** This node's lease, as a voter. */
   private grant: Grant | null = null
@@ -139,6 +147,7 @@ export class ClusterCore {
     this.nextLeaseAt = now
     this.maxTerm = config.startTerm ?? 0
     this.promisedTerm = this.maxTerm
+    this.amnesiac = !(config.startTerm !== undefined && config.startTerm > 0)
   }
 
   // ---------------------------------------------------------------- inputs
@@ -170,6 +179,7 @@ export class ClusterCore {
       if (m) this.sendSync(m.peer, m.addrs, false)
     }
     this.reap(now)
+    this.pollTerms(now)
     this.electionTick(now)
     return this.finish(now)
   }
@@ -521,7 +531,7 @@ export class ClusterCore {
 
   private onSync(fromPeer: PeerKey, msg: Extract<Message, { t: 'sync' }>, now: number): void {
     this.mergeAll(msg.members, now, true)
-    this.maxTerm = Math.max(this.maxTerm, msg.maxTerm)
+    this.learnTerm(msg.from, fromPeer, msg.maxTerm)
     if (msg.config) this.adoptConfig(msg.config)
     if (msg.reply) this.established = true
     else this.sendSync(fromPeer, this.addrsOfPeer(fromPeer), true)
@@ -871,6 +881,37 @@ export class ClusterCore {
     }
   }
 
+  private learnTerm(from: string, fromPeer: PeerKey, term: number): void {
+    if (term > this.maxTerm) this.maxTerm = term
+    if (!this.amnesiac) return
+    const m = this.members.get(from)
+    if (!m || m.peer !== fromPeer || from === this.self.id) return
+    this.termSources.add(from)
+    this.promisedTerm = Math.max(this.promisedTerm, term)
+    this.checkAmnesia()
+  }
+
+  private checkAmnesia(): void {
+    const cfg = this.voterConfig
+    if (!this.amnesiac || !cfg) return
+    const others = cfg.voters.filter((v) => v !== this.self.id)
+    // Every majority that included this node also includes `required` of the others.
+    const required = cfg.voters.length - needed(cfg.voters.length) + 1
+    if (!cfg.voters.includes(this.self.id) || others.length === 0 || others.filter((v) => this.termSources.has(v)).length >= Math.min(required, others.length)) {
+      this.amnesiac = false
+    }
+  }
+
+  /** While amnesiac, ask the voters for their highest term (a state exchange carries it). */
+  private pollTerms(now: number): void {
+    this.checkAmnesia()
+    if (!this.amnesiac || now < this.nextTermPollAt) return
+    const cfg = this.voterConfig
+    if (!cfg) return
+    this.nextTermPollAt = now + this.config.leaseDurationMs
+    for (const m of this.liveOthers()) if (cfg.voters.includes(m.id) && !this.termSources.has(m.id)) this.sendSync(m.peer, m.addrs, false)
+  }
+
   /** Members known only as dead or left (never seen alive here) still count as seen for `expect`. */
   private knownGone(): number {
     let n = 0
@@ -916,8 +957,9 @@ export class ClusterCore {
   private decideGrant(from: string, term: number, configVersion: number, now: number): { granted: boolean; reason?: Extract<Message, { t: 'lease-ack' }>['reason']; holder?: string } {
     const cfg = this.voterConfig
     if (!cfg || !cfg.voters.includes(this.self.id)) return { granted: false, reason: 'not-voter' }
-    // A restarted voter has forgotten whom it granted: it must let any grant of its previous run expire first.
-    if (now - this.startedAt < this.config.leaseDurationMs) return { granted: false, reason: 'bound' }
+    // A restarted voter has forgotten whom it granted: it must let any grant of its previous run expire first,
+    // and, without memory of its terms, learn the highest term from enough other voters.
+    if (now - this.startedAt < this.config.leaseDurationMs || this.amnesiac) return { granted: false, reason: 'bound' }
     if (configVersion < cfg.version) return { granted: false, reason: 'stale-config' }
     const lowest = this.candidate(now)
     if (lowest !== from) return lowest !== undefined ? { granted: false, reason: 'not-lowest', holder: lowest } : { granted: false, reason: 'not-lowest' }
@@ -977,7 +1019,8 @@ export class ClusterCore {
       // The voter's lease started no earlier than our request left; shorten it by the drift bound.
       this.held.set(msg.from, { term: msg.term, validUntil: sentAt + msg.durationMs * (1 - this.config.clockDrift), configVersion: msg.configVersion })
     }
-    if (msg.maxTerm > this.maxTerm) this.maxTerm = msg.maxTerm
+    const sender = this.members.get(msg.from)
+    if (sender) this.learnTerm(msg.from, sender.peer, msg.maxTerm)
     if (!msg.granted && msg.reason === 'stale-term' && !wasMaster && msg.maxTerm >= this.candidateTerm) {
       this.candidateTerm = msg.maxTerm + 1
       this.held.clear()

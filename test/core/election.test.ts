@@ -227,6 +227,8 @@ describe('lease rules at the message level', () => {
     const c = new ClusterCore({ ...protocolDefaults, id: 'c', peer: 'pc', addrs: [] }, () => 0.5, 0)
     const members = ['a', 'b', 'c'].map((id) => ({ id, peer: 'p' + id, addrs: [], incarnation: 0, state: 'alive' as const }))
     c.receive('pa', { t: 'sync', from: 'a', reply: true, members, config: { version: 1, term: 0, voters: ['a', 'b', 'c'] }, maxTerm: 0 }, 2000)
+    // A fresh node grants nothing before it heard the highest term from enough voters (here: both others).
+    c.receive('pb', { t: 'sync', from: 'b', reply: true, members, config: { version: 1, term: 0, voters: ['a', 'b', 'c'] }, maxTerm: 0 }, 2000)
     return c
   }
   const ack = (effects: Effect[]) => effects.map((e) => (e.type === 'send' ? e.msg : null)).find((m): m is Extract<Message, { t: 'lease-ack' }> => m?.t === 'lease-ack')!
@@ -247,6 +249,18 @@ describe('lease rules at the message level', () => {
     expect(r2).toMatchObject({ granted: false, reason: 'bound', holder: 'a' })
     const g3 = ack(v.receive('pb', { t: 'lease-req', from: 'b', seq: 3, term: 2, master: false, configVersion: 1 }, 2400 + protocolDefaults.leaseDurationMs + 1))
     expect(g3).toMatchObject({ granted: true, term: 2 })
+  })
+
+  it('a voter started without memory of its terms grants nothing until enough voters told it the highest term', () => {
+    const c = new ClusterCore({ ...protocolDefaults, id: 'c', peer: 'pc', addrs: [] }, () => 0.5, 0)
+    const members = ['a', 'b', 'c'].map((id) => ({ id, peer: 'p' + id, addrs: [], incarnation: 0, state: 'alive' as const }))
+    const config = { version: 1, term: 0, voters: ['a', 'b', 'c'] }
+    c.receive('pa', { t: 'sync', from: 'a', reply: true, members, config, maxTerm: 3 }, 0)
+    expect(ack(c.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 4, master: false, configVersion: 1 }, 5000))).toMatchObject({ granted: false, reason: 'bound' })
+    // b once granted term 7 to someone (c may have too, before it lost its data dir): c learns it and refuses 7.
+    c.receive('pb', { t: 'sync', from: 'b', reply: true, members, config, maxTerm: 7 }, 5000)
+    expect(ack(c.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 7, master: false, configVersion: 1 }, 5001))).toMatchObject({ granted: false, reason: 'stale-term' })
+    expect(ack(c.receive('pa', { t: 'lease-req', from: 'a', seq: 3, term: 8, master: false, configVersion: 1 }, 5002))).toMatchObject({ granted: true })
   })
 
   it('a voter that just (re)started grants nothing until any grant of its previous run has expired', () => {
