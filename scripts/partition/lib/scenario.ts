@@ -270,7 +270,10 @@ function foldRows(events: TimelineEvent[]): Array<{ t: number; kind: string; nod
 }
 
 function printTimeline(def: ScenarioDef, events: TimelineEvent[], r: ScenarioResult, print: (l: string) => void, dumpJsonl: boolean): void {
-  if (dumpJsonl) { print(`--- timeline (JSON lines) of ${def.name}`); for (const e of events) print(JSON.stringify(e)) }
+  // JSON lines: every event when asked (--jsonl) or on failure, else the key ones; the file always has them all.
+  const key = new Set(['phase', 'fault', 'heal', 'measure', 'violation'])
+  print(`--- timeline (JSON lines${dumpJsonl ? '' : ', key events'}) of ${def.name}`)
+  for (const e of events) if (dumpJsonl || key.has(e.kind)) print(JSON.stringify(e))
   const rows = foldRows(events)
   const max = 120
   const shown = rows.length > max ? [...rows.slice(0, max / 2), { t: NaN, kind: '...', nodes: [], detail: `${rows.length - max} rows elided` }, ...rows.slice(-max / 2)] : rows
