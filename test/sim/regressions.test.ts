@@ -71,6 +71,15 @@ const cases: { seed: number; nodes: number; what: string; options?: Partial<RunO
       'self-vote is refused as stale-term because the acks of its own campaign raised its maxTerm to the candidate term',
   },
   {
+    seed: 30235,
+    nodes: 8,
+    options: { faults: [], loss: 0.2 },
+    what:
+      'core: at 20% loss node-1 suspects node-3 (inc 0); the refutation (inc 1) to node-1 is lost; node-1 tells ' +
+      'node-3 again, but with the old incarnation 0, which node-3 ignores, so node-1 declares it dead after 3 s ' +
+      'while receiving its acks and lease grants',
+  },
+  {
     seed: 15,
     nodes: 9,
     options: { quorum: 'none' },
