@@ -120,6 +120,7 @@ export class ClusterCore {
   private campaignSince: number | null = null
   private masterTerm = 0
   private claim: { id: string; term: number; heardAt: number } | null = null
+  private maxClaimTerm = 0
   private reportedMaster: MasterKey = null
   private pendingRemovals = new Set<string>()
   private out: Effect[] = []
@@ -279,7 +280,7 @@ export class ClusterCore {
   /** Graceful leave: tell everyone, give up any mastership, stop taking part. */
   leave(now: number): Effect[] {
     if (this.leftCluster) return []
-    this.stepDown(now, 'leaving')
+    this.stepDown(now, 'leaving', true)
     this.self.incarnation++
     this.self.state = 'left'
     this.self.since = now
@@ -870,7 +871,7 @@ export class ClusterCore {
     // Our own vote follows the same rule as everyone else's.
     if (cfg.voters.includes(this.self.id)) {
       const d = this.decideGrant(this.self.id, this.candidateTerm, cfg.version, now)
-      if (d.granted) this.held.set(this.self.id, { term: this.candidateTerm, validUntil: now + this.config.leaseDurationMs * (1 - this.config.clockDrift), configVersion: cfg.version })
+      if (d.granted) this.held.set(this.self.id, { term: this.candidateTerm, validUntil: now + this.holderShare(this.config.leaseDurationMs), configVersion: cfg.version })
     }
     for (const m of this.liveOthers()) {
       const voter = cfg.voters.includes(m.id)
@@ -917,6 +918,15 @@ export class ClusterCore {
     let n = 0
     for (const m of this.members.values()) if (!this.seenAlive.has(m.id)) n++
     return n
+  }
+
+  /**
+   * How long the holder counts a grant of `durationMs`, from when it asked: shortened by the clock-drift bound,
+   * and by as much again as a fence margin, so a master that loses its majority stops its masterOnly work
+   * (the agent kills it on `stepped-down`) before any voter can grant the role to another node.
+   */
+  private holderShare(durationMs: number): number {
+    return durationMs * (1 - 2 * this.config.clockDrift)
   }
 
   private heldAny(): boolean {
@@ -979,8 +989,11 @@ export class ClusterCore {
     const sender = this.members.get(msg.from)
     if (!sender || sender.peer !== fromPeer) return
     if (msg.config) this.adoptConfig(msg.config)
-    if (msg.master) {
+    // A master announcement with an older term than one already heard is stale (TCP delivers what a partition
+    // held back once it heals): believing it would make the recognised master and term go back.
+    if (msg.master && msg.term >= this.maxClaimTerm) {
       this.claim = { id: msg.from, term: msg.term, heardAt: now }
+      this.maxClaimTerm = msg.term
       this.maxTerm = Math.max(this.maxTerm, msg.term)
     }
     const cfg = this.voterConfig
@@ -1017,7 +1030,7 @@ export class ClusterCore {
     const wasMaster = this.isMasterRaw(now)
     if (msg.granted && sentAt !== undefined && msg.term === this.candidateTerm) {
       // The voter's lease started no earlier than our request left; shorten it by the drift bound.
-      this.held.set(msg.from, { term: msg.term, validUntil: sentAt + msg.durationMs * (1 - this.config.clockDrift), configVersion: msg.configVersion })
+      this.held.set(msg.from, { term: msg.term, validUntil: sentAt + this.holderShare(msg.durationMs), configVersion: msg.configVersion })
     }
     const sender = this.members.get(msg.from)
     if (sender) this.learnTerm(msg.from, sender.peer, msg.maxTerm)
@@ -1027,7 +1040,12 @@ export class ClusterCore {
     }
   }
 
-  private stepDown(now: number, reason: string): void {
+  /**
+   * Stop being master. `release` (on a graceful leave, after the agent stopped its work) frees the voters'
+   * grants at once for a fast hand-over. A hand-over to a lower id does not release: the grants run out
+   * first, which gives this node's masterOnly work time to be stopped before the next master can start.
+   */
+  private stepDown(now: number, reason: string, release = false): void {
     if (this.config.quorum === 'none') {
       if (this.wasMaster) {
         this.wasMaster = false
@@ -1039,12 +1057,12 @@ export class ClusterCore {
     const term = this.candidateTerm
     this.held.clear()
     this.termSpent = true
-    if (this.grant && this.grant.holder === this.self.id) this.grant = null
+    if (release && this.grant && this.grant.holder === this.self.id) this.grant = null
     if (master || this.wasMaster) {
       this.wasMaster = false
       this.emit({ type: 'stepped-down', term, reason })
       const voters = this.voterConfig?.voters ?? []
-      for (const m of this.liveOthers()) if (voters.includes(m.id)) this.send(m.peer, { t: 'lease-release', from: this.self.id, term })
+      if (release) for (const m of this.liveOthers()) if (voters.includes(m.id)) this.send(m.peer, { t: 'lease-release', from: this.self.id, term })
     }
   }
 
@@ -1056,6 +1074,11 @@ export class ClusterCore {
         this.emit({ type: 'became-master', term: this.masterTerm })
       } else if (!cand && this.wasMaster) {
         this.stepDown(now, 'a lower id is live')
+      }
+      if (this.wasMaster && this.maxTerm > this.masterTerm) {
+        // Merged with a side that elected under higher terms: continue under a new, higher term so the
+        // fencing token never goes back for anyone.
+        this.masterTerm = ++this.maxTerm
       }
       if (this.wasMaster && this.nextLeaseAt <= now) {
         this.nextLeaseAt = now + this.config.leaseRenewMs

@@ -45,6 +45,8 @@ interface TypeState {
 export class Executor {
   private readonly types = new Map<string, TypeState>()
   private readonly live = new Set<AbortController>()
+  /** The running attempts of masterOnly types: killed at once when this node stops being master. */
+  private readonly masterOnlyLive = new Set<AbortController>()
   private stopping = false
 
   constructor(private readonly nodeId: string) {}
@@ -112,6 +114,16 @@ export class Executor {
     }
   }
 
+  /**
+   * This node stopped being master: kill every running masterOnly attempt at once (SIGKILL to the process
+   * group, no grace), before another node can be granted the role. Their submitters retry on the new master.
+   */
+  fenceMasterOnly(reason: string): number {
+    const n = this.masterOnlyLive.size
+    for (const ac of this.masterOnlyLive) ac.abort(new FenceError(reason))
+    return n
+  }
+
   /** Stop: abort every running attempt (process groups are killed) and release the queues. */
   async stop(): Promise<void> {
     this.stopping = true
@@ -124,6 +136,7 @@ export class Executor {
   private async attempt(def: TaskDefinition, req: RunRequest): Promise<TaskOutcome> {
     const ac = new AbortController()
     this.live.add(ac)
+    if (def.options.masterOnly) this.masterOnlyLive.add(ac)
     const started = performance.now()
     try {
       const base = { id: req.id, type: req.type, node: this.nodeId, attempt: req.attempt, ...(req.term !== undefined ? { term: req.term } : {}) }
@@ -133,7 +146,7 @@ export class Executor {
         const durationMs = Math.round(performance.now() - started)
         if (r.ok) return { ...base, result: r.result, durationMs }
         if (r.timedOut) return { ...base, error: 'timeout', detail: `task ${req.id} timed out after ${def.options.timeoutMs} ms on ${this.nodeId}`, durationMs }
-        if (ac.signal.aborted) return { ...base, error: 'interrupted', detail: `agent ${this.nodeId} stopped while the task ran`, durationMs }
+        if (ac.signal.aborted) return { ...base, error: 'interrupted', detail: interruptedDetail(ac.signal, this.nodeId), durationMs }
         return { ...base, error: 'handler-failed', detail: `handler of ${req.type} failed on ${this.nodeId}: ${r.message}`, durationMs }
       }
       const cmd = def.command!
@@ -171,7 +184,7 @@ export class Executor {
           durationMs,
         }
       }
-      if (r.aborted) return { ...base, error: 'interrupted', detail: `agent ${this.nodeId} stopped while the task ran`, exitCode: r.exitCode, signal: r.signal, durationMs }
+      if (r.aborted) return { ...base, error: 'interrupted', detail: interruptedDetail(ac.signal, this.nodeId), exitCode: r.exitCode, signal: r.signal, durationMs }
       if (r.outputExceeded) {
         return { ...base, error: 'handler-failed', detail: `handler of ${req.type} on ${this.nodeId} wrote more than ${def.options.maxOutputBytes} bytes to stdout`, exitCode: r.exitCode, stderr, durationMs }
       }
@@ -183,6 +196,7 @@ export class Executor {
       return { ...base, result: parseResult(r.stdout), durationMs }
     } finally {
       this.live.delete(ac)
+      this.masterOnlyLive.delete(ac)
     }
   }
 
@@ -340,7 +354,11 @@ export function runCommand(argv: string[], o: CommandOptions): Promise<CommandRe
     const onAbort = () => {
       if (exited || timedOut || aborted) return
       aborted = true
-      terminate()
+      if (o.signal?.reason instanceof FenceError && pid !== undefined) {
+        // Fencing: the role is gone, so no grace period.
+        termAt = Date.now() - o.killGraceMs
+        killGroup(pid, 'SIGKILL')
+      } else terminate()
     }
     o.signal?.addEventListener('abort', onAbort, { once: true })
     if (o.signal?.aborted) onAbort()
@@ -390,4 +408,13 @@ export function runCommand(argv: string[], o: CommandOptions): Promise<CommandRe
       if (exited) void finish()
     })
   })
+}
+
+/** Abort reason when this node lost the master role while masterOnly attempts ran. */
+export class FenceError extends Error {
+  override name = 'FenceError'
+}
+
+function interruptedDetail(signal: AbortSignal, nodeId: string): string {
+  return signal.reason instanceof FenceError ? `killed on ${nodeId}: ${signal.reason.message}` : `agent ${nodeId} stopped while the task ran`
 }

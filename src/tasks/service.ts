@@ -100,6 +100,11 @@ export class TaskService {
     agent.events.on('event', (e) => this.hooks.observe(e))
     agent.events.on('master', () => this.wakeWaiters())
     agent.events.on('event', (e) => {
+      if (e.type === 'stepped-down') {
+        // The lease holder stops acting before its lease runs out anywhere else (see the core's fence margin).
+        const n = this.executor.fenceMasterOnly(`stopped being master (term ${e.term}: ${e.reason})`)
+        if (n > 0) agent.logger.warn({ event: 'fenced', term: e.term, killed: n }, `killed ${n} running masterOnly task(s): no longer master`)
+      }
       if (e.type === 'became-master' || e.type === 'stepped-down') this.wakeWaiters()
     })
     await agent.net.handle(TASK_PROTOCOL, (bytes, from) => this.onForward(bytes, from))
@@ -312,6 +317,12 @@ export class TaskService {
         this.journal.progress(id, 'running', attempt, this.nodeId, term ?? null)
         // A masterOnly task that lands here because this node became master may be forwarded here too: one run.
         const o = await this.executor.run({ id, type, payload, attempt, term })
+        // Killed because this node lost the master role mid-run: retry on the next master, like a lost forward.
+        if (masterOnly && isFailure(o) && o.error === 'interrupted' && !this.stopped) {
+          lost = { node: this.nodeId, term }
+          await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+          continue
+        }
         return finish(o)
       }
       // forward
