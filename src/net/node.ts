@@ -43,6 +43,8 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
       // The default (5 new connections per second per IP) refuses peers when a cluster on one host starts at once.
       inboundConnectionThreshold: 100,
       reconnectRetryInterval: 500,
+      // Left undefined, libp2p passes NaN to p-retry (TimeoutNaNWarning).
+      reconnectBackoffFactor: 2,
     },
     // The core detects failures; this only reaps connections that are dead for a long time.
     connectionMonitor: { pingInterval: 10_000, pingTimeout: { minTimeout: 2_000, maxTimeout: 10_000 } },

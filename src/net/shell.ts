@@ -23,6 +23,7 @@ const SEND_QUEUE_MAX = 128
 const MAX_BATCH = 32
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024
 const BOOTSTRAP_RETRY_MS = 1_000
+const DISCOVERY_FALLBACK_MS = 1_000
 const BOOTSTRAP_MAX_ATTEMPTS = 300
 
 export type Channel = 'direct' | 'broadcast'
@@ -164,6 +165,15 @@ export class Net implements AgentNet {
     this.metrics = opts.metrics
   }
 
+  /** A one-shot timer that stop() clears. */
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      fn()
+    }, ms)
+    this.timers.add(t)
+  }
+
   get peerId(): PeerKey {
     return this.node.peerId.toString()
   }
@@ -188,12 +198,17 @@ export class Net implements AgentNet {
     })
     node.addEventListener('peer:discovery', (e) => {
       const other = e.detail.id
-      // Both sides dialing on discovery would give two connections per pair; the lower peer id dials.
-      if (node.peerId.toString() < other.toString() && node.getConnections(other).length === 0) {
+      const dial = () => {
+        if (this.stopping || node.getConnections(other).length > 0) return
         node.dial(other, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS * 2) }).catch((err: Error) => {
           this.log.debug({ peer: other.toString(), err: err.message }, 'dial after discovery failed')
         })
       }
+      // Both sides dialing at once would give two connections per pair, so the lower peer id dials first. The
+      // higher one dials too if still unconnected a moment later: libp2p announces a peer it already knows only
+      // once, so a restarted agent (same key) is discovered by the others' libp2p but never redialed by them.
+      if (node.peerId.toString() < other.toString()) dial()
+      else this.later(DISCOVERY_FALLBACK_MS, dial)
     })
     await node.handle(DIRECT_PROTOCOL, ({ stream, connection }) => void this.readDirect(stream, connection.remotePeer.toString()), {
       maxInboundStreams: 64,

@@ -116,8 +116,10 @@ export class TaskService {
         // A bad load report is dropped; it carries no decision.
       }
     })
-    const every = this.opts.loadIntervalMs ?? 2_000
-    this.timers.push(setInterval(() => void this.publishLoad(), every))
+    // Load gossip costs a signed gossipsub message per receiver: publish when the load changed (checked every
+    // second), and otherwise only every `loadIntervalMs` so late joiners and restarted peers learn it.
+    const every = this.opts.loadIntervalMs ?? 15_000
+    this.timers.push(setInterval(() => void this.publishLoad(false, every), 1_000))
     this.started = true
     this.recover()
   }
@@ -496,9 +498,17 @@ export class TaskService {
     }
   }
 
-  private async publishLoad(): Promise<void> {
+  private lastLoadKey = ''
+  private lastLoadAt = 0
+
+  private async publishLoad(force: boolean, heartbeatMs: number): Promise<void> {
     if (!this.isStarted) return
-    const report: LoadReport = { id: this.nodeId, seq: ++this.loadSeq, ...this.localLoad() }
+    const load = this.localLoad()
+    const key = JSON.stringify(load)
+    if (!force && key === this.lastLoadKey && Date.now() - this.lastLoadAt < heartbeatMs) return
+    this.lastLoadKey = key
+    this.lastLoadAt = Date.now()
+    const report: LoadReport = { id: this.nodeId, seq: ++this.loadSeq, ...load }
     try {
       await this.agent.net.publish(LOAD_TOPIC, encodeLoad(report))
     } catch {
