@@ -90,7 +90,8 @@ export interface AgentSpec {
 export class AgentProc extends Proc {
   constructor(readonly spec: AgentSpec) {
     const args = [
-      ...(spec.nodeArgs ?? []),
+      // The same small young generation as bin/conclave.js's shebang gives `npx conclave`.
+      ...(spec.nodeArgs ?? ['--max-semi-space-size=1']),
       BIN,
       'agent',
       '--id', spec.id,

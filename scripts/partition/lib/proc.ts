@@ -12,7 +12,8 @@ function spawnInNs(ns: string, args: string[], logFile: string): { pid: number; 
   const fd = openSync(logFile, 'a')
   try {
     // `ip netns exec` execs the command in place, so the pid we get is the node process itself.
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...args], {
+    // --max-semi-space-size=1: as bin/conclave.js's shebang gives `npx conclave`.
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--max-semi-space-size=1', ...args], {
       detached: true, // own process group: a Ctrl-C on the harness reaches the harness only, which cleans up
       stdio: ['ignore', fd, fd],
       env: { ...process.env, NODE_OPTIONS: '' },
