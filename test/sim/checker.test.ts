@@ -58,13 +58,18 @@ describe('invariant checker rules', () => {
 })
 
 describe('invariant checker end to end', () => {
-  it('catches two masters when clocks drift far beyond the core drift bound (skew 45%)', () => {
-    const r = runSeed({ seed: 16, nodes: 5, skew: 0.45, faults: ['partition', 'pause', 'oneway'] })
-    expect(r.violations.some((v) => v.kind === 'two-masters')).toBe(true)
-  })
+  // Seed-independent: about one run in ten overlaps at this skew, so 40 seeds find some with near certainty.
+  const seeds = Array.from({ length: 40 }, (_, i) => i + 1)
+  const run = (seed: number, skew: number) =>
+    runSeed({ seed, nodes: 5, skew, faults: ['partition', 'pause', 'oneway'], taskRate: 0, durationMs: 15_000 })
 
-  it('sees no two masters with the default skew (1%) on the same seed', () => {
-    const r = runSeed({ seed: 16, nodes: 5, faults: ['partition', 'pause', 'oneway'] })
-    expect(r.violations.filter((v) => v.kind === 'two-masters')).toEqual([])
-  })
+  it('catches two masters when clocks drift far beyond the core drift bound (skew 45%)', () => {
+    const caught = seeds.filter((seed) => run(seed, 0.45).violations.some((v) => v.kind === 'two-masters'))
+    expect(caught.length).toBeGreaterThan(0)
+  }, 120_000)
+
+  it('sees no two masters with the default skew (1%) on the same seeds', () => {
+    const bad = seeds.filter((seed) => run(seed, 0.01).violations.some((v) => v.kind === 'two-masters'))
+    expect(bad).toEqual([])
+  }, 120_000)
 })
