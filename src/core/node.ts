@@ -467,7 +467,11 @@ export class ClusterCore {
       return
     }
     if (this.self.state === 'left') return
-    if (u.incarnation < this.self.incarnation) return
+    if (u.incarnation < this.self.incarnation) {
+      // An accuser still holds a suspicion we already refuted (our refutation to it was lost): tell it again.
+      if (u.state !== 'alive' && u.by !== undefined) this.resendRefutation(u.by, now)
+      return
+    }
     if (u.state === 'alive' && u.incarnation === this.self.incarnation) return
     // Others hold a claim about us at our incarnation or above (suspicion, death, or a previous run of
     // this key): refute it by raising our incarnation.
@@ -494,6 +498,15 @@ export class ClusterCore {
     if (now - (this.nudged.get(m.id) ?? -Infinity) < this.config.probeTimeoutMs) return
     this.nudged.set(m.id, now)
     this.send(m.peer, { t: 'updates', from: this.self.id, updates: [this.updateOf(m)] }, m.addrs)
+  }
+
+  private resendRefutation(accuserId: string, now: number): void {
+    const accuser = this.members.get(accuserId)
+    if (!accuser || accuser === this.self || (accuser.state !== 'alive' && accuser.state !== 'suspect')) return
+    const key = '\u0000refute:' + accuserId
+    if (now - (this.nudged.get(key) ?? -Infinity) < this.config.probeTimeoutMs) return
+    this.nudged.set(key, now)
+    this.send(accuser.peer, { t: 'updates', from: this.self.id, updates: [this.updateOf(this.self)] }, accuser.addrs)
   }
 
   private setState(m: Member, state: MemberState, now: number): void {
