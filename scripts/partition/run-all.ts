@@ -16,7 +16,7 @@ if (!pf.ok) {
   process.exit(0)
 }
 
-const dir = join(PARTITION_DIR, 'scenarios')
+const dir = join(PARTITION_DIR, '..', 'scenarios')
 const ORDER = ['kill-master', 'pause-master', 'isolate-master', 'split-2-3', 'split-2-2', 'split-2-2-quorum-none', 'bridge', 'oneway',
   'flapping', 'loss', 'rolling-restart', 'join-during-partition']
 const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))

@@ -291,7 +291,7 @@ function printTimeline(def: ScenarioDef, events: TimelineEvent[], r: ScenarioRes
   print(`=== ${def.name}: ${r.violations.length ? `FAIL (${r.violations.length} violations)` : 'ok'} in ${(r.durationMs / 1000).toFixed(1)} s`)
 }
 
-/** Lets a scenario file run on its own: `npx tsx scripts/partition/scenarios/kill-master.ts`. */
+/** Lets a scenario file run on its own: `npx tsx scripts/scenarios/kill-master.ts`. */
 export async function runIfMain(metaUrl: string, def: ScenarioDef): Promise<void> {
   if (!process.argv[1] || resolve(process.argv[1]) !== fileURLToPath(metaUrl)) return
   const pf = preflight()

@@ -1,7 +1,7 @@
 // Non-transitive partition: node-3 sees everyone, {node-1,node-2} and {node-4,node-5} don't see each other.
 // node-1 still holds a majority of leases (1,2,3); the right side's view says node-1 is gone, but it can
 // gather only 2 grants, so no second master may appear.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'bridge',

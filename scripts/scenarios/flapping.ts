@@ -1,6 +1,6 @@
 // A flapping link: the master's link goes down and up every few seconds for a minute (20 s with
 // PARTITION_QUICK). Terms never go backwards, never two masters, and after the last heal all agree.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'flapping',

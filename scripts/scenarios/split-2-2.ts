@@ -1,5 +1,5 @@
 // Split 4 agents 2|2 under quorum=majority: neither half has a majority, so nobody may have a master.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'split-2-2',

@@ -1,6 +1,6 @@
 // SIGSTOP the master past the detection time: a new master takes over; SIGCONT: the old one refutes its
 // death and, lowest id again, becomes master under a higher term.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'pause-master',

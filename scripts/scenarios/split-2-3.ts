@@ -1,5 +1,5 @@
 // Split 5 agents 2|3 with the master in the minority: the majority keeps (elects) a master, the minority has none.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'split-2-3',

@@ -1,6 +1,6 @@
 // Cut the master off the network (its process keeps running): it must step down, the rest elect the next
 // lowest id, and nobody ever sees two masters. Heal: the old master rejoins and takes over again.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'isolate-master',

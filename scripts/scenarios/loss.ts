@@ -1,6 +1,6 @@
 // 20% random packet loss on every node for two minutes (30 s with PARTITION_QUICK): suspicions may come
 // and go, but no member may be declared dead.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'loss-20',

@@ -1,6 +1,6 @@
 // A new agent joins while the cluster is split 3|2, on the minority side: it must see its side, the
 // minority stays without master, the majority keeps its master; after the heal all six agree.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'join-during-partition',

@@ -1,5 +1,5 @@
 // Restart every agent in turn (SIGTERM, then start with the same data dir), waiting for agreement each time.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'rolling-restart',

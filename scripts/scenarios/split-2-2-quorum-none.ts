@@ -1,6 +1,6 @@
 // Split 4 agents 2|2 under quorum=none: each half crowns its lowest id (availability over safety);
 // after the heal they merge back to one master.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'split-2-2-quorum-none',

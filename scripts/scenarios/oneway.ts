@@ -1,6 +1,6 @@
 // Asymmetric partition: packets from the master never reach node-2 (the other way works). Indirect probes
 // through the others keep both alive in SWIM; there is never more than one master.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'oneway',

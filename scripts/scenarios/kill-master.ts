@@ -1,5 +1,5 @@
 // SIGKILL the master: the others see it dead and agree on the next lowest id; restarted, it takes over again.
-import { defineScenario, runIfMain } from '../lib/scenario.ts'
+import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 
 const scenario = defineScenario({
   name: 'kill-master',
