@@ -80,6 +80,15 @@ const cases: { seed: number; nodes: number; what: string; options?: Partial<RunO
       'while receiving its acks and lease grants',
   },
   {
+    seed: 415,
+    nodes: 7,
+    options: { faults: ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave', 'remove'] },
+    what:
+      'core: node-6 restarts with a wiped data dir (amnesiac) in config v1 of 7 voters, 2 of which left and 1 died; ' +
+      'it waits for terms from 4 other voters but only 3 are alive, so it refuses every lease ("bound") forever ' +
+      'and node-2 stays at 3 of the 4 grants it needs',
+  },
+  {
     seed: 15,
     nodes: 9,
     options: { quorum: 'none' },
