@@ -905,9 +905,19 @@ export class ClusterCore {
     this.checkAmnesia()
   }
 
-  private checkAmnesia(): void {
+  private checkAmnesia(now?: number): void {
     const cfg = this.voterConfig
     if (!this.amnesiac || !cfg) return
+    if (now !== undefined && now - this.startedAt >= this.config.leaseDurationMs * AMNESIA_WAIT_LEASES) {
+      // The voters that could vouch for our old promises are gone (dead, left, cut off). Waiting longer would cost
+      // the cluster its master for good; instead promise well above every term heard of, so a term hidden with
+      // them is very unlikely to be reused. (Leases cannot overlap either way: a restarted voter granted nothing
+      // for a whole lease.)
+      this.promisedTerm = Math.max(this.promisedTerm, this.maxTerm) + AMNESIA_TERM_JUMP
+      this.maxTerm = Math.max(this.maxTerm, this.promisedTerm)
+      this.amnesiac = false
+      return
+    }
     const others = cfg.voters.filter((v) => v !== this.self.id)
     // Every majority that included this node also includes `required` of the others.
     const required = cfg.voters.length - needed(cfg.voters.length) + 1
@@ -918,7 +928,7 @@ export class ClusterCore {
 
   /** While amnesiac, ask the voters for their highest term (a state exchange carries it). */
   private pollTerms(now: number): void {
-    this.checkAmnesia()
+    this.checkAmnesia(now)
     if (!this.amnesiac || now < this.nextTermPollAt) return
     const cfg = this.voterConfig
     if (!cfg) return
@@ -1165,6 +1175,10 @@ export class ClusterCore {
     return a
   }
 }
+
+/** An amnesiac voter waits this many lease lengths for term reports before it jumps its promise instead. */
+const AMNESIA_WAIT_LEASES = 10
+const AMNESIA_TERM_JUMP = 100
 
 export function needed(voters: number): number {
   return Math.floor(voters / 2) + 1
