@@ -884,6 +884,13 @@ export class ClusterCore {
     // Our own vote follows the same rule as everyone else's.
     if (cfg.voters.includes(this.self.id)) {
       const d = this.decideGrant(this.self.id, this.candidateTerm, cfg.version, now)
+      if (!d.granted && d.reason === 'stale-term' && !master) {
+        // Our own promise is above the campaign's term (e.g. after an amnesiac's jump): campaign above it.
+        this.candidateTerm = Math.max(this.maxTerm, this.promisedTerm) + 1
+        this.held.clear()
+        this.nextLeaseAt = now
+        return
+      }
       if (d.granted) this.held.set(this.self.id, { term: this.candidateTerm, validUntil: now + this.holderShare(this.config.leaseDurationMs), configVersion: cfg.version })
     }
     for (const m of this.liveOthers()) {
