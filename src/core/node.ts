@@ -926,7 +926,8 @@ export class ClusterCore {
       return
     }
     const others = cfg.voters.filter((v) => v !== this.self.id)
-    // Every majority that included this node also includes `required` of the others.
+    // Every majority that included this node also includes `required` of the others (voters that left since
+    // count too: they may have been part of it). When too few can answer, the timeout above applies.
     const required = cfg.voters.length - needed(cfg.voters.length) + 1
     if (!cfg.voters.includes(this.self.id) || others.length === 0 || others.filter((v) => this.termSources.has(v)).length >= Math.min(required, others.length)) {
       this.amnesiac = false

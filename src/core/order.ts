@@ -2,9 +2,17 @@
 
 const chunk = /(\d+)|(\D+)/g
 
+// Ids are compared on every tick (the lowest live id), so their parsed pieces are kept; the cache is bounded.
+const parsed = new Map<string, Array<string | bigint>>()
+const MAX_CACHED = 10_000
+
 function chunks(s: string): Array<string | bigint> {
+  const hit = parsed.get(s)
+  if (hit) return hit
   const out: Array<string | bigint> = []
   for (const m of s.matchAll(chunk)) out.push(m[1] !== undefined ? BigInt(m[1]) : m[2]!)
+  if (parsed.size >= MAX_CACHED) parsed.clear()
+  parsed.set(s, out)
   return out
 }
 
