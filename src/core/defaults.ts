@@ -1,6 +1,6 @@
 import type { CoreConfig } from './types.ts'
 
-/** Protocol defaults, tuned for a LAN of up to a few dozen agents (see README, "Tuning"). */
+/** Protocol defaults, tuned for a LAN of up to a few dozen agents (every key can be set in the config file: README, "Config file"). */
 export const protocolDefaults: Omit<CoreConfig, 'id' | 'peer' | 'addrs' | 'startTerm'> = {
   quorum: 'majority',
   expect: 1,
