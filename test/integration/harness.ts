@@ -9,17 +9,25 @@ import type { StatusView } from '../../src/agent/types.ts'
 export const ROOT = resolve(import.meta.dirname, '../..')
 export const BIN = join(ROOT, 'bin/conclave.js')
 
-/** Ports the kernel just handed out on 127.0.0.1 (closed again; a tiny race with other processes is accepted). */
+/**
+ * Free ports on 127.0.0.1, picked below Linux's ephemeral range (32768-60999): a port the kernel hands out for
+ * listen(0) can be taken again by one of the agents' own outgoing connections before the agent binds it.
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<import('node:net').Server>((res, rej) => {
+  const ports: number[] = []
+  const taken = new Set<number>()
+  for (let tries = 0; ports.length < n && tries < 1000; tries++) {
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    if (taken.has(port)) continue
+    taken.add(port)
+    const ok = await new Promise<boolean>((res) => {
       const s = createServer()
-      s.once('error', rej)
-      s.listen(0, '127.0.0.1', () => res(s))
-    })),
-  )
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+      s.once('error', () => res(false))
+      s.listen(port, '127.0.0.1', () => s.close(() => res(true)))
+    })
+    if (ok) ports.push(port)
+  }
+  if (ports.length < n) throw new Error(`could not find ${n} free ports on 127.0.0.1`)
   return ports
 }
 
@@ -149,7 +157,7 @@ export class Cluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'conclave-it-'))
   readonly agents: AgentProc[] = []
 
-  constructor(readonly nodeArgs: string[] = []) {}
+  constructor(readonly nodeArgs: string[] = ['--max-semi-space-size=1']) {}
 
   async spawn(id: string, bootstrap: string[], extra: string[] = []): Promise<AgentProc> {
     const [p2pPort, apiPort] = await freePorts(2)
