@@ -16,8 +16,8 @@ const { values: args } = parseArgs({
     reps: { type: 'string', default: '3' },
     'idle-s': { type: 'string', default: '20' },
     out: { type: 'string', default: 'docs/bench-membership.md' },
-    /** Extra flags for node running each agent, e.g. --node-flags=--max-semi-space-size=1 */
-    'node-flags': { type: 'string', default: '' },
+    /** Flags for node running each agent; the default is what bin/conclave.js's shebang gives `npx conclave`. */
+    'node-flags': { type: 'string', default: '--max-semi-space-size=1' },
   },
 })
 const sizes = args.sizes.split(',').map(Number)
