@@ -345,14 +345,7 @@ export class ClusterCore {
   isMaster(now: number): boolean {
     if (this.leftCluster || !this.expectMet) return false
     if (this.config.quorum === 'none') return this.candidate(now) === this.self.id
-    const cfg = this.voterConfig
-    if (!cfg) return false
-    let count = 0
-    for (const v of cfg.voters) {
-      const h = this.held.get(v)
-      if (h && h.term === this.candidateTerm && h.validUntil > now) count++
-    }
-    return count >= needed(this.votingCount(cfg, now))
+    return this.isMasterRaw(now)
   }
 
   /** The master this node recognises: itself while it holds the role, else the last one heard from, if fresh. */
