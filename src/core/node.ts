@@ -88,7 +88,8 @@ export class ClusterCore {
   private nextDeadProbeAt: number
   private health = 0
   private established = false
-  private seenAlive = new Set<string>()
+  /** Every id ever in the member list (any state): what `expect` counts. */
+  private readonly seen = new Set<string>()
   private expectMet = false
   private leftCluster = false
 
@@ -141,7 +142,7 @@ export class ClusterCore {
     }
     this.members.set(config.id, this.self)
     this.idByPeer.set(config.peer, config.id)
-    this.seenAlive.add(config.id)
+    this.seen.add(config.id)
     this.nextProbeAt = now + this.rng() * config.probeIntervalMs
     this.nextSyncAt = now + config.syncIntervalMs * (0.5 + this.rng())
     this.nextDeadProbeAt = now + config.deadProbeIntervalMs
@@ -157,7 +158,7 @@ export class ClusterCore {
   start(seeds: Seed[], now: number): Effect[] {
     for (const s of seeds) if (s.peer !== this.self.peer) this.sendSync(s.peer, s.addrs, false)
     this.queueLocal(this.updateOf(this.self))
-    return this.finish(now)
+    return this.finish()
   }
 
   tick(now: number): Effect[] {
@@ -182,7 +183,7 @@ export class ClusterCore {
     this.reap(now)
     this.pollTerms(now)
     this.electionTick(now)
-    return this.finish(now)
+    return this.finish()
   }
 
   receive(fromPeer: PeerKey, msg: Message, now: number): Effect[] {
@@ -197,7 +198,7 @@ export class ClusterCore {
         break
       case 'ack':
         this.mergeAll(msg.gossip, now, false)
-        this.onAck(msg.seq, now)
+        this.onAck(msg.seq)
         break
       case 'nack': {
         const p = this.probes.get(msg.seq)
@@ -244,7 +245,7 @@ export class ClusterCore {
       }
     }
     this.electionTick(now, false)
-    return this.finish(now)
+    return this.finish()
   }
 
   observe(obs: Observation, now: number): Effect[] {
@@ -274,7 +275,7 @@ export class ClusterCore {
         }
         break
     }
-    return this.finish(now)
+    return this.finish()
   }
 
   /** Graceful leave: tell everyone, give up any mastership, stop taking part. */
@@ -288,7 +289,7 @@ export class ClusterCore {
     this.broadcastBatch.push(u)
     for (const m of this.liveOthers()) this.send(m.peer, { t: 'leave', from: this.self.id, incarnation: this.self.incarnation })
     this.emit({ type: 'left' })
-    const effects = this.finish(now)
+    const effects = this.finish()
     this.leftCluster = true
     return effects
   }
@@ -303,12 +304,12 @@ export class ClusterCore {
     }
     if (this.config.quorum === 'none' || !this.voterConfig?.voters.includes(id)) {
       this.dropMember(id)
-      return { ok: true, effects: this.finish(now) }
+      return { ok: true, effects: this.finish() }
     }
     if (this.isMaster(now)) {
       this.pendingRemovals.add(id)
       this.electionTick(now, false)
-      return { ok: true, effects: this.finish(now) }
+      return { ok: true, effects: this.finish() }
     }
     const master = this.master(now)
     const mm = master ? this.members.get(master.id) : undefined
@@ -317,7 +318,7 @@ export class ClusterCore {
       return { ok: false, error: `no master to carry out the removal (${q.visible} of ${q.voting} voting members visible, ${q.needed} needed)` }
     }
     this.send(mm.peer, { t: 'remove', from: this.self.id, id })
-    return { ok: true, effects: this.finish(now) }
+    return { ok: true, effects: this.finish() }
   }
 
   // ---------------------------------------------------------------- queries
@@ -394,9 +395,9 @@ export class ClusterCore {
       const member: Member = { ...u, addrs: [...u.addrs], since: now, aliveSince: now }
       if (u.state === 'suspect') member.state = 'alive'
       this.members.set(u.id, member)
+      this.seen.add(u.id)
       this.idByPeer.set(u.peer, u.id)
       if (member.state === 'alive') {
-        this.seenAlive.add(u.id)
         this.insertIntoProbeOrder(u.id)
         this.emit({ type: 'member-joined', member: { ...member } })
       }
@@ -512,7 +513,6 @@ export class ClusterCore {
         m.aliveSince = now
         this.insertIntoProbeOrder(m.id)
       }
-      this.seenAlive.add(m.id)
     }
     if (state !== 'suspect') this.suspicions.delete(m.id)
     if (state === 'alive') delete m.by
@@ -628,7 +628,7 @@ export class ClusterCore {
     }
   }
 
-  private onAck(seq: number, now: number): void {
+  private onAck(seq: number): void {
     const relay = this.relays.get(seq)
     if (relay) {
       this.relays.delete(seq)
@@ -645,7 +645,6 @@ export class ClusterCore {
       // A dead member answers: the partition healed. Exchange full state; it will refute its death.
       this.sendSync(m.peer, m.addrs, false)
     }
-    void now
   }
 
   private probeFailed(p: Probe, now: number): void {
@@ -824,7 +823,7 @@ export class ClusterCore {
   private electionTick(now: number, periodic = true): void {
     if (this.leftCluster) return
     // `expect` guards the cold start only: a cluster that already has a voter config was bootstrapped.
-    if (!this.expectMet && (this.seenAlive.size + this.knownGone() >= this.config.expect || this.voterConfig !== null)) this.expectMet = true
+    if (!this.expectMet && (this.seen.size >= this.config.expect || this.voterConfig !== null)) this.expectMet = true
     if (this.claim && now - this.claim.heardAt > this.config.leaseDurationMs) this.claim = null
     const iAmCandidate = this.expectMet && this.candidate(now) === this.self.id
 
@@ -935,13 +934,6 @@ export class ClusterCore {
     if (!cfg) return
     this.nextTermPollAt = now + this.config.leaseDurationMs
     for (const m of this.liveOthers()) if (cfg.voters.includes(m.id) && !this.termSources.has(m.id)) this.sendSync(m.peer, m.addrs, false)
-  }
-
-  /** Members known only as dead or left (never seen alive here) still count as seen for `expect`. */
-  private knownGone(): number {
-    let n = 0
-    for (const m of this.members.values()) if (!this.seenAlive.has(m.id)) n++
-    return n
   }
 
   /**
@@ -1153,8 +1145,7 @@ export class ClusterCore {
     this.out.push({ type: 'emit', event })
   }
 
-  private finish(now: number): Effect[] {
-    void now
+  private finish(): Effect[] {
     if (this.broadcastBatch.length > 0) {
       this.out.push({ type: 'broadcast', msg: { t: 'updates', from: this.self.id, updates: this.broadcastBatch } })
       this.broadcastBatch = []

@@ -262,13 +262,8 @@ export class Net implements AgentNet {
   /** Send a message to a peer over its long-lived stream, dialing (with `addrs`) when not connected. */
   send(to: PeerKey, addrs: string[], msg: Message): void {
     if (this.stopping) return
-    let bytes: Uint8Array
-    try {
-      bytes = encodeMessage(msg)
-    } catch (e) {
-      this.log.error({ err: (e as Error).message, type: msg.t }, 'message not sent: cannot encode')
-      return
-    }
+    const bytes = this.encode(msg, 'message')
+    if (!bytes) return
     let sender = this.senders.get(to)
     if (!sender) {
       let peer: PeerId
@@ -329,17 +324,22 @@ export class Net implements AgentNet {
     }
   }
 
+  /** Encode for the wire; a message the core produced that fails its own schema is a bug: logged, not sent. */
+  private encode(msg: Message, what: string): Uint8Array | null {
+    try {
+      return encodeMessage(msg)
+    } catch (e) {
+      this.log.error({ err: (e as Error).message, type: msg.t }, `${what} not sent: cannot encode`)
+      return null
+    }
+  }
+
   // ---- broadcast ---------------------------------------------------------------------------------
 
   broadcast(msg: Message): void {
     if (this.stopping) return
-    let bytes: Uint8Array
-    try {
-      bytes = encodeMessage(msg)
-    } catch (e) {
-      this.log.error({ err: (e as Error).message, type: msg.t }, 'broadcast not sent: cannot encode')
-      return
-    }
+    const bytes = this.encode(msg, 'broadcast')
+    if (!bytes) return
     this.metrics.messagesSent.inc({ type: msg.t, channel: 'broadcast' })
     this.metrics.bytesSent.inc({ type: msg.t, channel: 'broadcast' }, bytes.byteLength)
     this.node.services.pubsub.publish(MEMBERSHIP_TOPIC, bytes).catch((e: Error) => {

@@ -271,7 +271,8 @@ export interface CommandResult {
   pid?: number
 }
 
-function groupAlive(pgid: number): boolean {
+/** True while any process of the group is alive (signal 0 probes without killing). */
+export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0)
     return true

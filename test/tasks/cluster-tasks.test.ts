@@ -5,6 +5,7 @@ import { readFileSync, existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { AgentProc, Cluster, runCli, stateOf, waitFor } from '../integration/harness.ts'
+import { groupAlive } from '../../src/tasks/executor.ts'
 
 const cluster = new Cluster()
 const dir = cluster.dir
@@ -73,14 +74,6 @@ async function masterEverywhere(among: AgentProc[], id: string, timeoutMs = 45_0
   )
 }
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 beforeAll(async () => {
   writeFileSync(configFile, JSON.stringify(config))

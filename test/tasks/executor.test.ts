@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseTaskOptions } from '../../src/tasks/config.ts'
-import { Executor } from '../../src/tasks/executor.ts'
+import { Executor, groupAlive } from '../../src/tasks/executor.ts'
 import { isFailure, type TaskFailure, type TaskSuccess } from '../../src/tasks/types.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'conclave-exec-'))
@@ -23,14 +23,6 @@ function sh(script: string, opts: Record<string, unknown> = {}) {
   return { options: parseTaskOptions('t', opts), command: { argv: ['sh', '-c', script] } }
 }
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 let seq = 0
 const req = (type: string, payload: unknown = null, attempt = 1, term?: number) => ({ id: `t-${++seq}`, type, payload, attempt, term })
