@@ -13,10 +13,6 @@ function cluster(n: number, seed = 1, overrides = {}): MiniNet {
   return net
 }
 
-function firstEvent(net: MiniNet, pred: (e: MiniNet['events'][number]) => boolean): number | undefined {
-  return net.events.find(pred)?.at
-}
-
 describe('natural order of ids', () => {
   it('orders digit runs as numbers', () => {
     expect(compareIds('node-2', 'node-10')).toBeLessThan(0)

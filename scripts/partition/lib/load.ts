@@ -2,7 +2,6 @@
 // async tasks, and the analysis of the probe record (the shared file the probe command appends to).
 import { existsSync, readFileSync } from 'node:fs'
 import type { Cluster } from './cluster.ts'
-import type { Timeline } from './timeline.ts'
 import { sleep } from './sys.ts'
 
 export interface ProbeRecord { task: string; node: string; term: number | null; attempt: number | null; start: number; end: number; pid: number; orphaned: boolean }
@@ -34,7 +33,7 @@ export class ProbeLoad {
   private started = new Set<string>()
   private seq = 0
 
-  constructor(private c: Cluster, private tl: Timeline, private name: string,
+  constructor(private c: Cluster, private name: string,
     private o = { intervalMs: 400, timeoutMs: 8000, asyncEveryMs: 2500, asyncTimeoutMs: 30_000 }) {}
 
   start(): void {

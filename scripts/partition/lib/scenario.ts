@@ -198,7 +198,7 @@ export async function runScenario(def: ScenarioDef, o: RunOptions = {}): Promise
     const support = await detectTasks(cluster, master)
     tl.add('note', { msg: `tasks: ${support.supported ? 'on' : 'off'}: ${support.why}` })
     if (support.supported && /failed/.test(support.why)) ctx.violation(`probe task does not run: ${support.why}`)
-    const load = support.supported ? new ProbeLoad(cluster, tl, `${def.name}-${cluster.s.prefix}`) : null
+    const load = support.supported ? new ProbeLoad(cluster, `${def.name}-${cluster.s.prefix}`) : null
     load?.start()
     await ctx.hold(1500)
     tl.add('phase', { what: 'scenario' })
