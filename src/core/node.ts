@@ -1044,7 +1044,7 @@ export class ClusterCore {
     this.voterVersion.set(msg.from, msg.configVersion)
     const sentAt = this.leaseRequests.get(msg.seq)
     const wasMaster = this.isMasterRaw(now)
-    if (msg.granted && sentAt !== undefined && msg.term === this.candidateTerm) {
+    if (msg.granted && sentAt !== undefined && msg.term === this.candidateTerm && !this.termSpent) {
       // The voter's lease started no earlier than our request left; shorten it by the drift bound.
       this.held.set(msg.from, { term: msg.term, validUntil: sentAt + this.holderShare(msg.durationMs), configVersion: msg.configVersion })
     }
@@ -1087,6 +1087,7 @@ export class ClusterCore {
       const cand = this.expectMet && this.candidate(now) === this.self.id && !this.leftCluster
       if (cand && !this.wasMaster) {
         this.wasMaster = true
+        this.maxClaimTerm = Math.max(this.maxClaimTerm, this.masterTerm)
         this.emit({ type: 'became-master', term: this.masterTerm })
       } else if (!cand && this.wasMaster) {
         this.stepDown(now, 'a lower id is live')
@@ -1095,6 +1096,7 @@ export class ClusterCore {
         // Merged with a side that elected under higher terms: continue under a new, higher term so the
         // fencing token never goes back for anyone.
         this.masterTerm = ++this.maxTerm
+        this.maxClaimTerm = Math.max(this.maxClaimTerm, this.masterTerm)
       }
       if (this.wasMaster && this.nextLeaseAt <= now) {
         this.nextLeaseAt = now + this.config.leaseRenewMs
@@ -1105,11 +1107,15 @@ export class ClusterCore {
       if (master && !this.wasMaster) {
         this.wasMaster = true
         this.masterTerm = this.candidateTerm
+        this.maxClaimTerm = Math.max(this.maxClaimTerm, this.candidateTerm)
         this.maxTerm = Math.max(this.maxTerm, this.candidateTerm)
         this.emit({ type: 'became-master', term: this.candidateTerm })
       } else if (!master && this.wasMaster) {
         this.wasMaster = false
+        // The term is spent: a late grant for it must not revive this mastership (its work was fenced), so
+        // the grants are dropped and the next campaign asks for a new term.
         this.termSpent = true
+        this.held.clear()
         this.emit({ type: 'stepped-down', term: this.masterTerm, reason: 'lost the majority of leases' })
       }
     }

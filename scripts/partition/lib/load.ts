@@ -178,10 +178,11 @@ export function checkRecord(records: ProbeRecord[], acked: Array<{ id: string; n
     if (a.node && !l.some((r) => r.node === a.node)) violations.push(`task ${a.id} acknowledged as run by ${a.node}, record says ${l.map((r) => r.node).join(',')}`)
     if (l.length > 1) {
       const byTime = [...l].sort((x, y) => x.start - y.start)
-      // A retry through failover: another node, a higher attempt and (where terms are fencing tokens) a higher term.
+      // A retry through failover: a higher attempt under a higher term (where terms are fencing tokens), on another
+      // node or on the same one after it lost the role (its run was killed) and won it back under a new term.
       // Under quorum=none there is no fencing: an older attempt may still run late on the other side of a heal.
       const failover = o.exclusive
-        ? byTime.every((r, i) => i === 0 || (r.node !== byTime[i - 1].node && (r.attempt ?? 0) > (byTime[i - 1].attempt ?? 0) && (r.term ?? 0) > (byTime[i - 1].term ?? 0)))
+        ? byTime.every((r, i) => i === 0 || ((r.attempt ?? 0) > (byTime[i - 1].attempt ?? 0) && (r.term ?? 0) > (byTime[i - 1].term ?? 0)))
         : new Set(l.map((r) => r.attempt)).size === l.length && new Set(l.map((r) => r.node)).size === l.length
       if (failover) { failoverDuplicates++; notes.push(`task ${a.id} ran ${l.length} times: ${byTime.map((r) => `${r.node}@${r.term}#${r.attempt}`).join(' then ')} (retry after failover)`) }
       else if (++dups <= 5) violations.push(`task ${a.id} ran ${l.length} times: ${byTime.map((r) => `${r.node}@term${r.term}/attempt${r.attempt}`).join(', ')}`)
