@@ -345,7 +345,8 @@ export class ClusterCore {
   /** True while this node holds leases from a majority of voters (quorum=majority), or is the lowest live id (quorum=none). */
   isMaster(now: number): boolean {
     if (this.leftCluster || !this.expectMet) return false
-    if (this.config.quorum === 'none') return this.candidate(now) === this.self.id
+    // Under quorum=none the role starts at a tick, which also picks its term: between ticks report what was decided.
+    if (this.config.quorum === 'none') return this.wasMaster && this.candidate(now) === this.self.id
     return this.isMasterRaw(now)
   }
 
@@ -355,6 +356,8 @@ export class ClusterCore {
     if (this.isMaster(now)) return { id: this.self.id, term: this.currentMasterTerm() }
     const c = this.claim
     if (!c || now - c.heardAt > this.config.leaseDurationMs) return null
+    // Superseded since it was heard (e.g. this node held a higher term meanwhile): not recognised.
+    if (c.term < this.maxClaimTerm) return null
     const m = this.members.get(c.id)
     if (!m || m.state === 'dead' || m.state === 'left') return null
     if (this.config.quorum === 'majority' && !this.quorumView(now).has) return null
