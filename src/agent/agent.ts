@@ -36,7 +36,8 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const log = options.logger ?? createLogger(config.logLevel, config.id)
   const { key, created } = await loadOrCreateKey(config.dataDir)
 
-  const state = new StateFile(config.dataDir, log)
+  const state = new StateFile(config.dataDir)
+  const stored = state.read()
   let core: ClusterCore | null = null
   const metrics = createMetrics(() => core?.status(now()) ?? null)
   const net = await Net.create({ privateKey: key, listen: config.listen, bootstrap: config.bootstrap, mdns: config.mdns, logger: log, metrics })
@@ -49,7 +50,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     id: config.id,
     peer: peerId,
     addrs: net.addrs(),
-    startTerm: state.maxTerm,
+    ...(stored ? { stored } : {}),
   } satisfies CoreConfig
   const c = new ClusterCore(coreConfig, options.rng ?? Math.random, now())
   core = c
@@ -66,18 +67,32 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     events.emit('event', e)
     if (e.type === 'member-joined' || e.type === 'member-state' || e.type === 'member-removed') events.emit('member', e)
     if (e.type === 'master-changed') events.emit('master', e)
-    if (e.type === 'became-master' || e.type === 'master-changed') state.saveMaxTerm(c.status(now()).maxTerm)
     if (e.type === 'id-conflict' && e.fatal) {
       // Another live node holds our id: stop without a leave message (it would mark the rightful holder as left).
       void shutdown({ code: 2, reason: `node id "${e.id}" is already held by live member ${e.peer}` }, false)
     }
   }
 
+  /**
+   * Carry out one step's effects in order. A persist effect is completed (fsynced) before anything after it; if
+   * it fails, the step's messages are dropped (as if lost on the wire) rather than sent ahead of their promise.
+   */
   const run = (effects: Effect[]) => {
+    let durable = true
     for (const e of effects) {
-      if (e.type === 'send') net.send(e.to, e.addrs, e.msg)
-      else if (e.type === 'broadcast') net.broadcast(e.msg)
-      else onEvent(e.event)
+      if (e.type === 'persist') {
+        try {
+          state.write(e.state)
+        } catch (err) {
+          durable = false
+          metrics.persistFailures.inc()
+          log.error({ err: (err as Error).message, path: state.path }, 'cannot write the state file: this step\'s messages are dropped')
+        }
+      } else if (e.type === 'send') {
+        if (durable) net.send(e.to, e.addrs, e.msg)
+      } else if (e.type === 'broadcast') {
+        if (durable) net.broadcast(e.msg)
+      } else onEvent(e.event)
     }
   }
 
@@ -100,6 +115,9 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       id: s.id,
       peerId: s.peer,
       addrs: net.addrs(),
+      clusterId: s.clusterId,
+      role: s.role,
+      voters: s.config ? [...s.config.voters] : [],
       master: s.master ? { id: s.master.id, term: s.master.term } : null,
       quorum: { has: s.quorum.has, visible: s.quorum.visible, voting: s.quorum.voting, needed: s.quorum.needed },
       members: s.members.map((m) => ({
@@ -109,6 +127,8 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
         incarnation: m.incarnation,
         addrs: m.addrs,
         since: isoFromMonotonic(m.since),
+        voter: s.config?.voters.includes(m.id) ?? false,
+        tags: m.tags ?? {},
       })),
     }
   }
@@ -125,6 +145,11 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
         await new Promise((r) => setTimeout(r, LEAVE_FLUSH_MS))
       }
       clearInterval(ticker)
+      try {
+        state.write(c.stored())
+      } catch (err) {
+        log.warn({ err: (err as Error).message, path: state.path }, 'cannot write the state file on stop')
+      }
       for (const p of [...plugins].reverse()) {
         try {
           await p.stop?.()
@@ -165,9 +190,41 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       run(res.effects)
       return { ok: true }
     },
+    recover(voters) {
+      if (stopping) return { ok: false, error: 'agent is stopping' }
+      const res = c.recover(voters, now())
+      if (!res.ok) return res
+      log.warn({ voters }, `recovery: the voters are now ${voters.join(', ')}`)
+      run(res.effects)
+      return { ok: true }
+    },
+    reload(next) {
+      return reload(next)
+    },
     leave: () => shutdown({ code: 0 }, true),
     stop: () => shutdown({ code: 0 }, false),
     stopped,
+  }
+
+  /** SIGHUP: apply what can change live; say what needs a restart. The caller validated `next`. */
+  let current = config
+  function reload(next: AgentConfig): string[] {
+    const notes: string[] = []
+    for (const k of RESTART_ONLY) {
+      if (JSON.stringify(next[k]) !== JSON.stringify(current[k])) notes.push(`${k} changed: takes effect after a restart`)
+    }
+    if (next.logLevel !== current.logLevel) log.level = next.logLevel
+    const live = Object.fromEntries(LIVE_TUNABLES.map((k) => [k, next[k]])) as Partial<CoreConfig>
+    c.reconfigure(live)
+    for (const p of plugins) {
+      try {
+        p.reload?.(next)
+      } catch (e) {
+        notes.push(`plugin ${p.name}: ${(e as Error).message} (kept its old config)`)
+      }
+    }
+    current = { ...next, ...Object.fromEntries(RESTART_ONLY.map((k) => [k, current[k]])) }
+    return notes
   }
 
   const app = buildApi(agent, plugins)
@@ -184,12 +241,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     observe: (obs) => drive(`observe ${obs.type}`, () => c.observe(obs, now())),
   })
   drive('start', () => c.start(seedsOf(config.bootstrap), now()))
-  let ticks = 0
-  ticker = setInterval(() => {
-    drive('tick', () => c.tick(now()))
-    // The highest term only matters across restarts; checking it once a second is plenty.
-    if (!stopping && ++ticks % 20 === 0) state.saveMaxTerm(c.status(now()).maxTerm)
-  }, TICK_MS)
+  ticker = setInterval(() => drive('tick', () => c.tick(now())), TICK_MS)
 
   for (const p of plugins) {
     try {
@@ -202,6 +254,15 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   }
   return agent
 }
+
+/** Settings that need a restart (identity, sockets, the safety mode, the lease timing voters rely on). */
+const RESTART_ONLY = ['id', 'listen', 'api', 'dataDir', 'mdns', 'bootstrap', 'quorum', 'leaseDurationMs', 'leaseRenewMs', 'clockDrift', 'expect'] as const
+/** Protocol tunables a running core takes at once (each is read where it is used). */
+const LIVE_TUNABLES = [
+  'probeIntervalMs', 'probeTimeoutMs', 'indirectTimeoutMs', 'indirectChecks', 'suspicionMinMs', 'suspicionMaxMult',
+  'maxHealthScore', 'retransmitMult', 'maxPiggyback', 'syncIntervalMs', 'deadProbeIntervalMs', 'reapAfterMs',
+  'stabilityWindowMs', 'discoveryWindowMs', 'voters', 'voterDeadAfterMs',
+] as const
 
 /** Bootstrap addresses whose peer id is known become seeds of the core; the others are dialed by the shell. */
 function seedsOf(bootstrap: string[]): Seed[] {

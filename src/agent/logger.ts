@@ -49,5 +49,13 @@ export function logEvent(log: Logger, e: CoreEvent): void {
     case 'left':
       log.info({ event: e.type }, 'left the cluster')
       break
+    case 'cluster-born':
+      log.info({ event: e.type, cluster: e.clusterId, voters: e.voters }, `bootstrapped cluster ${e.clusterId} with voters ${e.voters.join(', ')}`)
+      break
+    case 'cluster-joined':
+      if (e.reason === 'merged') log.warn({ event: e.type, cluster: e.clusterId, from: e.from }, `cluster ${e.from} merged into cluster ${e.clusterId}`)
+      else if (e.reason === 'recovered') log.warn({ event: e.type, cluster: e.clusterId }, `cluster ${e.clusterId} recovered with a new voter config`)
+      else log.info({ event: e.type, cluster: e.clusterId }, `joined cluster ${e.clusterId}`)
+      break
   }
 }

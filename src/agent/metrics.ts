@@ -14,6 +14,7 @@ export interface AgentMetrics {
   sendFailures: Counter<'cause'>
   sendDropped: Counter
   streamsOpened: Counter
+  persistFailures: Counter
   /** Count one core event. */
   onEvent(event: CoreEvent): void
 }
@@ -93,6 +94,21 @@ export function createMetrics(status: () => CoreStatus | null): AgentMetrics {
   const masterChanges = new Counter({ name: 'conclave_master_changes_total', help: 'Changes of the recognised master', registers: reg })
   const transitions = new Counter({ name: 'conclave_member_transitions_total', help: 'Member state changes seen, by new state', labelNames: ['state'], registers: reg })
   const idConflicts = new Counter({ name: 'conclave_id_conflicts_total', help: 'Id conflicts detected', registers: reg })
+  const lineage = new Counter({
+    name: 'conclave_cluster_changes_total',
+    help: 'This agent bootstrapped, joined, merged into or recovered a cluster, by kind',
+    labelNames: ['kind'],
+    registers: reg,
+  })
+  const configChanges = new Counter({ name: 'conclave_voter_config_changes_total', help: 'Voter configurations adopted', registers: reg })
+  new Gauge({
+    name: 'conclave_voters',
+    help: 'Voters in the voter configuration this agent holds',
+    registers: reg,
+    collect() {
+      this.set(status()?.config?.voters.length ?? 0)
+    },
+  })
 
   const metrics: AgentMetrics = {
     registry,
@@ -103,6 +119,7 @@ export function createMetrics(status: () => CoreStatus | null): AgentMetrics {
     badMessages: new Counter({ name: 'conclave_bad_messages_dropped_total', help: 'Received messages dropped as invalid, by reason', labelNames: ['reason'], registers: reg }),
     sendFailures: new Counter({ name: 'conclave_send_failures_total', help: 'Direct sends that failed, by cause', labelNames: ['cause'], registers: reg }),
     streamsOpened: new Counter({ name: 'conclave_direct_streams_opened_total', help: 'Outbound direct-protocol streams opened (one per peer unless connections break)', registers: reg }),
+    persistFailures: new Counter({ name: 'conclave_state_write_failures_total', help: 'State file writes that failed (the step’s messages were dropped)', registers: reg }),
     sendDropped: new Counter({ name: 'conclave_send_queue_dropped_total', help: 'Direct messages dropped because a peer’s send queue was full', registers: reg }),
     onEvent(e) {
       switch (e.type) {
@@ -127,10 +144,20 @@ export function createMetrics(status: () => CoreStatus | null): AgentMetrics {
         case 'id-conflict':
           idConflicts.inc()
           break
+        case 'cluster-born':
+          lineage.inc({ kind: 'born' })
+          break
+        case 'cluster-joined':
+          lineage.inc({ kind: e.reason })
+          break
+        case 'config-changed':
+          configChanges.inc()
+          break
       }
     },
   }
   // Make the bad-message reasons visible at 0 before the first one happens.
   for (const reason of ['too-big', 'undecodable', 'schema']) metrics.badMessages.inc({ reason }, 0)
+  for (const kind of ['born', 'joined', 'merged', 'recovered']) lineage.inc({ kind }, 0)
   return metrics
 }

@@ -46,6 +46,9 @@ export interface MemberView {
   incarnation: number
   addrs: string[]
   since: string
+  /** Whether this member is in the voter config (its lease grants count). */
+  voter: boolean
+  tags: Record<string, string>
 }
 
 /** Exactly the JSON of GET /v1/status. */
@@ -53,6 +56,11 @@ export interface StatusView {
   id: string
   peerId: string
   addrs: string[]
+  /** The cluster (lineage) this node belongs to; null before it bootstrapped or joined one. */
+  clusterId: string | null
+  /** This node's role: master, voter (grants leases) or member (no vote). */
+  role: 'master' | 'voter' | 'member'
+  voters: string[]
   master: MasterView | null
   quorum: { has: boolean; visible: number; voting: number; needed: number }
   members: MemberView[]
@@ -82,6 +90,10 @@ export interface Agent {
   now(): number
   /** Drop a member (dead, or gone for good) so it stops voting; forwarded to the master when needed. */
   remove(id: string): { ok: true } | { ok: false; error: string }
+  /** Operator recovery after the majority of the voters is lost for good: the named survivors become the voters. */
+  recover(voters: string[]): { ok: true } | { ok: false; error: string }
+  /** Apply a re-read config (SIGHUP); returns notes on what needs a restart or was refused. */
+  reload(config: AgentConfig): string[]
   /** Leave gracefully (others record `left`), then stop. Resolves when stopped. */
   leave(): Promise<void>
   /** Stop without leaving (others will see this node fail). */
@@ -103,6 +115,8 @@ export interface AgentPlugin {
   start(agent: Agent): Promise<void>
   /** Register extra HTTP routes; called before the API listens (before start). */
   routes?(app: FastifyInstance): void
+  /** SIGHUP: take the re-read config; throw (with a message naming the field) to keep the old one. */
+  reload?(config: AgentConfig): void
   /** Called on leave/stop, before the network stops. */
   stop?(): Promise<void>
   /** Shown under GET /v1/plugins/<name>. */

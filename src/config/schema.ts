@@ -54,6 +54,9 @@ export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 's
 export const protocolSchema = z.object({
   quorum: z.enum(['majority', 'none'], { error: 'expected "majority" or "none"' }),
   expect: posInt(),
+  discoveryWindowMs: nonNegInt(),
+  voters: posInt(),
+  voterDeadAfterMs: posInt(),
   probeIntervalMs: posInt(),
   probeTimeoutMs: posInt(),
   indirectTimeoutMs: posInt(),

@@ -1,9 +1,17 @@
 import type { CoreConfig } from './types.ts'
 
 /** Protocol defaults, tuned for a LAN of up to a few dozen agents (every key can be set in the config file: README, "Config file"). */
-export const protocolDefaults: Omit<CoreConfig, 'id' | 'peer' | 'addrs' | 'startTerm'> = {
+export const protocolDefaults: Omit<CoreConfig, 'id' | 'peer' | 'addrs' | 'stored' | 'tags'> = {
   quorum: 'majority',
   expect: 1,
+  // Three mDNS rounds are about 100 ms on a LAN (answers are multicast at once); 3 s leaves room for agents started
+  // by hand a second or two apart and for bootstrap dials that retry once a second.
+  discoveryWindowMs: 3_000,
+  // Five voters survive two failures (Consul's and etcd's recommendation); lease traffic at the master is O(voters).
+  voters: 5,
+  // Long enough that a restart (a few seconds) or a short partition does not reshuffle the voters; short enough that
+  // the cluster regains its fault tolerance well within a minute.
+  voterDeadAfterMs: 30_000,
   probeIntervalMs: 500,
   probeTimeoutMs: 400,
   indirectTimeoutMs: 400,

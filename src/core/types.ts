@@ -16,6 +16,8 @@ export interface MemberUpdate {
   state: MemberState
   /** For suspect/dead: the id of the member that raised the suspicion (Lifeguard confirmations count distinct ones). */
   by?: string
+  /** Operator labels (`--tag role=web`), set by the member itself and gossiped with its state. */
+  tags?: Record<string, string>
 }
 
 export interface Member extends MemberUpdate {
@@ -25,7 +27,11 @@ export interface Member extends MemberUpdate {
   aliveSince: number
 }
 
-/** The voter configuration: which members' lease grants count. Changed one member at a time by a master. */
+/**
+ * The voter configuration: which members' lease grants count. Changed one member at a time by a master that
+ * holds a majority of the current config (single-server changes: any majority of C and of C +- 1 member share
+ * a voter), the next change only once a majority acknowledged the previous one.
+ */
 export interface VoterConfig {
   version: number
   /** Term of the master that wrote this version (0 for the bootstrap config). */
@@ -33,18 +39,43 @@ export interface VoterConfig {
   voters: string[]
 }
 
+/**
+ * The master a node recognises, piggybacked on probes so members without a vote learn it without the master
+ * sending to every member: `ms` is how much longer the sender itself recognises it, so a relayed claim never
+ * outlives the announcement it came from.
+ */
+export interface MasterClaim {
+  id: string
+  term: number
+  ms: number
+}
+
 /** Wire messages of the protocol. Direct ones go to one peer; `updates` rides the broadcast channel (gossipsub). */
 export type Message =
-  | { t: 'ping'; seq: number; from: string; gossip: MemberUpdate[] }
-  | { t: 'ack'; seq: number; from: string; gossip: MemberUpdate[] }
+  | { t: 'ping'; seq: number; from: string; gossip: MemberUpdate[]; cluster?: string; master?: MasterClaim }
+  | { t: 'ack'; seq: number; from: string; gossip: MemberUpdate[]; cluster?: string; master?: MasterClaim }
   | { t: 'nack'; seq: number; from: string }
   | { t: 'ping-req'; seq: number; from: string; target: string; targetPeer: PeerKey }
-  | { t: 'sync'; from: string; reply: boolean; members: MemberUpdate[]; config: VoterConfig | null; maxTerm: number }
+  | {
+      t: 'sync'
+      from: string
+      reply: boolean
+      /** More pages of this state exchange follow (a large member list is sent in pages below the message limit). */
+      more?: boolean
+      members: MemberUpdate[]
+      /** The sender's lineage: its cluster id (null before it bootstrapped or joined one), and lineages merged into it. */
+      cluster: string | null
+      retired?: string[]
+      config: VoterConfig | null
+      maxTerm: number
+    }
   | { t: 'updates'; from: string; updates: MemberUpdate[] }
   | {
       t: 'lease-req'
       from: string
       seq: number
+      /** A grant counts only inside one lineage: voters of another cluster refuse it. */
+      cluster: string
       term: number
       /** true when the sender currently holds a majority (a master announcing itself). */
       master: boolean
@@ -56,6 +87,7 @@ export type Message =
       t: 'lease-ack'
       from: string
       seq: number
+      cluster: string | null
       term: number
       granted: boolean
       /** Grant length in ms, measured by the granter from when it granted. */
@@ -63,7 +95,7 @@ export type Message =
       maxTerm: number
       configVersion: number
       /** When refused: why, and the node this voter grants to instead. */
-      reason?: 'not-lowest' | 'bound' | 'stale-term' | 'not-voter' | 'stale-config'
+      reason?: 'not-lowest' | 'bound' | 'stale-term' | 'not-voter' | 'stale-config' | 'other-cluster'
       holder?: string
       /** The voter's config, when the requester's is older or differs. */
       config?: VoterConfig
@@ -87,11 +119,35 @@ export type CoreEvent =
   | { type: 'refuted'; incarnation: number }
   | { type: 'probe'; target: string; ok: boolean; indirect: boolean }
   | { type: 'config-changed'; config: VoterConfig }
+  /** This node bootstrapped a new cluster (no stored state, nobody else had one). */
+  | { type: 'cluster-born'; clusterId: string; voters: string[] }
+  /** This node joined an existing cluster (from none, or by merging its lineage into a surviving one). */
+  | { type: 'cluster-joined'; clusterId: string; from: string | null; reason: 'joined' | 'merged' | 'recovered' }
   /** Another live node holds this node's id under a different key: the later joiner must stop. */
   | { type: 'id-conflict'; id: string; peer: PeerKey; fatal: boolean }
   | { type: 'left' }
 
+/**
+ * What a node must keep across restarts. The shell writes it to disk (atomic rename, fsync) before it carries out
+ * any later effect of the same step: a grant, a term or a config change never leaves the process before it is durable.
+ */
+export interface StoredState {
+  clusterId: string | null
+  /** Cluster ids of lineages that merged into this one (a straggler of one of them defects on sight). */
+  retired: string[]
+  config: VoterConfig | null
+  /** Highest term heard of: the fencing token never goes back, across restarts too. */
+  maxTerm: number
+  /** Highest term granted as a voter: a new mastership must exceed it. */
+  promisedTerm: number
+  incarnation: number
+  /** Members last known, dialed on restart to rejoin (Serf's snapshot). */
+  peers: Array<{ id: string; peer: PeerKey; addrs: string[] }>
+}
+
 export type Effect =
+  /** Make `state` durable before carrying out the effects that follow it. */
+  | { type: 'persist'; state: StoredState }
   /** Send one message to one peer (direct protocol). `addrs` helps the shell dial a peer it is not connected to. */
   | { type: 'send'; to: PeerKey; addrs: string[]; msg: Message }
   /** Publish one message to every member reachable on the broadcast channel. */
@@ -114,8 +170,17 @@ export interface CoreConfig {
   peer: PeerKey
   addrs: string[]
   quorum: QuorumMode
-  /** Hold any election until this many members (self included) have been seen alive. */
+  /**
+   * Cold start (no stored state): bootstrap a new cluster once this many members (self included) were seen;
+   * with 1 (the default), after `discoveryWindowMs` instead, unless an existing cluster answered first.
+   */
   expect: number
+  /** How long a node without stored state listens for an existing cluster before the lowest id bootstraps one. */
+  discoveryWindowMs: number
+  /** At most this many members vote (grant leases); the others are members without a vote. */
+  voters: number
+  /** A voter dead this long is replaced by a live non-voter (or dropped when none is left) by the master. */
+  voterDeadAfterMs: number
   probeIntervalMs: number
   probeTimeoutMs: number
   /** Extra time given to indirect probes after the direct one timed out. */
@@ -140,8 +205,9 @@ export interface CoreConfig {
   clockDrift: number
   /** A lower id that joined or came back takes the master role only after being alive this long. */
   stabilityWindowMs: number
-  /** The highest term this node saw in a previous run (the shell keeps it in the data dir), so terms never go back. */
-  startTerm?: number
+  /** What this node stored in a previous run (data dir); absent for a new node or a wiped data dir. */
+  stored?: StoredState
+  tags?: Record<string, string>
 }
 
 export interface MasterView {
@@ -156,8 +222,12 @@ export interface QuorumView {
   needed: number
 }
 
+export type Role = 'master' | 'voter' | 'member'
+
 export interface CoreStatus {
   id: string
+  clusterId: string | null
+  role: Role
   peer: PeerKey
   incarnation: number
   isMaster: boolean

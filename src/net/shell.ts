@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import type { AgentMetrics } from '../agent/metrics.ts'
 import type { AgentNet, RequestHandler, RequestOptions } from '../agent/types.ts'
 import type { Message, Observation, PeerKey } from '../core/types.ts'
-import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, type BadReason } from './codec.ts'
+import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, type BadReason } from '../core/codec.ts'
 import { BOOTSTRAP_TAG, buildNode, type Node } from './node.ts'
 
 export const DIRECT_PROTOCOL = '/conclave/swim/1.0.0'

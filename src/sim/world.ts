@@ -4,7 +4,8 @@
 import { ClusterCore } from '../core/node.ts'
 import { protocolDefaults } from '../core/defaults.ts'
 import { routeReceive, routeSubmit } from '../core/routing.ts'
-import type { CoreConfig, CoreEvent, CoreStatus, Effect, MasterView, Message, Observation, QuorumMode } from '../core/types.ts'
+import { decodeMessage, encodeMessage } from '../core/codec.ts'
+import type { CoreConfig, CoreEvent, CoreStatus, Effect, MasterView, Message, Observation, QuorumMode, StoredState } from '../core/types.ts'
 import { EventQueue } from './heap.ts'
 import { createRng, hashString, type Rng } from './rng.ts'
 import { Network, type NetworkConfig, type PartitionRule } from './network.ts'
@@ -64,8 +65,10 @@ export interface SimNode {
   lastStatus: CoreStatus | null
   /** Virtual time of the last status() sample (term checks). */
   statusAt: number
-  /** Highest term the process saw, kept in its data dir (passed back as startTerm on a kept-state restart). */
-  savedTerm: number
+  /** What the process last persisted to its data dir (handed back on a kept-state restart). */
+  stored: StoredState | undefined
+  /** Fault: crash right after the next persist effect, before the step's sends leave (durable-before-visible check). */
+  crashAtPersist: boolean
 }
 
 type Ev =
@@ -112,6 +115,8 @@ export interface Counters {
   delivered: number
   lost: number
   byType: Map<string, number>
+  /** Encoded bytes of direct messages and broadcasts (one copy each). */
+  wireBytes: number
   tasksSubmitted: number
   tasksAcked: number
   tasksFailed: number
@@ -143,6 +148,7 @@ export class World {
     delivered: 0,
     lost: 0,
     byType: new Map(),
+    wireBytes: 0,
     tasksSubmitted: 0,
     tasksAcked: 0,
     tasksFailed: 0,
@@ -218,7 +224,8 @@ export class World {
       startedAt: 0,
       lastStatus: null,
       statusAt: -Infinity,
-      savedTerm: 0,
+      stored: undefined,
+      crashAtPersist: false,
     }
     this.nodes.push(n)
     this.byId.set(id, n)
@@ -235,7 +242,7 @@ export class World {
       addrs: [`/sim/${n.id}`],
       quorum: this.opts.quorum,
       expect: this.opts.expect,
-      ...(n.savedTerm > 0 ? { startTerm: n.savedTerm } : {}),
+      ...(n.stored ? { stored: clone(n.stored) } : {}),
     }
   }
 
@@ -271,14 +278,6 @@ export class World {
   }
 
   private stopProcess(n: SimNode, state: 'crashed' | 'left'): void {
-    // The shell writes the highest term to the data dir whenever it rises; read it as of the last moment.
-    if (n.core) {
-      try {
-        n.savedTerm = Math.max(n.savedTerm, n.core.status(this.local(n)).maxTerm)
-      } catch (err) {
-        this.fail(n, err)
-      }
-    }
     n.state = state
     n.core = null
     n.pausedQueue = []
@@ -311,7 +310,7 @@ export class World {
     if (n.state !== 'crashed') return
     if (!keptState) {
       n.journal.clear()
-      n.savedTerm = 0
+      n.stored = undefined
       this.checker.lostState(n.id, this.now)
     }
     this.record(n, `RESTART ${keptState ? 'kept-state' : 'lost-state'}`)
@@ -485,7 +484,17 @@ export class World {
     let emitted = false
     for (const eff of effects) {
       if (this.fatal) return
+      if (n.state !== 'up' && n.state !== 'paused') break
       switch (eff.type) {
+        case 'persist':
+          n.stored = clone(eff.state)
+          if (n.crashAtPersist) {
+            n.crashAtPersist = false
+            this.record(n, 'CRASH after persist, before the step\'s sends')
+            this.crash(n)
+            return
+          }
+          break
         case 'send':
           this.send(n, eff.to, eff.msg)
           break
@@ -526,10 +535,32 @@ export class World {
     this.connect(from, target)
     const copies = this.net.plan(from.id, target.id, this.now)
     if (copies.length === 0) this.counters.lost++
-    const snapshot = clone(msg)
+    const snapshot = this.wire(from, msg)
+    if (!snapshot) return
     copies.forEach((d, i) => {
       this.at(this.now + d, { k: 'deliver', node: target, gen: target.gen, from, msg: i === 0 ? snapshot : clone(snapshot) })
     })
+  }
+
+  /**
+   * Every message goes through the agent's real encoder and decoder: a message the core builds that the wire would
+   * refuse (over the size limit, off the schema) is a core bug, and fails the run.
+   */
+  private wire(from: SimNode, msg: Message): Message | null {
+    let bytes: Uint8Array
+    try {
+      bytes = encodeMessage(msg)
+    } catch (err) {
+      this.fail(from, err)
+      return null
+    }
+    this.counters.wireBytes += bytes.byteLength
+    const d = decodeMessage(bytes)
+    if (!d.ok) {
+      this.fail(from, new Error(`the core sent a message the wire refuses: ${d.reason} ${d.detail}`))
+      return null
+    }
+    return d.msg
   }
 
   private broadcast(from: SimNode, msg: Message): void {
@@ -537,7 +568,8 @@ export class World {
       this.counters.broadcastsDropped++
       return
     }
-    const snapshot = clone(msg)
+    const snapshot = this.wire(from, msg)
+    if (!snapshot) return
     let first = true
     for (const target of this.nodes) {
       if (target === from || !this.isRunning(target)) continue

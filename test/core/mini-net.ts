@@ -2,7 +2,7 @@
 // (The full simulator with fault schedules lives in src/sim.)
 import { ClusterCore } from '../../src/core/node.ts'
 import { protocolDefaults } from '../../src/core/defaults.ts'
-import type { CoreConfig, CoreEvent, Effect, Message } from '../../src/core/types.ts'
+import type { CoreConfig, CoreEvent, Effect, Message, StoredState } from '../../src/core/types.ts'
 
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0
@@ -27,6 +27,8 @@ export class MiniNet {
   violations: string[] = []
   checkSingleMaster = true
   private lastTerm = new Map<string, number>()
+  /** What each node last persisted (its data dir); `wipe(id)` forgets it. */
+  readonly stored = new Map<string, StoredState>()
   private queue: InFlight[] = []
   private rng: () => number
 
@@ -35,14 +37,19 @@ export class MiniNet {
   }
 
   add(id: string, overrides: Partial<CoreConfig> = {}, seeds: string[] = []): ClusterCore {
-    // A restart keeps the highest term seen, as the agent does through its data dir.
-    const startTerm = this.cores.get(id)?.status(this.now).maxTerm ?? 0
-    const cfg: CoreConfig = { ...protocolDefaults, id, peer: 'p:' + id, addrs: ['/sim/' + id], startTerm, ...overrides }
+    // A restart keeps what the node persisted, as the agent does through its data dir.
+    const stored = this.stored.get(id)
+    const cfg: CoreConfig = { ...protocolDefaults, id, peer: 'p:' + id, addrs: ['/sim/' + id], ...(stored ? { stored } : {}), ...overrides }
     const core = new ClusterCore(cfg, mulberry32(this.seed * 1000 + this.cores.size + 1), this.now)
     this.cores.set(id, core)
     this.down.delete(id)
     this.apply(id, core.start(seeds.map((s) => ({ peer: 'p:' + s, addrs: ['/sim/' + s] })), this.now))
     return core
+  }
+
+  /** The node's data dir is gone: its next start is a new node. */
+  wipe(id: string): void {
+    this.stored.delete(id)
   }
 
   crash(id: string): void {
@@ -63,6 +70,7 @@ export class MiniNet {
   apply(from: string, effects: Effect[]): void {
     for (const e of effects) {
       if (e.type === 'emit') this.events.push({ at: this.now, node: from, event: e.event })
+      else if (e.type === 'persist') this.stored.set(from, structuredClone(e.state))
       else if (e.type === 'send') this.deliver(from, e.to.slice(2), e.msg)
       else for (const to of this.cores.keys()) if (to !== from) this.deliver(from, to, e.msg)
     }

@@ -1,7 +1,7 @@
 import { encode } from '@msgpack/msgpack'
 import { describe, expect, it } from 'vitest'
 import type { Message } from '../../src/core/types.ts'
-import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, messageTypes } from '../../src/net/codec.ts'
+import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, messageTypes } from '../../src/core/codec.ts'
 
 const member = { id: 'node-1', peer: '12D3KooWabc', addrs: ['/ip4/127.0.0.1/tcp/1/p2p/12D3KooWabc'], incarnation: 3, state: 'alive' as const }
 const config = { version: 2, term: 5, voters: ['node-1', 'node-2'] }

@@ -7,7 +7,7 @@ import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMetrics } from '../../src/agent/metrics.ts'
 import type { Message, Observation } from '../../src/core/types.ts'
-import { MAX_MESSAGE_BYTES } from '../../src/net/codec.ts'
+import { MAX_MESSAGE_BYTES } from '../../src/core/codec.ts'
 import { DIRECT_PROTOCOL, Net, type Channel } from '../../src/net/shell.ts'
 
 interface Peer {

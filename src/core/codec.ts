@@ -1,8 +1,9 @@
 // The one wire encoding of protocol messages: msgpack, validated on decode by a zod schema, at most 64 KiB.
-// Decoding never throws: a bad message comes back as a reason the shell counts and logs.
+// Decoding never throws: a bad message comes back as a reason the shell counts and logs. It lives in the core
+// (pure computation) so that the simulator sends every message through the same encoder as the agent.
 import { decode, encode } from '@msgpack/msgpack'
 import { z } from 'zod'
-import type { Message, MessageType } from '../core/types.ts'
+import type { Message, MessageType } from './types.ts'
 
 export const MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -17,22 +18,36 @@ const memberUpdate = z.object({
   incarnation: uint,
   state: z.enum(['alive', 'suspect', 'dead', 'left']),
   by: str.optional(),
+  tags: z.record(z.string().max(64), z.string().max(256)).optional(),
 })
 const updates = z.array(memberUpdate).max(4096)
 
 const voterConfig = z.object({ version: uint, term: uint, voters: z.array(str).max(4096) })
+const masterClaim = z.object({ id: str, term: uint, ms: uint })
+const cluster = z.string().max(64)
 
 export const messageSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('ping'), seq: uint, from: str, gossip: updates }),
-  z.object({ t: z.literal('ack'), seq: uint, from: str, gossip: updates }),
+  z.object({ t: z.literal('ping'), seq: uint, from: str, gossip: updates, cluster: cluster.optional(), master: masterClaim.optional() }),
+  z.object({ t: z.literal('ack'), seq: uint, from: str, gossip: updates, cluster: cluster.optional(), master: masterClaim.optional() }),
   z.object({ t: z.literal('nack'), seq: uint, from: str }),
   z.object({ t: z.literal('ping-req'), seq: uint, from: str, target: str, targetPeer: str }),
-  z.object({ t: z.literal('sync'), from: str, reply: z.boolean(), members: updates, config: voterConfig.nullable(), maxTerm: uint }),
+  z.object({
+    t: z.literal('sync'),
+    from: str,
+    reply: z.boolean(),
+    more: z.boolean().optional(),
+    members: updates,
+    cluster: cluster.nullable(),
+    retired: z.array(cluster).max(64).optional(),
+    config: voterConfig.nullable(),
+    maxTerm: uint,
+  }),
   z.object({ t: z.literal('updates'), from: str, updates }),
   z.object({
     t: z.literal('lease-req'),
     from: str,
     seq: uint,
+    cluster,
     term: uint,
     master: z.boolean(),
     configVersion: uint,
@@ -42,12 +57,13 @@ export const messageSchema = z.discriminatedUnion('t', [
     t: z.literal('lease-ack'),
     from: str,
     seq: uint,
+    cluster: cluster.nullable(),
     term: uint,
     granted: z.boolean(),
     durationMs: uint,
     maxTerm: uint,
     configVersion: uint,
-    reason: z.enum(['not-lowest', 'bound', 'stale-term', 'not-voter', 'stale-config']).optional(),
+    reason: z.enum(['not-lowest', 'bound', 'stale-term', 'not-voter', 'stale-config', 'other-cluster']).optional(),
     holder: str.optional(),
     config: voterConfig.optional(),
   }),

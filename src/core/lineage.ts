@@ -1,0 +1,112 @@
+// One cluster, one lineage. Majority leases only protect nodes that share a voter config, so the config has an
+// identity: the cluster id, born when a cluster bootstraps, stored with the voters and the terms.
+//
+//   C1  A node with stored state never bootstraps: it rejoins its cluster (it dials the peers it stored).
+//   C2  A node without state bootstraps only after the discovery window (or once `expect` members were seen),
+//       only if no member it sees already belongs to a cluster, and only if it is the lowest live id it sees;
+//       everyone else waits for a config to reach it. Agents that start together thus get one initial config.
+//   C3  When two lineages meet, `survivor` decides deterministically which one lives on: a lineage that already
+//       absorbed the other (its `retired` list names it) wins; else the one with more voters; else the lower
+//       cluster id. A node of the other lineage defects: its master steps down first (its masterOnly work is
+//       fenced), then it adopts the survivor's id and config as a non-voter. Its voter grant stays binding until
+//       it expires (L1), and its terms travel with it, so the survivor's master moves to a term above every term
+//       either side used (election.ts: a master that hears of a higher term steps down and campaigns above it).
+
+import type { Ctx } from './context.ts'
+import { compareIds } from './order.ts'
+import { compareConfigs } from './voters.ts'
+import type { VoterConfig } from './types.ts'
+
+/** Lineages remembered as merged into this one (bounded: a merge is rare; the oldest are forgotten). */
+const MAX_RETIRED = 16
+
+export interface LineageView {
+  cluster: string | null
+  retired: string[]
+  config: VoterConfig | null
+}
+
+/** True when lineage `a` survives a meeting with lineage `b` (both born, different ids). */
+export function survives(a: LineageView, b: LineageView): boolean {
+  if (a.cluster === null) return false
+  if (b.cluster === null) return true
+  if (a.retired.includes(b.cluster)) return true
+  if (b.retired.includes(a.cluster)) return false
+  const av = a.config?.voters.length ?? 0
+  const bv = b.config?.voters.length ?? 0
+  if (av !== bv) return av > bv
+  return a.cluster < b.cluster
+}
+
+export class Lineage {
+  cluster: string | null
+  retired: string[]
+  config: VoterConfig | null
+  /** The lineage each member last told us it is in (pings, acks, state exchanges, lease messages). */
+  private readonly clusterOf = new Map<string, string | null>()
+
+  constructor(
+    private readonly ctx: Ctx,
+    stored?: { clusterId: string | null; retired: string[]; config: VoterConfig | null },
+  ) {
+    this.cluster = stored?.clusterId ?? null
+    this.retired = [...(stored?.retired ?? [])]
+    this.config = stored?.config ? { ...stored.config, voters: [...stored.config.voters] } : null
+  }
+
+  view(): LineageView {
+    return { cluster: this.cluster, retired: this.retired, config: this.config }
+  }
+
+  heard(id: string, cluster: string | null | undefined): void {
+    if (cluster !== undefined) this.clusterOf.set(id, cluster)
+  }
+
+  sameLineage(id: string): boolean {
+    return this.cluster !== null && this.clusterOf.get(id) === this.cluster
+  }
+
+  /** Some member we know is in a cluster already (so a node without state must not bootstrap another). */
+  someoneBorn(): boolean {
+    for (const [id, c] of this.clusterOf) if (c !== null && this.ctx.isLive(this.ctx.members.get(id))) return true
+    return false
+  }
+
+  /** Adopt a later config of our own lineage (V3). Returns true when it changed. */
+  adoptConfig(c: VoterConfig): boolean {
+    if (this.config && compareConfigs(c, this.config) <= 0) return false
+    this.config = { version: c.version, term: c.term, voters: [...c.voters].sort(compareIds) }
+    return true
+  }
+
+  /** Become a member of lineage `other` (joining from none, or defecting after losing a merge). */
+  join(other: LineageView): void {
+    const old = this.cluster
+    this.cluster = other.cluster
+    const retired = new Set([...other.retired, ...this.retired])
+    if (old !== null && old !== other.cluster) retired.add(old)
+    retired.delete(other.cluster ?? '')
+    this.retired = [...retired].slice(-MAX_RETIRED)
+    this.config = other.config ? { ...other.config, voters: [...other.config.voters].sort(compareIds) } : null
+  }
+
+  /** Learn lineages merged into ours from a member of ours. */
+  learnRetired(ids: string[] | undefined): boolean {
+    let changed = false
+    for (const id of ids ?? []) {
+      if (id !== this.cluster && !this.retired.includes(id)) {
+        this.retired.push(id)
+        changed = true
+      }
+    }
+    if (this.retired.length > MAX_RETIRED) this.retired = this.retired.slice(-MAX_RETIRED)
+    return changed
+  }
+}
+
+/** A new cluster id from the core's injected randomness (64 bits, hex). */
+export function newClusterId(rng: () => number): string {
+  let s = ''
+  for (let i = 0; i < 4; i++) s += Math.floor(rng() * 0x10000).toString(16).padStart(4, '0')
+  return s
+}
