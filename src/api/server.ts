@@ -44,6 +44,15 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance 
     return { ok: true, id: req.params.id }
   })
 
+  // Recovery after the majority of the voters is lost for good: `voters` names the survivors (comma-separated).
+  app.post<{ Querystring: { voters?: string } }>('/v1/recover', async (req, reply) => {
+    const voters = (req.query.voters ?? '').split(',').map((v) => v.trim()).filter(Boolean)
+    if (voters.length === 0) return reply.code(400).send({ ok: false, error: 'voters: name the surviving voters, e.g. ?voters=node-2,node-3' })
+    const res = agent.recover(voters)
+    if (!res.ok) return reply.code(409).send({ ok: false, error: res.error })
+    return { ok: true, voters }
+  })
+
   app.get('/metrics', async (_req, reply) => {
     const text = await agent.metrics.metrics()
     return reply.type(agent.metrics.contentType).send(text)

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander'
 import * as agent from './commands/agent.ts'
 import * as leave from './commands/leave.ts'
 import * as members from './commands/members.ts'
+import * as recover from './commands/recover.ts'
 import * as remove from './commands/remove.ts'
 import * as status from './commands/status.ts'
 import * as submit from './commands/submit.ts'
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: () => {} })
     .showSuggestionAfterError(true)
-  for (const cmd of [agent, status, members, leave, remove, submit, tasks]) cmd.register(program)
+  for (const cmd of [agent, status, members, leave, remove, recover, submit, tasks]) cmd.register(program)
   return program
 }
 

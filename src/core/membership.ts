@@ -247,6 +247,20 @@ export class Membership {
     }
   }
 
+  /**
+   * A suspect that never hears of its suspicion cannot refute it, and one direct notice can be lost. Until the
+   * suspicion ends, the accuser repeats it to the suspect once per probe timeout (a suspect that talks to us is
+   * nudged the same way, nudgeSuspect): a handful of small messages per suspicion, bounded by its timeout.
+   */
+  remindSuspects(now: number): void {
+    for (const m of this.ctx.members.values()) {
+      if (m.state !== 'suspect' || m.by !== this.ctx.self.id) continue
+      if (now - (this.nudged.get(m.id) ?? -Infinity) < this.ctx.config.probeTimeoutMs) continue
+      this.nudged.set(m.id, now)
+      this.ctx.send(m.peer, { t: 'updates', from: this.ctx.self.id, updates: [this.updateOf(m)] }, m.addrs)
+    }
+  }
+
   /** Suspects whose timers ran out are declared dead. */
   expireSuspicions(now: number): void {
     for (const m of this.suspicions.expired(now)) {

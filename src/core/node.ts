@@ -99,6 +99,7 @@ export class ClusterCore {
     if (!this.membership.established && now - this.ctx.startedAt >= this.config.probeIntervalMs * 2) this.membership.established = true
     this.prober.tick(now)
     this.membership.expireSuspicions(now)
+    this.membership.remindSuspects(now)
     if (now >= this.nextSyncAt) {
       this.nextSyncAt = now + this.config.syncIntervalMs * (0.5 + this.ctx.rng())
       const m = this.ctx.pick(this.ctx.liveOthers(), 1)[0]

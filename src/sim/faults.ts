@@ -282,6 +282,17 @@ export class FaultInjector {
     this.world.restart(n, kept, this.seedsFor(n))
   }
 
+  /** The voters of the latest voter config any live node holds. */
+  private latestVoters(): Set<string> {
+    let best: { version: number; voters: string[] } | null = null
+    for (const n of this.world.nodes) {
+      if (n.state !== 'up' || !n.core) continue
+      const c = n.core.status(this.world.local(n)).config
+      if (c && (!best || c.version > best.version)) best = c
+    }
+    return new Set(best?.voters ?? [])
+  }
+
   /**
    * Faults stop: heal the network, end loss bursts, resume paused nodes, restart crashed ones except the
    * permanent crashes, of which at most a minority of the members (minus one) stays down.
@@ -294,11 +305,18 @@ export class FaultInjector {
     for (const n of w.nodes) if (n.state === 'paused') w.resume(n)
     const members = this.members().length
     const maxDown = Math.max(0, Math.floor((members - 1) / 2) - 1)
+    // Voters are capped, so the same bound applies to the voter config: a cluster that lost the majority of its
+    // voters for good needs the operator (`conclave recover`); that is not what this check is about.
+    const voters = this.latestVoters()
+    const maxVotersDown = Math.max(0, Math.floor((voters.size - 1) / 2) - 1)
     let kept = 0
+    let votersKept = 0
     for (const n of w.nodes) {
       if (n.state !== 'crashed') continue
-      if (this.permanent.has(n) && kept < maxDown) {
+      const voter = voters.has(n.id)
+      if (this.permanent.has(n) && kept < maxDown && (!voter || votersKept < maxVotersDown)) {
         kept++
+        if (voter) votersKept++
         this.stats.permanentCrashes++
         continue
       }

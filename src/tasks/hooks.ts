@@ -42,7 +42,7 @@ export class HookRunner {
   private idle: Array<() => void> = []
 
   constructor(
-    private readonly on: OnConfig,
+    private on: OnConfig,
     private readonly nodeId: string,
     private readonly log: Logger,
     private readonly masterTerm: () => number | undefined,
@@ -64,6 +64,11 @@ export class HookRunner {
       else if (e.member.state === 'alive' && (e.previous === 'dead' || e.previous === 'left')) this.fire('memberJoin', body, env)
     }
   }
+  /** SIGHUP: new hooks apply to events from now on; queued runs keep the hooks they were queued with. */
+  reconfigure(on: OnConfig): void {
+    this.on = on
+  }
+
 
   private fire(event: HookEvent, body: unknown, env: Record<string, string>): void {
     if (this.stopped || !this.on[event]?.length) return

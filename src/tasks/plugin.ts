@@ -26,6 +26,8 @@ export function tasksPlugin(config: Pick<AgentConfig, 'id' | 'tasks' | 'on'>): T
     service,
     start: (agent: Agent) => service.start(agent),
     stop: () => service.stop(),
+    // Throws TaskConfigError on a bad section: the agent keeps the old task config and logs why.
+    reload: (next: AgentConfig) => service.reconfigure({ types: parseTasksSection(next.tasks), on: parseOnSection(next.on) }),
     status: () => service.status(),
     routes: (app: FastifyInstance) => registerRoutes(app, service),
   }

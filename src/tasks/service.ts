@@ -85,6 +85,17 @@ export class TaskService {
     }
   }
 
+  /** SIGHUP: define the re-read task types (replacing those of the same name) and use the new hooks. */
+  reconfigure(opts: Pick<TaskServiceOptions, 'types' | 'on'>): void {
+    for (const [name, t] of Object.entries(opts.types)) {
+      const { command, cwd, env, ...options } = t
+      this.executor.define(name, { options, command: { argv: command, cwd, env } })
+    }
+    this.opts.types = opts.types
+    this.opts.on = opts.on
+    this.hooks?.reconfigure(opts.on)
+  }
+
   /** Register an in-process handler (library API). Replaces a type of the same name. */
   handle(type: string, options: Partial<TaskOptions>, fn: ModuleHandler): void {
     const parsed = parseTaskOptions(type, options)

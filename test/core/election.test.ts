@@ -216,7 +216,8 @@ describe('master election', () => {
     net.heal()
     net.run(15000)
     expect(net.masters()).toEqual(['node-1'])
-    expect(net.cores.get('node-5')!.status(net.now).config!.voters.length).toBe(6)
+    // Voters are capped at 5 (V1): the sixth member stays a member without a vote.
+    expect(net.cores.get('node-5')!.status(net.now).config!.voters.length).toBe(protocolDefaults.voters)
     expect(net.violations).toEqual([])
   })
 })
@@ -226,9 +227,9 @@ describe('lease rules at the message level', () => {
     // A voter (c) that knows a, b, c alive with config {a,b,c}.
     const c = new ClusterCore({ ...protocolDefaults, id: 'c', peer: 'pc', addrs: [] }, () => 0.5, 0)
     const members = ['a', 'b', 'c'].map((id) => ({ id, peer: 'p' + id, addrs: [], incarnation: 0, state: 'alive' as const }))
-    c.receive('pa', { t: 'sync', from: 'a', reply: true, members, config: { version: 1, term: 0, voters: ['a', 'b', 'c'] }, maxTerm: 0 }, 2000)
+    c.receive('pa', { t: 'sync', cluster: 'k1', from: 'a', reply: true, members, config: { version: 1, term: 0, voters: ['a', 'b', 'c'] }, maxTerm: 0 }, 2000)
     // A fresh node grants nothing before it heard the highest term from enough voters (here: both others).
-    c.receive('pb', { t: 'sync', from: 'b', reply: true, members, config: { version: 1, term: 0, voters: ['a', 'b', 'c'] }, maxTerm: 0 }, 2000)
+    c.receive('pb', { t: 'sync', cluster: 'k1', from: 'b', reply: true, members, config: { version: 1, term: 0, voters: ['a', 'b', 'c'] }, maxTerm: 0 }, 2000)
     return c
   }
   const ack = (effects: Effect[]) => effects.map((e) => (e.type === 'send' ? e.msg : null)).find((m): m is Extract<Message, { t: 'lease-ack' }> => m?.t === 'lease-ack')!
@@ -236,18 +237,18 @@ describe('lease rules at the message level', () => {
   // Times start past the lease length: a voter that just started grants nothing (it may have granted before a restart).
   it('grants the lowest live id, refuses others while bound, and regrants only after expiry', () => {
     const v = voter()
-    const g1 = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 1, master: false, configVersion: 1 }, 2010))
+    const g1 = ack(v.receive('pa', { t: 'lease-req', cluster: 'k1', from: 'a', seq: 1, term: 1, master: false, configVersion: 1 }, 2010))
     expect(g1).toMatchObject({ granted: true, term: 1, durationMs: protocolDefaults.leaseDurationMs })
-    const r1 = ack(v.receive('pb', { t: 'lease-req', from: 'b', seq: 1, term: 2, master: false, configVersion: 1 }, 2020))
+    const r1 = ack(v.receive('pb', { t: 'lease-req', cluster: 'k1', from: 'b', seq: 1, term: 2, master: false, configVersion: 1 }, 2020))
     expect(r1).toMatchObject({ granted: false, reason: 'not-lowest', holder: 'a' })
     // a renews the same term.
-    const g2 = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 1, master: true, configVersion: 1 }, 2400))
+    const g2 = ack(v.receive('pa', { t: 'lease-req', cluster: 'k1', from: 'a', seq: 2, term: 1, master: true, configVersion: 1 }, 2400))
     expect(g2.granted).toBe(true)
     // a is declared dead: b is now the lowest live id, but the grant to a binds until it expires.
     v.receive('pb', { t: 'updates', from: 'b', updates: [{ id: 'a', peer: 'pa', addrs: [], incarnation: 0, state: 'dead', by: 'b' }] }, 2500)
-    const r2 = ack(v.receive('pb', { t: 'lease-req', from: 'b', seq: 2, term: 2, master: false, configVersion: 1 }, 2600))
+    const r2 = ack(v.receive('pb', { t: 'lease-req', cluster: 'k1', from: 'b', seq: 2, term: 2, master: false, configVersion: 1 }, 2600))
     expect(r2).toMatchObject({ granted: false, reason: 'bound', holder: 'a' })
-    const g3 = ack(v.receive('pb', { t: 'lease-req', from: 'b', seq: 3, term: 2, master: false, configVersion: 1 }, 2400 + protocolDefaults.leaseDurationMs + 1))
+    const g3 = ack(v.receive('pb', { t: 'lease-req', cluster: 'k1', from: 'b', seq: 3, term: 2, master: false, configVersion: 1 }, 2400 + protocolDefaults.leaseDurationMs + 1))
     expect(g3).toMatchObject({ granted: true, term: 2 })
   })
 
@@ -255,32 +256,32 @@ describe('lease rules at the message level', () => {
     const c = new ClusterCore({ ...protocolDefaults, id: 'c', peer: 'pc', addrs: [] }, () => 0.5, 0)
     const members = ['a', 'b', 'c'].map((id) => ({ id, peer: 'p' + id, addrs: [], incarnation: 0, state: 'alive' as const }))
     const config = { version: 1, term: 0, voters: ['a', 'b', 'c'] }
-    c.receive('pa', { t: 'sync', from: 'a', reply: true, members, config, maxTerm: 3 }, 0)
-    expect(ack(c.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 4, master: false, configVersion: 1 }, 5000))).toMatchObject({ granted: false, reason: 'bound' })
+    c.receive('pa', { t: 'sync', cluster: 'k1', from: 'a', reply: true, members, config, maxTerm: 3 }, 0)
+    expect(ack(c.receive('pa', { t: 'lease-req', cluster: 'k1', from: 'a', seq: 1, term: 4, master: false, configVersion: 1 }, 5000))).toMatchObject({ granted: false, reason: 'bound' })
     // b once granted term 7 to someone (c may have too, before it lost its data dir): c learns it and refuses 7.
-    c.receive('pb', { t: 'sync', from: 'b', reply: true, members, config, maxTerm: 7 }, 5000)
-    expect(ack(c.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 7, master: false, configVersion: 1 }, 5001))).toMatchObject({ granted: false, reason: 'stale-term' })
-    expect(ack(c.receive('pa', { t: 'lease-req', from: 'a', seq: 3, term: 8, master: false, configVersion: 1 }, 5002))).toMatchObject({ granted: true })
+    c.receive('pb', { t: 'sync', cluster: 'k1', from: 'b', reply: true, members, config, maxTerm: 7 }, 5000)
+    expect(ack(c.receive('pa', { t: 'lease-req', cluster: 'k1', from: 'a', seq: 2, term: 7, master: false, configVersion: 1 }, 5001))).toMatchObject({ granted: false, reason: 'stale-term' })
+    expect(ack(c.receive('pa', { t: 'lease-req', cluster: 'k1', from: 'a', seq: 3, term: 8, master: false, configVersion: 1 }, 5002))).toMatchObject({ granted: true })
   })
 
   it('a voter that just (re)started grants nothing until any grant of its previous run has expired', () => {
     const v = voter()
-    const r = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 1, master: false, configVersion: 1 }, protocolDefaults.leaseDurationMs - 1))
+    const r = ack(v.receive('pa', { t: 'lease-req', cluster: 'k1', from: 'a', seq: 1, term: 1, master: false, configVersion: 1 }, protocolDefaults.leaseDurationMs - 1))
     expect(r).toMatchObject({ granted: false, reason: 'bound' })
   })
 
   it('refuses a new mastership whose term is not above every term it has seen', () => {
     const v = voter()
-    v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 5, master: false, configVersion: 1 }, 2010)
+    v.receive('pa', { t: 'lease-req', cluster: 'k1', from: 'a', seq: 1, term: 5, master: false, configVersion: 1 }, 2010)
     v.receive('pa', { t: 'lease-release', from: 'a', term: 5 }, 2020)
-    const r = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 4, master: false, configVersion: 1 }, 2030))
+    const r = ack(v.receive('pa', { t: 'lease-req', cluster: 'k1', from: 'a', seq: 2, term: 4, master: false, configVersion: 1 }, 2030))
     expect(r).toMatchObject({ granted: false, reason: 'stale-term', maxTerm: 5 })
   })
 
   it('refuses a request carrying an older voter config and sends its own', () => {
     const v = voter()
-    v.receive('pa', { t: 'lease-req', from: 'a', seq: 1, term: 3, master: true, configVersion: 2, config: { version: 2, term: 3, voters: ['a', 'b', 'c', 'd'] } }, 2010)
-    const r = ack(v.receive('pa', { t: 'lease-req', from: 'a', seq: 2, term: 3, master: true, configVersion: 1 }, 2020))
+    v.receive('pa', { t: 'lease-req', cluster: 'k1', from: 'a', seq: 1, term: 3, master: true, configVersion: 2, config: { version: 2, term: 3, voters: ['a', 'b', 'c', 'd'] } }, 2010)
+    const r = ack(v.receive('pa', { t: 'lease-req', cluster: 'k1', from: 'a', seq: 2, term: 3, master: true, configVersion: 1 }, 2020))
     expect(r).toMatchObject({ granted: false, reason: 'stale-config' })
     expect(r.config?.version).toBe(2)
   })

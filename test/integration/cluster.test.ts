@@ -42,13 +42,16 @@ describe('five agents on 127.0.0.1', () => {
   it('all see 5 alive members and the same master, node-1', async () => {
     onTestFailed(() => console.error(cluster.logs()))
     const st = await allSee('5 alive and master node-1 everywhere', agents, (s) =>
-      s.members.length === N && s.members.every((m) => m.state === 'alive') && s.master?.id === 'node-1' && s.quorum.voting === N, 45_000)
+      s.members.length === N && s.members.every((m) => m.state === 'alive') && s.master?.id === 'node-1' && s.quorum.voting === N && s.clusterId !== null, 45_000)
+    // One cluster: everyone holds the same cluster id and voter set (all five: the cap is 5).
+    expect(new Set(st.map((s) => s.clusterId)).size).toBe(1)
+    for (const s of st) expect(s.voters).toEqual(agents.map((a) => a.id))
     for (const s of st) {
-      expect(Object.keys(s).sort()).toEqual(['addrs', 'id', 'master', 'members', 'peerId', 'quorum'])
+      expect(Object.keys(s).sort()).toEqual(['addrs', 'clusterId', 'id', 'master', 'members', 'peerId', 'quorum', 'role', 'voters'])
       expect(s.quorum).toEqual({ has: true, visible: 5, voting: 5, needed: 3 })
       const self = stateOf(s, s.id)!
       expect(self.peerId).toBe(s.peerId)
-      expect(Object.keys(self).sort()).toEqual(['addrs', 'id', 'incarnation', 'peerId', 'since', 'state'])
+      expect(Object.keys(self).sort()).toEqual(['addrs', 'id', 'incarnation', 'peerId', 'since', 'state', 'tags', 'voter'])
       expect(Number.isNaN(Date.parse(self.since))).toBe(false)
     }
     const metrics = await agents[0].metrics()

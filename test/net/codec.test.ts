@@ -11,14 +11,14 @@ const samples: Message[] = [
   { t: 'ack', seq: 1, from: 'node-2', gossip: [] },
   { t: 'nack', seq: 7, from: 'node-3' },
   { t: 'ping-req', seq: 9, from: 'node-1', target: 'node-4', targetPeer: '12D3KooWdef' },
-  { t: 'sync', from: 'node-1', reply: false, members: [member], config, maxTerm: 5 },
-  { t: 'sync', from: 'node-1', reply: true, members: [], config: null, maxTerm: 0 },
+  { t: 'sync', cluster: 'k1', from: 'node-1', reply: false, members: [member], config, maxTerm: 5 },
+  { t: 'sync', cluster: 'k1', from: 'node-1', reply: true, members: [], config: null, maxTerm: 0 },
   { t: 'updates', from: 'node-1', updates: [member] },
-  { t: 'lease-req', from: 'node-1', seq: 4, term: 5, master: true, configVersion: 2, config },
-  { t: 'lease-req', from: 'node-1', seq: 5, term: 5, master: false, configVersion: 2 },
-  { t: 'lease-ack', from: 'node-2', seq: 4, term: 5, granted: true, durationMs: 1200, maxTerm: 5, configVersion: 2 },
-  { t: 'lease-ack', from: 'node-2', seq: 4, term: 5, granted: false, durationMs: 0, maxTerm: 6, configVersion: 2, reason: 'not-lowest', holder: 'node-0' },
-  { t: 'lease-ack', from: 'node-2', seq: 5, term: 5, granted: false, durationMs: 0, maxTerm: 6, configVersion: 3, reason: 'stale-config', config },
+  { t: 'lease-req', cluster: 'k1', from: 'node-1', seq: 4, term: 5, master: true, configVersion: 2, config },
+  { t: 'lease-req', cluster: 'k1', from: 'node-1', seq: 5, term: 5, master: false, configVersion: 2 },
+  { t: 'lease-ack', cluster: 'k1', from: 'node-2', seq: 4, term: 5, granted: true, durationMs: 1200, maxTerm: 5, configVersion: 2 },
+  { t: 'lease-ack', cluster: 'k1', from: 'node-2', seq: 4, term: 5, granted: false, durationMs: 0, maxTerm: 6, configVersion: 2, reason: 'not-lowest', holder: 'node-0' },
+  { t: 'lease-ack', cluster: 'k1', from: 'node-2', seq: 5, term: 5, granted: false, durationMs: 0, maxTerm: 6, configVersion: 3, reason: 'stale-config', config },
   { t: 'lease-release', from: 'node-1', term: 5 },
   { t: 'leave', from: 'node-4', incarnation: 8 },
   { t: 'remove', from: 'node-2', id: 'node-5' },
@@ -34,7 +34,7 @@ describe('codec', () => {
   })
 
   it('drops undefined optional fields instead of sending nil', () => {
-    const msg = { t: 'lease-ack', from: 'a', seq: 1, term: 1, granted: true, durationMs: 1, maxTerm: 1, configVersion: 0, reason: undefined } as Message
+    const msg = { t: 'lease-ack', cluster: 'k1', from: 'a', seq: 1, term: 1, granted: true, durationMs: 1, maxTerm: 1, configVersion: 0, reason: undefined } as Message
     const res = decodeMessage(encodeMessage(msg))
     expect(res.ok).toBe(true)
     if (res.ok) expect('reason' in res.msg).toBe(false)

@@ -15,7 +15,7 @@ export interface UpOptions {
   nodes?: number
   ids?: string[]
   quorum?: 'majority' | 'none'
-  expect?: number | null // default: the number of nodes, so a cold start does not crown every node
+  expect?: number | null // default: none, as README tells a user to start agents (the discovery window agrees on one cluster)
   config?: string | null // user config file: its tasks are merged with the probe task
   logLevel?: string
   mode?: 'cli' | 'harness'
@@ -52,7 +52,7 @@ export class Cluster {
       kind: RUN_KIND, runId: dir.split('/').pop()!, prefix, dir,
       mode: o.mode ?? 'cli', ownerPid: process.pid, ownerStart: procStartTime(process.pid),
       createdAt: new Date().toISOString(), bridge: `${prefix}br`, bridgeCreated: false, subnet: SUBNET,
-      quorum: o.quorum ?? 'majority', expect: o.expect === undefined ? ids.length : o.expect,
+      quorum: o.quorum ?? 'majority', expect: o.expect ?? null,
       logLevel: o.logLevel ?? 'info', userConfig: o.config ?? null,
       agentConfig: join(dir, 'agent-config.json'), recordFile: join(dir, 'probe-record.jsonl'),
       extraArgs: o.extraArgs ?? [], namespaces: [], links: [], nodes: [], faults: emptyFaults(), down: false,

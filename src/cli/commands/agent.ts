@@ -58,6 +58,25 @@ export function register(program: Command): void {
       }
       process.once('SIGINT', onSignal)
       process.once('SIGTERM', onSignal)
+      // SIGHUP reloads the config file (Serf's and Consul's convention; closing a terminal must not kill the agent).
+      // A bad file is refused with one line and the agent keeps its running config.
+      const configPath = opts.config as string | undefined
+      process.on('SIGHUP', () => {
+        if (!configPath) {
+          agent.logger.warn('SIGHUP: no --config file to reload; nothing changed')
+          return
+        }
+        let next: AgentConfig
+        try {
+          next = loadConfig(flags, configPath)
+          agentPlugins(next) // validates the tasks and on sections
+        } catch (e) {
+          agent.logger.error({ path: configPath }, `config reload refused, keeping the running config: ${(e as Error).message}`)
+          return
+        }
+        const notes = agent.reload(next)
+        agent.logger.info({ path: configPath, notes }, `config reloaded from ${configPath}${notes.length ? ` (${notes.join('; ')})` : ''}`)
+      })
 
       const result = await agent.stopped
       if (result.reason) process.stderr.write(`conclave: ${result.reason}\n`)
