@@ -166,6 +166,13 @@ export class Cluster {
     return a
   }
 
+  /** Start an agent again with exactly the same command (same ports, data dir and flags). */
+  async respawn(old: AgentProc): Promise<AgentProc> {
+    const a = new AgentProc(old.spec)
+    this.agents.push(a)
+    return a
+  }
+
   /** Kill every process this cluster started, by pid, and remove the temp dir. */
   async destroy(): Promise<void> {
     await Promise.all(this.agents.map((a) => a.kill()))
