@@ -239,6 +239,7 @@ export class MajorityElection extends ElectionBase {
   onSync(fromPeer: PeerKey, msg: SyncMessage, now: number): void {
     const sender = this.ctx.members.get(msg.from)
     if (!sender || sender.peer !== fromPeer) return
+    const before = this.lineage.clusterOfMember(msg.from)
     this.lineage.heard(msg.from, msg.cluster)
     this.learnTerm(msg.from, fromPeer, msg.maxTerm)
     const remote: LineageView = { cluster: msg.cluster, retired: msg.retired ?? [], config: msg.config }
@@ -253,7 +254,10 @@ export class MajorityElection extends ElectionBase {
       return
     }
     if (msg.cluster === this.lineage.cluster) {
-      this.lineage.learnRetired(msg.retired)
+      // Merge news (a member that came from another lineage, or lineages we did not know were retired): its terms
+      // become our promise floor, so no voter here grants a term the absorbed lineage already used (C3).
+      const defector = before !== undefined && before !== null && before !== msg.cluster
+      if (this.lineage.learnRetired(msg.retired) || defector) this.terms.raiseFloor(msg.maxTerm)
       if (msg.config) this.adoptConfig(msg.config)
       return
     }
@@ -273,6 +277,8 @@ export class MajorityElection extends ElectionBase {
     this.pendingRemovals.clear()
     this.lineage.join(remote)
     if (remote.config) this.terms.observe(remote.config.term)
+    // Our terms travel with us: as a voter of the survivor (once added) we grant nothing at or below them.
+    this.terms.raiseFloor(this.terms.maxTerm)
     this.amnesiac = false
     this.ctx.emit({ type: 'cluster-joined', clusterId: remote.cluster!, from, reason: 'merged' })
     if (this.lineage.config) this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config) })

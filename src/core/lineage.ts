@@ -62,7 +62,13 @@ export class Lineage {
     if (cluster !== undefined) this.clusterOf.set(id, cluster)
   }
 
+  /** The lineage member `id` last told us it is in (undefined: never heard; null: in none yet). */
+  clusterOfMember(id: string): string | null | undefined {
+    return this.clusterOf.get(id)
+  }
+
   sameLineage(id: string): boolean {
+    if (id === this.ctx.self.id) return this.cluster !== null
     return this.cluster !== null && this.clusterOf.get(id) === this.cluster
   }
 

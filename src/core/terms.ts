@@ -3,7 +3,7 @@
 //   T1  maxTerm never decreases, across restarts too (it is stored, and a stored record is the floor).
 //   T2  promised <= maxTerm: a voter's promise is a term it heard of.
 //   T3  promised never decreases: a voter grants a new mastership only for a term above every one it granted.
-//   T4  candidate <= maxTerm, and a mastership's term is above the promise of every voter that granted it
+//   T4  a mastership's term is <= maxTerm once held, and above the promise of every voter that granted it
 //       (the voters enforce it: decideGrant refuses term <= promised), so two masterships of one lineage never
 //       share a term, and later ones have higher terms.
 //   T5  once a mastership under `candidate` ended, that term is spent: it is never held again (its masterOnly
@@ -62,7 +62,8 @@ export class Terms {
     invariant(term > this.cand || (term === this.cand && !this.spent), `T5: campaign term ${term} reuses ${this.cand}`)
     this.cand = term
     this.spent = false
-    this.observe(term)
+    // Not observed yet: maxTerm rises when a voter grants it (or refuses it with its own higher term). A campaign
+    // that nobody granted must not make its own term look taken, or every round would move to the next one.
   }
 
   /** The next term a new campaign asks for: above everything heard and everything promised. */
@@ -76,6 +77,5 @@ export class Terms {
 
   check(): void {
     invariant(this.promise <= this.max, `T2: promised ${this.promise} > maxTerm ${this.max}`)
-    invariant(this.cand <= this.max, `T4: candidate ${this.cand} > maxTerm ${this.max}`)
   }
 }
