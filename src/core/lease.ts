@@ -62,7 +62,8 @@ export class VoterLease {
     // own campaign raise its maxTerm to its candidate term, and must not make it refuse its own vote.
     if (!renewal && term <= this.terms.promised) return { granted: false, reason: 'stale-term' }
     this.grant = { holder: from, term, expiresAt: now + this.ctx.config.leaseDurationMs }
-    this.terms.promiseTerm(term)
+    // A renewal keeps its promise (which may since have been raised above it by merge news or an amnesiac's jump).
+    if (!renewal) this.terms.promiseTerm(term)
     return { granted: true }
   }
 

@@ -254,6 +254,11 @@ export class ClusterCore {
     return this.leftCluster ? null : this.election.master(now)
   }
 
+  /** The cluster (lineage) this node is in; null before it bootstrapped or joined one. */
+  clusterId(): string | null {
+    return this.election.lineage.cluster
+  }
+
   candidate(now: number): string | undefined {
     return this.election.candidate(now)
   }

@@ -65,6 +65,7 @@ export function replayCommand(r: { seed: number; nodes: number }, o: Omit<RunOpt
   if (o.settleMaxMs !== d.settleMaxMs) parts.push(`--settle ${o.settleMaxMs}`)
   if (o.lossBound !== d.lossBound) parts.push(`--loss-bound ${o.lossBound}`)
   if (!o.broadcast) parts.push('--no-broadcast')
+  if (o.coldStart !== 'mixed') parts.push('--cold-start', o.coldStart)
   parts.push('--trace')
   return parts.join(' ')
 }
@@ -87,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--tick <ms>', 'virtual ms between two ticks of a core', num('--tick', 1), defaultRunOptions.tickMs)
     .option('--tasks <rate>', 'masterOnly task submissions per virtual second', num('--tasks'), defaultRunOptions.taskRate)
     .option('--no-broadcast', 'drop broadcast effects (piggybacked gossip only, like the SWIM paper)')
+    .addOption(new Option('--cold-start <mode>', 'expect (--expect N), window (the default a user runs) or mixed (window for odd seeds)').choices(['expect', 'window', 'mixed']).default('mixed'))
     .option('--trace', 'print the event trace of each run (use with --seed)')
     .option('--trace-messages', 'include every message and observation in the trace')
     .option('--json', 'print the summary as JSON')
@@ -121,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     tickMs: opts.tick,
     taskRate: opts.tasks,
     broadcast: opts.broadcast,
+    coldStart: opts.coldStart,
     trace: Boolean(opts.trace) || Boolean(opts.traceMessages),
     traceMessages: Boolean(opts.traceMessages),
   }

@@ -27,6 +27,10 @@ export function describeEvent(e: CoreEvent): string {
       return `id-conflict ${e.id} peer=${e.peer}${e.fatal ? ' fatal' : ''}`
     case 'left':
       return 'left'
+    case 'cluster-born':
+      return `cluster-born ${e.clusterId} voters=${e.voters.join(',')}`
+    case 'cluster-joined':
+      return `cluster-joined ${e.clusterId} (${e.reason}${e.from ? ` from ${e.from}` : ''})`
     default: {
       const other = e as { type: string }
       return other.type

@@ -5,7 +5,7 @@ import type { Rng } from './rng.ts'
 import type { SimNode, World } from './world.ts'
 import { lowestId, naturalCompare } from './ids.ts'
 
-export const FAULT_KINDS = ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave', 'remove'] as const
+export const FAULT_KINDS = ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave', 'remove', 'crash-persist'] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
 export function parseFaults(spec: string): FaultKind[] {
@@ -251,6 +251,23 @@ export class FaultInjector {
         this.leaves++
         w.leave(v)
         this.count(kind)
+        // Half of the nodes that left come back later with the same data dir and no seeds (README's restart
+        // after a leave): they must rejoin the peers they stored, never found a cluster of their own.
+        if (this.rng.chance(0.5)) end(this.duration() + 500, () => w.returnAfterLeave(v))
+        break
+      }
+      case 'crash-persist': {
+        // Crash between a persist and the sends of the same step (durable before visible), then restart with the
+        // persisted state. The victim crashes at its next durable change (a grant, a term, a config).
+        if (!this.canTakeDown()) return
+        const v = this.victim()
+        if (!v) return
+        v.crashAtPersist = true
+        this.count(kind)
+        end(this.duration() + 500, () => {
+          v.crashAtPersist = false
+          if (v.state === 'crashed') this.restart(v, true)
+        })
         break
       }
       case 'remove': {

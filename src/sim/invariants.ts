@@ -35,11 +35,15 @@ export class Checker {
   readonly violations: Violation[] = []
   /** Per node process: last term and maxTerm seen (a fresh core may start over; a running one must not go back). */
   private lastTerms = new Map<string, { gen: number; term: number; maxTerm: number }>()
-  /** Highest mastership term seen so far and who held it (terms of successive masterships must rise). */
-  private lastMastership: { node: string; term: number; time: number } | null = null
+  /**
+   * Per lineage (cluster id): the highest mastership term so far and who held it (terms of successive masterships
+   * must rise), and the highest execution term. Two clusters born apart keep their own records until they meet;
+   * when a node merges lineage B into A, B's records fold into A's (`merged`).
+   */
+  private lastMastership = new Map<string, { node: string; term: number; time: number }>()
+  private maxExecTerm = new Map<string, number>()
   readonly executions: ExecutionRecord[] = []
   private execByTaskNode = new Map<string, ExecutionRecord[]>()
-  private maxExecTerm = -Infinity
   readonly acked = new Map<string, { node: string; time: number }>()
   /** Node -> virtual time of its last lost-state restart (the task journal went with it). */
   private lostStateAt = new Map<string, number[]>()
@@ -75,18 +79,32 @@ export class Checker {
    * Rule (quorum=majority): every new mastership has a term higher than every earlier mastership of another
    * node. Masterships are disjoint in time (checked separately), so in virtual-time order the terms must rise.
    */
-  becameMaster(node: string, term: number, time: number): void {
+  becameMaster(node: string, term: number, time: number, cluster: string): void {
     if (!this.majority) return
-    const last = this.lastMastership
+    const last = this.lastMastership.get(cluster)
     if (last && last.node !== node && term <= last.term) {
       this.add({
         kind: 'term-not-increasing',
         time,
         node,
-        detail: `became master with term ${term} after ${last.node} held term ${last.term} (at ${fmt(last.time)})`,
+        detail: `became master with term ${term} after ${last.node} held term ${last.term} (at ${fmt(last.time)}) in cluster ${cluster}`,
       })
     }
-    if (!last || term >= last.term || last.node !== node) this.lastMastership = { node, term, time }
+    if (!last || term >= last.term || last.node !== node) this.lastMastership.set(cluster, { node, term, time })
+  }
+
+  /**
+   * A node merged lineage `from` into `into`. Rule (C3): from here on, masterships and executions in `into` continue
+   * above what `from` used; the records fold. (The node that merged carried its terms; the survivor's master moves
+   * above them before it runs anything new.)
+   */
+  merged(from: string, into: string, maxTerm: number, time: number): void {
+    const a = this.lastMastership.get(from)
+    const b = this.lastMastership.get(into)
+    if (a && (!b || a.term > b.term)) this.lastMastership.set(into, { ...a, node: `${a.node}@${from}`, time })
+    void maxTerm
+    const fromExec = this.maxExecTerm.get(from) ?? -Infinity
+    if (fromExec > (this.maxExecTerm.get(into) ?? -Infinity)) this.maxExecTerm.set(into, fromExec)
   }
 
   twoMasters(a: string, b: string, time: number, detail: string): void {
@@ -121,7 +139,7 @@ export class Checker {
    * the node's own isMaster and whether any other node claims mastership then), and under quorum=majority the
    * fencing token (term) of executions never goes back in time order.
    */
-  executionStart(rec: ExecutionRecord, isMaster: boolean, otherMasters: string[]): void {
+  executionStart(rec: ExecutionRecord, isMaster: boolean, otherMasters: string[], cluster: string): void {
     this.executions.push(rec)
     const key = `${rec.task}@${rec.node}`
     const list = this.execByTaskNode.get(key) ?? []
@@ -142,15 +160,16 @@ export class Checker {
       if (rec.term === undefined) {
         this.add({ kind: 'task-fencing', time: rec.start, node: rec.node, detail: `task ${rec.task} ran without a term` })
       } else {
-        if (rec.term < this.maxExecTerm) {
+        const max = this.maxExecTerm.get(cluster) ?? -Infinity
+        if (rec.term < max) {
           this.add({
             kind: 'task-fencing',
             time: rec.start,
             node: rec.node,
-            detail: `task ${rec.task} ran under term ${rec.term} after an execution under term ${this.maxExecTerm}`,
+            detail: `task ${rec.task} ran under term ${rec.term} after an execution under term ${max} in cluster ${cluster}`,
           })
         }
-        this.maxExecTerm = Math.max(this.maxExecTerm, rec.term)
+        this.maxExecTerm.set(cluster, Math.max(max, rec.term))
       }
     }
     const same = this.execByTaskNode.get(key)!

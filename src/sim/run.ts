@@ -32,6 +32,11 @@ export interface RunOptions {
   protocol: Partial<CoreConfig>
   network: Partial<NetworkConfig>
   faultOptions: Partial<Omit<FaultOptions, 'kinds'>>
+  /**
+   * How the cluster is born: `expect` gives every core --expect N (an operator who knows the size), `window` the
+   * default a user runs (no --expect: the discovery window), `mixed` picks window for odd seeds.
+   */
+  coldStart: 'expect' | 'window' | 'mixed'
   trace: boolean
   traceMessages: boolean
 }
@@ -53,6 +58,7 @@ export const defaultRunOptions: Omit<RunOptions, 'seed' | 'nodes'> = {
   protocol: {},
   network: {},
   faultOptions: {},
+  coldStart: 'mixed',
   trace: false,
   traceMessages: false,
 }
@@ -103,6 +109,11 @@ export function convergenceGap(world: World, quorum: QuorumMode): string | null 
         if (m && m.state !== 'left' && (other.leftClean || m.state !== 'dead')) return `${n.id} sees departed ${other.id} ${m.state}`
       }
     }
+    if (quorum === 'majority') {
+      const cluster = core.clusterId()
+      const other = live.find((x) => x.core!.clusterId() !== cluster)
+      if (cluster === null || other) return `${n.id} is in cluster ${cluster ?? 'none'}${other ? `, ${other.id} in ${other.core!.clusterId() ?? 'none'}` : ''}`
+    }
     const master = core.master(local)
     if (master?.id !== expected) return `${n.id} names master ${master ? `${master.id}@${master.term}` : 'none'}, expected ${expected}`
     if (quorum === 'majority') {
@@ -113,6 +124,10 @@ export function convergenceGap(world: World, quorum: QuorumMode): string | null 
   return null
 }
 
+export function coldStartOf(o: Pick<RunOptions, 'coldStart' | 'seed'>): 'expect' | 'window' {
+  return o.coldStart === 'mixed' ? (o.seed % 2 === 1 ? 'window' : 'expect') : o.coldStart
+}
+
 export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: number }): RunResult {
   const o: RunOptions = { ...defaultRunOptions, ...partial }
   if (!Number.isInteger(o.nodes) || o.nodes < 1) throw new Error(`nodes must be a positive integer, got ${o.nodes}`)
@@ -120,7 +135,7 @@ export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: nu
   const world = new World({
     seed: o.seed,
     quorum: o.quorum,
-    expect: o.nodes,
+    expect: coldStartOf(o) === 'window' ? 1 : o.nodes,
     network: { ...defaultNetwork, ...o.network, loss: o.loss },
     skew: o.skew,
     tickMs: o.tickMs,
@@ -135,7 +150,7 @@ export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: nu
     hash: true,
   })
   const scenario = createRng(o.seed).fork('scenario')
-  world.record(null, `seed ${o.seed}: ${o.nodes} nodes, quorum ${o.quorum}, faults ${o.faults.join(',') || 'none'}, loss ${o.loss}`)
+  world.record(null, `seed ${o.seed}: ${o.nodes} nodes, quorum ${o.quorum}, faults ${o.faults.join(',') || 'none'}, loss ${o.loss}, cold start ${coldStartOf(o)}`)
 
   // Boot: every node starts within 300 ms with 1-3 bootstrap peers among the others.
   for (let i = 1; i <= o.nodes; i++) world.addNode(i)

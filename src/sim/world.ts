@@ -357,6 +357,15 @@ export class World {
     })
   }
 
+  /** A node that left starts again with its data dir (stored state) and no seeds: it must rejoin by itself. */
+  returnAfterLeave(n: SimNode): void {
+    if (n.state !== 'left') return
+    this.record(n, 'RETURN after leave (same data dir, no seeds)')
+    n.state = 'crashed'
+    this.disturb(n)
+    this.start(n, [])
+  }
+
   /** `conclave remove <id>` run on node n. */
   remove(n: SimNode, id: string): string | null {
     if (n.state !== 'up' || !n.core) return 'node not running'
@@ -595,7 +604,10 @@ export class World {
 
   private onEmit(n: SimNode, event: CoreEvent): void {
     if (this.opts.trace || this.opts.hash) this.record(n, describeEvent(event))
-    if (event.type === 'became-master') this.checker.becameMaster(n.id, event.term, this.now)
+    if (event.type === 'became-master') this.checker.becameMaster(n.id, event.term, this.now, n.core?.clusterId() ?? '-')
+    if (event.type === 'cluster-joined' && event.reason === 'merged' && event.from) {
+      this.checker.merged(event.from, event.clusterId, n.core?.status(this.local(n)).maxTerm ?? 0, this.now)
+    }
     if (event.type === 'member-state' && event.member.state === 'dead' && event.previous !== 'dead') {
       const target = this.byId.get(event.member.id)
       if (target && target.state === 'left') this.counters.leftDeclaredDead++
@@ -648,6 +660,9 @@ export class World {
           this.masterSet.delete(other)
           continue
         }
+        // Two clusters that formed apart (a partition at first boot) each elect a master until they meet; the
+        // rule is one master per lineage, and a merge steps the losing side's master down first (lineage.ts C3).
+        if (other.core.clusterId() !== core.clusterId()) continue
         const ot = other.lastStatus
         this.checker.twoMasters(n.id, other.id, this.now, `${n.id} term ${n.lastStatus?.term ?? '?'}, ${other.id} term ${ot?.term ?? '?'}`)
         this.record(n, `VIOLATION two masters: ${n.id} and ${other.id}`)
@@ -782,8 +797,10 @@ export class World {
         break
       case 'run': {
         const rec: ExecutionRecord = { task: id, node: n.id, gen: n.gen, term: dec.term, start: this.now, end: null, interrupted: false }
-        const others = this.opts.quorum === 'majority' ? this.mastersNow(n).map((o) => o.id) : []
-        this.checker.executionStart(rec, isMaster, others)
+        // Other masters of the same lineage: two clusters born apart each run masterOnly work until they meet.
+        const cluster = n.core?.clusterId() ?? '-'
+        const others = this.opts.quorum === 'majority' ? this.mastersNow(n).filter((o) => o.core?.clusterId() === cluster).map((o) => o.id) : []
+        this.checker.executionStart(rec, isMaster, others, cluster)
         const je: JournalEntry = { state: 'running', waiters: [{ node: from, gen: from.gen, attempt: msg.attempt }], rec }
         n.journal.set(id, je)
         this.record(n, `EXEC ${id} start term=${dec.term ?? '-'}`)

@@ -20,39 +20,53 @@ describe('invariant checker rules', () => {
 
   it('a new mastership of another node needs a higher term', () => {
     const c = new Checker(true)
-    c.becameMaster('node-1', 2, 0)
-    c.becameMaster('node-1', 2, 5) // the same node again: allowed
-    c.becameMaster('node-2', 3, 10)
+    c.becameMaster('node-1', 2, 0, 'k1')
+    c.becameMaster('node-1', 2, 5, 'k1') // the same node again: allowed
+    c.becameMaster('node-2', 3, 10, 'k1')
     expect(c.violations).toEqual([])
-    c.becameMaster('node-1', 3, 20)
+    c.becameMaster('node-1', 3, 20, 'k1')
     expect(c.violations.map((v) => v.kind)).toEqual(['term-not-increasing'])
   })
 
   it('task executions: not master, other masters, fencing, twice on one node, lost', () => {
     const c = new Checker(true)
-    c.executionStart(exec({ task: 'a', term: 2 }), true, [])
+    c.executionStart(exec({ task: 'a', term: 2 }), true, [], 'k1')
     expect(c.violations).toEqual([])
-    c.executionStart(exec({ task: 'b', term: 1, start: 5 }), true, [])
+    c.executionStart(exec({ task: 'b', term: 1, start: 5 }), true, [], 'k1')
     expect(c.violations.map((v) => v.kind)).toEqual(['task-fencing'])
-    c.executionStart(exec({ task: 'c', term: 2, start: 6 }), false, ['node-2'])
+    c.executionStart(exec({ task: 'c', term: 2, start: 6 }), false, ['node-2'], 'k1')
     expect(c.violations.map((v) => v.kind)).toEqual(['task-fencing', 'task-not-master', 'task-not-master'])
-    c.executionStart(exec({ task: 'a', term: 2, start: 7 }), true, [])
+    c.executionStart(exec({ task: 'a', term: 2, start: 7 }), true, [], 'k1')
     expect(c.violations.at(-1)?.kind).toBe('task-run-twice')
     // After a lost-state restart of the node, a rerun is expected (its journal is gone).
     c.lostState('node-1', 8)
     const before = c.violations.length
-    c.executionStart(exec({ task: 'a', term: 2, start: 9 }), true, [])
+    c.executionStart(exec({ task: 'a', term: 2, start: 9 }), true, [], 'k1')
     expect(c.violations).toHaveLength(before)
     c.ack('zzz', 'node-3', 50)
     c.finish()
     expect(c.violations.at(-1)?.kind).toBe('task-lost')
   })
 
+  it('two clusters born apart keep their own term records until one merges into the other', () => {
+    const c = new Checker(true)
+    c.becameMaster('node-1', 2, 0, 'A')
+    c.becameMaster('node-4', 1, 1, 'B') // another lineage: its own terms
+    c.executionStart(exec({ task: 'x', term: 2, start: 2 }), true, [], 'A')
+    c.executionStart(exec({ task: 'y', term: 1, start: 3, node: 'node-4' }), true, [], 'B')
+    expect(c.violations).toEqual([])
+    c.merged('A', 'B', 2, 4)
+    c.becameMaster('node-4', 2, 5, 'B')
+    expect(c.violations.map((v) => v.kind)).toEqual(['term-not-increasing'])
+    c.executionStart(exec({ task: 'z', term: 1, start: 6, node: 'node-4' }), true, [], 'B')
+    expect(c.violations.map((v) => v.kind)).toEqual(['term-not-increasing', 'task-fencing'])
+  })
+
   it('under quorum=none mastership rules are not applied', () => {
     const c = new Checker(false)
-    c.becameMaster('node-1', 2, 0)
-    c.becameMaster('node-2', 1, 1)
-    c.executionStart(exec({ term: undefined }), true, ['node-2'])
+    c.becameMaster('node-1', 2, 0, 'k1')
+    c.becameMaster('node-2', 1, 1, 'k1')
+    c.executionStart(exec({ term: undefined }), true, ['node-2'], 'k1')
     expect(c.violations).toEqual([])
   })
 })

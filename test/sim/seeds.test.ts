@@ -5,12 +5,13 @@ import { runParallel } from '../../src/sim/batch.ts'
 import { defaultRunOptions, type RunOptions } from '../../src/sim/run.ts'
 import { nodesFor, replayCommand } from '../../src/sim/cli.ts'
 import { summarize, formatSummary } from '../../src/sim/summary.ts'
+import { FAULT_KINDS } from '../../src/sim/faults.ts'
 
 const SEEDS = 500
 const FIRST = 1
 const base: Omit<RunOptions, 'seed' | 'nodes'> = {
   ...defaultRunOptions,
-  faults: ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave', 'remove'],
+  faults: [...FAULT_KINDS],
   // A shorter fault phase than the CLI default keeps 500 seeds inside the CI budget on 2 cores.
   durationMs: 10_000,
 }
