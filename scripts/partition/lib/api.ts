@@ -9,6 +9,9 @@ export interface Status {
   master: { id: string; term: number } | null
   quorum: { has: boolean; visible: number; voting: number; needed: number }
   members: Member[]
+  clusterId?: string | null
+  role?: 'master' | 'voter' | 'member'
+  voters?: string[]
 }
 
 export interface HttpResult { status: number; body: any; text: string }

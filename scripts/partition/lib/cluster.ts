@@ -140,6 +140,12 @@ export class Cluster {
     n.proc = next
     saveState(this.s)
   }
+  /** Forget a stopped agent's data dir (identity, state, journal): its next start is a new node. */
+  wipe(id: string): void {
+    const n = this.node(id)
+    if (agentAlive(n)) throw new Error(`${id} is running; stop it before wiping its data dir`)
+    rmSync(n.dataDir, { recursive: true, force: true })
+  }
   /** SIGTERM: the agent leaves gracefully and exits. */
   async leave(id: string, timeoutMs = 10_000): Promise<void> {
     const n = this.node(id)
@@ -252,6 +258,8 @@ export function convergence(st: Map<string, Status | null>, ids: string[], expec
   }
   const terms = new Set(ids.map((id) => st.get(id)!.master!.term))
   if (terms.size > 1) return { ok: false, why: `agents disagree on the term: ${[...terms].join(', ')}` }
+  const clusters = new Set(ids.map((id) => st.get(id)!.clusterId ?? null))
+  if (clusters.size > 1) return { ok: false, why: `agents are in different clusters: ${[...clusters].join(', ')}` }
   return { ok: true, why: '' }
 }
 

@@ -91,11 +91,12 @@ export class ProbeLoad {
    * accepted it, at the latest a little after the task's own deadline (it may wait that long for a master).
    * An agent that was killed and never started again cannot be asked: those are reported apart.
    */
-  async checkAsync(graceMs: number): Promise<{ violations: string[]; succeeded: string[]; failed: number; unverifiable: number }> {
+  async checkAsync(graceMs: number, from = 0): Promise<{ violations: string[]; succeeded: string[]; failed: number; unverifiable: number }> {
     const violations: string[] = []
     const succeeded: string[] = []
     let failed = 0, unverifiable = 0
     for (const a of this.asyncAccepted) {
+      if (a.t < from) continue
       const until = Math.max(Date.now() + 2000, a.t + this.o.asyncTimeoutMs + graceMs)
       const n = this.c.node(a.via)
       if (n.proc !== 'running') { unverifiable++; continue }

@@ -11,6 +11,10 @@ export class Monitor {
   readonly latest = new Map<string, Status | null>()
   readonly violations: string[] = []
   private seen = new Map<string, Seen>()
+  /** Every cluster id an agent reported: one cluster, one lineage (a scenario that splits a cold start expects more). */
+  readonly clusterIds = new Set<string>()
+  /** `<cluster>:<term>` -> the agent that held the master role under it: never two holders of one term. */
+  private readonly termHolders = new Map<string, string>()
   private loops = new Map<string, Promise<void>>()
   private running = false
   private supervisor: Promise<void> | null = null
@@ -65,6 +69,17 @@ export class Monitor {
       seen.up = up
     }
     if (!st) return
+    if (st.clusterId) this.clusterIds.add(st.clusterId)
+    if (st.role === 'master' && st.master) {
+      const key = `${st.clusterId ?? '-'}:${st.master.term}`
+      const holder = this.termHolders.get(key)
+      if (holder !== undefined && holder !== id) {
+        const v = `two masters under one term: ${holder} and ${id} both held term ${st.master.term} in cluster ${st.clusterId}`
+        this.tl.add('violation', { node: id, what: v })
+        if (!this.violations.includes(v)) this.violations.push(v)
+      }
+      this.termHolders.set(key, id)
+    }
     const master = st.master ? `${st.master.id}@${st.master.term}` : 'none'
     if (master !== seen.master) {
       this.tl.add('master', { node: id, master: st.master?.id ?? null, term: st.master?.term ?? null })
@@ -89,6 +104,11 @@ export class Monitor {
         seen.states.set(m.id, m.state)
       }
     }
+  }
+
+  /** A node started over with a wiped data dir: its terms start again, so the terms-never-back check restarts too. */
+  forget(id: string): void {
+    this.seen.delete(id)
   }
 
   // ---- views for the scenarios ----
