@@ -26,6 +26,8 @@ export interface Measurement {
   msgsPerNodeSec: number
   swimMsgsPerNodeSec: number
   leaseMsgsPerNodeSec: number
+  /** Messages the master (node-1) sent per second: with capped voters its lease traffic is O(voters). */
+  masterMsgsPerSec?: number
   joinDisseminationMs: number | null
   /** Time until half / 90% of the nodes know the newcomer (the epidemic's body, without its tail). */
   join50Ms: number | null
@@ -50,7 +52,8 @@ export interface Detection {
 const SWIM_TYPES = new Set(['ping', 'ack', 'nack', 'ping-req', 'sync', 'updates', 'updates(broadcast)', 'leave', 'leave(broadcast)'])
 const LEASE_TYPES = new Set(['lease-req', 'lease-ack', 'lease-release'])
 
-function countMessages(w: World): { all: number; swim: number; lease: number } {
+function countMessages(w: World): { all: number; swim: number; lease: number; master: number } {
+  const master = w.counters.sentBy.get('node-1') ?? 0
   let all = 0
   let swim = 0
   let lease = 0
@@ -59,7 +62,7 @@ function countMessages(w: World): { all: number; swim: number; lease: number } {
     if (SWIM_TYPES.has(t)) swim += c
     else if (LEASE_TYPES.has(t) || LEASE_TYPES.has(t.replace('(broadcast)', ''))) lease += c
   }
-  return { all, swim, lease }
+  return { all, swim, lease, master }
 }
 
 /** Run until `cond` holds (checked every `stepMs`) or `limitMs` more virtual time passed. Returns the time or null. */
@@ -184,6 +187,7 @@ export function measure(n: number, broadcast: boolean, seed: number, tickMs: num
     msgsPerNodeSec: per(before.all, after.all),
     swimMsgsPerNodeSec: per(before.swim, after.swim),
     leaseMsgsPerNodeSec: per(before.lease, after.lease),
+    masterMsgsPerSec: (after.master - before.master) / (windowMs / 1000),
     joinDisseminationMs: joined === null ? null : joined - joinStart,
     join50Ms: quantile(0.5),
     join90Ms: quantile(0.9),
@@ -287,13 +291,13 @@ function svgPlot(results: Measurement[], path: string): void {
 
 function table(results: (Measurement & { trials?: number })[]): string {
   const rows = [
-    '| N | broadcast | settle s | trials | msgs/node/s (all) | SWIM msgs/node/s | lease msgs/node/s | join reaches 50% | join reaches 90% | join reaches all | silent: first suspicion | silent: first dead | silent: dead everywhere | silent: verdict spread | crash: first suspicion | crash: dead everywhere | SWIM E[first detection] | log2(N) periods | virtual s | wall s |',
-    '|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| N | broadcast | settle s | trials | msgs/node/s (all) | SWIM msgs/node/s | lease msgs/node/s | master msgs/s | join reaches 50% | join reaches 90% | join reaches all | silent: first suspicion | silent: first dead | silent: dead everywhere | silent: verdict spread | crash: first suspicion | crash: dead everywhere | SWIM E[first detection] | log2(N) periods | virtual s | wall s |',
+    '|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of results) {
     const e = swimExpectations(r.n)
     rows.push(
-      `| ${r.n} | ${r.broadcast ? 'on' : 'off'} | ${((r.settleMs ?? 1000) / 1000).toFixed(0)} | ${r.trials ?? 1} | ${r.msgsPerNodeSec.toFixed(1)} | ${r.swimMsgsPerNodeSec.toFixed(1)} | ${r.leaseMsgsPerNodeSec.toFixed(1)} | ${fmtMs(r.join50Ms ?? null)} | ${fmtMs(r.join90Ms ?? null)} | ${fmtMs(r.joinDisseminationMs)} | ${fmtMs(r.silent.firstSuspicionMs)} | ${fmtMs(r.silent.firstDeadMs)} | ${fmtMs(r.silent.allDeadMs)} | ${fmtMs(r.silent.deadDisseminationMs)} | ${fmtMs(r.crash.firstSuspicionMs)} | ${fmtMs(r.crash.allDeadMs)} | ${Math.round(e.firstDetection)} | ${Math.round(e.disseminationMs)} | ${(r.virtualMs / 1000).toFixed(1)} | ${(r.wallMs / 1000).toFixed(1)} |`,
+      `| ${r.n} | ${r.broadcast ? 'on' : 'off'} | ${((r.settleMs ?? 1000) / 1000).toFixed(0)} | ${r.trials ?? 1} | ${r.msgsPerNodeSec.toFixed(1)} | ${r.swimMsgsPerNodeSec.toFixed(1)} | ${r.leaseMsgsPerNodeSec.toFixed(1)} | ${r.masterMsgsPerSec === undefined ? 'n/a' : r.masterMsgsPerSec.toFixed(1)} | ${fmtMs(r.join50Ms ?? null)} | ${fmtMs(r.join90Ms ?? null)} | ${fmtMs(r.joinDisseminationMs)} | ${fmtMs(r.silent.firstSuspicionMs)} | ${fmtMs(r.silent.firstDeadMs)} | ${fmtMs(r.silent.allDeadMs)} | ${fmtMs(r.silent.deadDisseminationMs)} | ${fmtMs(r.crash.firstSuspicionMs)} | ${fmtMs(r.crash.allDeadMs)} | ${Math.round(e.firstDetection)} | ${Math.round(e.disseminationMs)} | ${(r.virtualMs / 1000).toFixed(1)} | ${(r.wallMs / 1000).toFixed(1)} |`,
     )
   }
   return `All times in virtual ms.\n\n${rows.join('\n')}`
@@ -321,6 +325,7 @@ export function average(ms: Measurement[]): Measurement & { trials: number } {
     msgsPerNodeSec: mean(ms.map((m) => m.msgsPerNodeSec)) ?? 0,
     swimMsgsPerNodeSec: mean(ms.map((m) => m.swimMsgsPerNodeSec)) ?? 0,
     leaseMsgsPerNodeSec: mean(ms.map((m) => m.leaseMsgsPerNodeSec)) ?? 0,
+    masterMsgsPerSec: mean(ms.map((m) => m.masterMsgsPerSec ?? Number.NaN).filter((x) => !Number.isNaN(x))) ?? undefined,
     joinDisseminationMs: mean(ms.map((m) => m.joinDisseminationMs)),
     join50Ms: mean(ms.map((m) => m.join50Ms ?? null)),
     join90Ms: mean(ms.map((m) => m.join90Ms ?? null)),

@@ -117,6 +117,8 @@ export interface Counters {
   byType: Map<string, number>
   /** Encoded bytes of direct messages and broadcasts (one copy each). */
   wireBytes: number
+  /** Messages each node sent (a broadcast counts once per recipient: gossipsub's flood publish sends each a copy). */
+  sentBy: Map<string, number>
   tasksSubmitted: number
   tasksAcked: number
   tasksFailed: number
@@ -149,6 +151,7 @@ export class World {
     lost: 0,
     byType: new Map(),
     wireBytes: 0,
+    sentBy: new Map(),
     tasksSubmitted: 0,
     tasksAcked: 0,
     tasksFailed: 0,
@@ -532,6 +535,7 @@ export class World {
 
   private send(from: SimNode, to: string, msg: Message): void {
     this.counters.direct++
+    this.counters.sentBy.set(from.id, (this.counters.sentBy.get(from.id) ?? 0) + 1)
     this.countType(msg.t)
     const target = this.byPeer.get(to)
     if (!target || !this.isRunning(target)) {
@@ -583,6 +587,7 @@ export class World {
     for (const target of this.nodes) {
       if (target === from || !this.isRunning(target)) continue
       this.counters.broadcastCopies++
+      this.counters.sentBy.set(from.id, (this.counters.sentBy.get(from.id) ?? 0) + 1)
       this.countType(`${msg.t}(broadcast)`)
       for (const d of this.net.plan(from.id, target.id, this.now)) {
         this.at(this.now + d, { k: 'deliver', node: target, gen: target.gen, from, msg: first ? snapshot : clone(snapshot) })
