@@ -48,12 +48,14 @@ export function register(program: Command): void {
     .option('--config <file>', 'JSON config file; flags override it')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default: info)')
     .option('--log-format <format>', 'pretty (readable lines), json (JSON lines) or auto: pretty when stderr is a terminal (default: auto)')
+    .option('--json', 'same as --log-format json')
     .option('--tag <key=value>', 'a tag of this node (e.g. role=web), repeatable; gossiped with membership, used by submit --where', collectTag)
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       const flags: Partial<AgentConfig> = {}
       for (const [attr, key] of Object.entries(flagKeys)) {
         if (cmd.getOptionValueSource(attr) === 'cli') (flags as Record<string, unknown>)[key] = opts[attr]
       }
+      if (opts.json && flags.logFormat === undefined) flags.logFormat = 'json'
       const configFile = opts.config as string | undefined
       const config = loadConfig(flags, configFile)
       const agent = await createAgent({ config, plugins: agentPlugins(config), configFile })
