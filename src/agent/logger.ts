@@ -71,10 +71,12 @@ export function resolveFormat(format: LogFormat, isTTY = Boolean(process.stderr.
   return format === 'auto' ? (isTTY ? 'pretty' : 'json') : format
 }
 
-export function createLogger(level: string, id: string, format: LogFormat = 'auto'): Logger {
-  const shape = resolveFormat(format)
-  const color = shape === 'pretty' && Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
-  const stderr = pino.destination({ fd: 2, sync: true })
+/** `out` replaces stderr (tests); `isTTY` says whether it is a terminal (auto format, colors). */
+export function createLogger(level: string, id: string, format: LogFormat = 'auto', out?: { write(s: string): void; isTTY?: boolean }): Logger {
+  const isTTY = out ? Boolean(out.isTTY) : Boolean(process.stderr.isTTY)
+  const shape = resolveFormat(format, isTTY)
+  const color = shape === 'pretty' && isTTY && !process.env.NO_COLOR
+  const stderr = out ?? pino.destination({ fd: 2, sync: true })
   const configured = levelValues[level] ?? levelValues.info
   let bus: LogBus | undefined
   const destination: DestinationStream = {
