@@ -96,7 +96,11 @@ export class TaskService {
     this.agent = agent
     this.journal = new Journal(agent.dataDir, { keepFinished: this.opts.keepFinished })
     this.metrics = registerMetrics(agent.metrics)
-    this.hooks = new HookRunner(this.opts.on, this.nodeId, agent.logger.child({ part: 'hooks' }), () => agent.master()?.term)
+    this.hooks = new HookRunner(this.opts.on, this.nodeId, agent.logger.child({ part: 'hooks' }), () => agent.master()?.term, undefined, {
+      metrics: agent.metrics,
+      role: () => ({ isMaster: agent.isMaster(), hasQuorum: agent.coreStatus().quorum.has }),
+      members: () => agent.coreStatus().members,
+    })
     agent.events.on('event', (e) => this.hooks.observe(e))
     agent.events.on('master', () => this.wakeWaiters())
     agent.events.on('event', (e) => {
