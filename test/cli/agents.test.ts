@@ -113,6 +113,26 @@ describe('conclave CLI against five agents', () => {
     expect(missing.stderr).toBe('conclave: not-found: no task with id "no-such-task" on this agent\n')
   })
 
+  it('submit --where places a task on a member with the tag; no match fails with no-match (exit 1)', async (ctx) => {
+    onTestFailed(() => console.error(cluster.logs()))
+    const [n1, n2] = agents
+    const here = await runCli(['submit', 'echo', '--payload', '1', '--where', 'role=db', '--json', '--api', api(n1)])
+    expect(here.code, here.stderr).toBe(0)
+    expect(JSON.parse(here.stdout)).toMatchObject({ node: 'n1', result: 1 })
+    const none = await runCli(['submit', 'echo', '--where', 'role=cache', '--timeout', '1500', '--api', api(n2)])
+    expect(none.code).toBe(1)
+    expect(JSON.parse(none.stdout)).toMatchObject({ error: 'no-match', detail: expect.stringMatching(/^no live member with tags role=cache that runs this type/) })
+    const usage = await runCli(['submit', 'echo', '--where', 'bad', '--api', api(n2)])
+    expect(usage.code).toBe(2)
+    expect(usage.stderr).toMatch(/^conclave: option '--where <key=value>' argument 'bad' is invalid\. expected key=value, got "bad"/)
+    // Across nodes the tags must travel with membership (core tag gossip); without it only this node's own tags are known.
+    const gossiped = (await n2.status())!.members.some((m) => m.id === 'n3' && (m as { tags?: Record<string, string> }).tags?.rack === 'r3')
+    if (!gossiped) return ctx.skip('this core does not gossip tags yet: cross-node --where is not testable')
+    const there = await runCli(['submit', 'echo', '--payload', '2', '--where', 'rack=r3', '--json', '--api', api(n2)])
+    expect(there.code, there.stderr).toBe(0)
+    expect(JSON.parse(there.stdout)).toMatchObject({ node: 'n3', result: 2 })
+  }, 30_000)
+
   it('monitor streams log lines in words: a killed member appears as it happens; Ctrl-C ends it with exit 0', async () => {
     onTestFailed(() => console.error(cluster.logs()))
     const watcher = agents[1]
