@@ -54,17 +54,26 @@ export const logFormats = ['auto', 'pretty', 'json'] as const
 
 /** Limits on tags: they ride every membership update, so they stay small (32 keys of at most 64 + 256 characters). */
 export const tagLimits = { maxTags: 32, maxKeyLength: 64, maxValueLength: 256 } as const
-const tagKey = z
-  .string()
-  .min(1, { error: 'tag keys must not be empty' })
-  .max(tagLimits.maxKeyLength, { error: `tag keys must be at most ${tagLimits.maxKeyLength} characters` })
-  .regex(/^[A-Za-z0-9._-]+$/, { error: 'tag keys may contain only letters, digits and . _ -' })
+/** Why a tag key is not acceptable, or null. */
+function tagKeyProblem(k: string): string | null {
+  if (k.length === 0) return 'tag keys must not be empty'
+  if (k.length > tagLimits.maxKeyLength) return `tag keys must be at most ${tagLimits.maxKeyLength} characters`
+  if (!/^[A-Za-z0-9._-]+$/.test(k)) return 'tag keys may contain only letters, digits and . _ -'
+  return null
+}
 const tagValue = z
   .string({ error: 'expected a string value' })
   .max(tagLimits.maxValueLength, { error: `tag values must be at most ${tagLimits.maxValueLength} characters` })
   .regex(/^[^\s=,]*$/, { error: 'tag values may not contain whitespace, "=" or ","' })
+// Keys are checked here rather than by a key schema, so the message names the key (`--tag[r le]: …`).
 const tags = z
-  .record(tagKey, tagValue, { error: 'expected an object of string tags, e.g. {"role": "web"}' })
+  .record(z.string(), tagValue, { error: (iss) => (iss.code === 'invalid_type' ? 'expected an object of string tags, e.g. {"role": "web"}' : undefined) })
+  .superRefine((t, ctx) => {
+    for (const k of Object.keys(t)) {
+      const problem = tagKeyProblem(k)
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [k] })
+    }
+  })
   .refine((t) => Object.keys(t).length <= tagLimits.maxTags, { error: `at most ${tagLimits.maxTags} tags` })
 
 /** Protocol tunables: every key of protocolDefaults. */
