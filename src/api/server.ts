@@ -1,5 +1,6 @@
 // The HTTP API: JSON status, member operations, Prometheus metrics, Server-Sent Events streams of core events and
 // log records, and the dashboard (static files in ./ui, served as they are: no build step, no CDN).
+import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
@@ -12,6 +13,8 @@ const uiFiles: Record<string, string> = { 'index.html': 'text/html; charset=utf-
 export const VERSION: string = (JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string }).version
 /** SSE comment sent this often so proxies and idle timeouts keep the stream open. */
 const SSE_KEEPALIVE_MS = 15_000
+/** Recent core events kept for GET /v1/events/recent (the dashboard's timeline on load); probes are not kept. */
+export const EVENT_HISTORY = 200
 
 export class ApiError extends Error {
   override name = 'ApiError'
@@ -75,6 +78,21 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance 
   const app = Fastify({ logger: false, forceCloseConnections: true })
   const startedAt = Date.now()
   const ui = Object.fromEntries(Object.keys(uiFiles).map((f) => [f, readFileSync(join(UI_DIR, f))]))
+
+  // Every core event gets a sequence number, so a client that reads the history and follows the stream can drop
+  // what it got twice.
+  let seq = 0
+  const history: Array<{ seq: number }> = []
+  const feed = new EventEmitter<{ event: [string, { seq: number }] }>()
+  feed.setMaxListeners(0)
+  agent.events.on('event', (e) => {
+    const json = { seq: ++seq, ...(eventToJson(e) as object) }
+    if (e.type !== 'probe') {
+      history.push(json)
+      if (history.length > EVENT_HISTORY) history.shift()
+    }
+    feed.emit('event', e.type, json)
+  })
 
   // The dashboard. `/` redirects so the page's relative URLs resolve under /ui/.
   app.get('/', async (_req, reply) => reply.redirect('/ui/'))
@@ -143,11 +161,13 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance 
   // Server-Sent Events: one `data:` line of JSON per core event. Used by the dashboard, tests and the partition harness.
   app.get('/v1/events', (req, reply) => {
     sse(req, reply, `conclave ${agent.id}`, (send) => {
-      const onEvent = (e: CoreEvent) => send(e.type, eventToJson(e))
-      agent.events.on('event', onEvent)
-      return () => agent.events.off('event', onEvent)
+      const onEvent = (type: string, json: unknown) => send(type, json)
+      feed.on('event', onEvent)
+      return () => feed.off('event', onEvent)
     })
   })
+
+  app.get('/v1/events/recent', async () => history)
 
   // Server-Sent Events of log records (`conclave monitor`): ?level=debug asks for more than stderr gets.
   app.get<{ Querystring: { level?: string } }>('/v1/logs', (req, reply) => {

@@ -55,6 +55,9 @@ describe('dashboard', () => {
     expect(await visibleText(page, '#quorum')).toBe('yes')
     expect(await visibleText(page, '#quorum-detail')).toMatch(/^5 of 5 voters visible, 3 needed/)
     expect(await visibleText(page, '#live')).toBe('live')
+    // The timeline starts before the page opened: the agent keeps its recent events.
+    await waitOnPage('history in the timeline', async () => /master is node-1 \(term \d+\)/.test(await visibleText(page, '#timeline')))
+    expect(await visibleText(page, '#timeline')).toMatch(/member node-5 joined/)
     // The picture: one node per member, the master ringed.
     expect(await page.$$eval('#ring g[data-node]', (gs) => gs.map((g) => `${g.getAttribute('data-node')}:${g.getAttribute('data-state')}:${g.getAttribute('data-role')}`))).toEqual([
       'node-1:alive:master', 'node-2:alive:voter', 'node-3:alive:voter', 'node-4:alive:voter', 'node-5:alive:voter',

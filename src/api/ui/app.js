@@ -10,7 +10,7 @@ const MAX_TIMELINE = 200
 /** Load and tasks have no events; they are fetched this often. */
 const POLL_MS = 2000
 
-const view = { status: null, info: null, loads: {}, tasks: { running: [], recent: [] }, flashed: new Set() }
+const view = { status: null, info: null, loads: {}, tasks: { running: [], recent: [] }, flashed: new Set(), shown: new Set() }
 
 /** Natural order of node ids ("node-2" < "node-10"), as the core orders them. */
 function naturalCompare(a, b) {
@@ -234,13 +234,20 @@ function describe(e) {
 }
 
 function addTimeline(e) {
+  // The history and the stream overlap: each sequence number is shown once, in its place (newest first).
+  const seq = typeof e.seq === 'number' ? e.seq : null
+  if (seq !== null) {
+    if (view.shown.has(seq)) return
+    view.shown.add(seq)
+  }
   const d = describe(e)
   if (!d) return
   const t = new Date(e.time || Date.now())
   const hh = (n) => String(n).padStart(2, '0')
-  const li = el('li', { class: d[0] || null, 'data-event': e.type }, el('time', { datetime: t.toISOString(), text: `${hh(t.getHours())}:${hh(t.getMinutes())}:${hh(t.getSeconds())}` }), d[1])
+  const li = el('li', { class: d[0] || null, 'data-event': e.type, 'data-seq': seq }, el('time', { datetime: t.toISOString(), text: `${hh(t.getHours())}:${hh(t.getMinutes())}:${hh(t.getSeconds())}` }), d[1])
   const ol = $('#timeline')
-  ol.prepend(li)
+  const after = seq === null ? ol.firstElementChild : [...ol.children].find((x) => x.dataset.seq && Number(x.dataset.seq) < seq)
+  ol.insertBefore(li, after || null)
   while (ol.children.length > MAX_TIMELINE) ol.lastElementChild.remove()
 }
 
@@ -279,6 +286,22 @@ async function refreshLoadAndTasks() {
   render()
 }
 
+/** The agent's recent events (it keeps the last 200), so the timeline starts before the page was opened. */
+async function loadHistory() {
+  try {
+    const events = await getJson('/v1/events/recent')
+    // An agent restarted under us numbers from 1 again: start the timeline over.
+    const newest = events.length ? events[events.length - 1].seq : 0
+    if (newest < Math.max(0, ...view.shown)) {
+      view.shown.clear()
+      $('#timeline').replaceChildren()
+    }
+    for (const e of events) addTimeline(e)
+  } catch {
+    // An agent without the history: the timeline starts now.
+  }
+}
+
 let statusTimer = null
 function refreshSoon() {
   clearTimeout(statusTimer)
@@ -315,7 +338,8 @@ function connect() {
   const es = new EventSource('/v1/events')
   es.onopen = () => {
     setLive('live', 'following /v1/events')
-    // Whatever happened while disconnected is in the status.
+    // Whatever happened while disconnected is in the status and the agent's recent events.
+    loadHistory()
     refreshInfo().then(refreshStatus)
   }
   es.onerror = () => setLive('lost', 'event stream interrupted; reconnecting')
