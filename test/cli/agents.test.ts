@@ -1,7 +1,7 @@
 // The operator's commands against real agents on 127.0.0.1: members (one screen, marks, tags), info, tasks <id>,
 // monitor (a kill shows up as words while it streams), CONCLAVE_API, and the exit codes.
 import { spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { BIN, Cluster, Proc, ROOT, runCli, waitFor, type AgentProc } from '../integration/harness.ts'
@@ -10,6 +10,7 @@ const cluster = new Cluster()
 let agents: AgentProc[] = []
 const api = (a: AgentProc) => `127.0.0.1:${a.spec.apiPort}`
 let config = ''
+let hookLog = ''
 
 /** Like runCli, with extra environment. */
 async function runWithEnv(args: string[], env: Record<string, string>, timeoutMs = 30_000) {
@@ -22,7 +23,16 @@ async function runWithEnv(args: string[], env: Record<string, string>, timeoutMs
 
 beforeAll(async () => {
   config = join(cluster.dir, 'config.json')
-  writeFileSync(config, JSON.stringify({ tasks: { echo: { command: ['sh', '-c', 'cat'] }, fail: { command: ['sh', '-c', 'echo broken >&2; exit 3'] } } }))
+  hookLog = join(cluster.dir, 'hooks.log')
+  // Every role and member hook appends one line: "<node> <event> <member ids>".
+  const hook = ['sh', '-c', `echo "$CONCLAVE_NODE_ID $CONCLAVE_EVENT $CONCLAVE_MEMBERS" >> ${hookLog}`]
+  writeFileSync(
+    config,
+    JSON.stringify({
+      tasks: { echo: { command: ['sh', '-c', 'cat'] }, fail: { command: ['sh', '-c', 'echo broken >&2; exit 3'] } },
+      on: { master: hook, backup: hook, fault: hook, memberFail: hook },
+    }),
+  )
   const first = await cluster.spawn('n1', [], ['--config', config, '--tag', 'role=db'])
   const seed = `/ip4/127.0.0.1/tcp/${first.spec.p2pPort}`
   agents = [first]
@@ -155,6 +165,18 @@ describe('conclave CLI against five agents', () => {
       await json.kill()
     }
   }, 60_000)
+
+  it('role hooks: the master ran master, the others backup; the kill of n5 ran member-failed everywhere; runs are in /metrics', async () => {
+    onTestFailed(() => console.error(cluster.logs(), existsSync(hookLog) ? readFileSync(hookLog, 'utf8') : 'no hook log'))
+    const lines = () => (existsSync(hookLog) ? readFileSync(hookLog, 'utf8').trim().split('\n').map((l) => l.trimEnd()) : [])
+    await waitFor('member-failed n5 on n1-n4', async () => ['n1', 'n2', 'n3', 'n4'].every((id) => lines().includes(`${id} member-failed n5`)), 20_000)
+    const lastRole = (id: string) => lines().filter((l) => new RegExp(`^${id} (master|backup|fault)$`).test(l)).at(-1)
+    expect(lastRole('n1')).toBe('n1 master')
+    for (const id of ['n2', 'n3', 'n4']) expect(lastRole(id)).toBe(`${id} backup`)
+    const metrics = await agents[0].metrics()
+    expect(metrics).toMatch(/^conclave_hook_runs_total\{event="master",exit_code="0"\} 1$/m)
+    expect(metrics).toMatch(/^conclave_hook_runs_total\{event="memberFail",exit_code="0"\} 1$/m)
+  }, 30_000)
 
   it('monitor exits 1 when the agent goes away; a bad level is a usage error', async () => {
     const target = agents[3]
