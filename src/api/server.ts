@@ -131,7 +131,7 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance 
       quorumMode: agent.config.quorum,
       logLevel: agent.config.logLevel,
       pid: process.pid,
-      node: process.version,
+      nodeVersion: process.version,
       counters: await counters(agent),
     }
   })

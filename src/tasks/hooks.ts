@@ -141,7 +141,8 @@ export class HookRunner {
         else if (e.member.state === 'alive' && (e.previous === 'dead' || e.previous === 'left')) this.member('memberJoin', e.member, e.previous)
       }
     } else if (e.type === 'member-removed') this.seen.delete(e.id)
-    this.check()
+    // Probes come several times a second and change no role; the periodic check covers what events do not say.
+    if (e.type !== 'probe') this.check()
   }
 
   /** Role transitions and member updates are derived from state, not from one event: look now. */

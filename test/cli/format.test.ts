@@ -80,7 +80,7 @@ describe('info and task views', () => {
     const info: InfoView = {
       version: '0.1.0', id: 'node-2', peerId: peer(2), clusterId: null, role: 'voter', voters: ['node-1', 'node-2'], term: 3, maxTerm: 4, incarnation: 1,
       healthScore: 0, tags: { role: 'web' }, startedAt: '2026-12-01T09:00:00.000Z', uptimeMs: 3_600_000, configFile: null, dataDir: '/var/lib/conclave',
-      listen: '/ip4/0.0.0.0/tcp/7946', addrs: [], api: '127.0.0.1:7947', quorumMode: 'majority', logLevel: 'info', pid: 42, node: 'v24.21.0',
+      listen: '/ip4/0.0.0.0/tcp/7946', addrs: [], api: '127.0.0.1:7947', quorumMode: 'majority', logLevel: 'info', pid: 42, nodeVersion: 'v24.21.0',
       counters: { probes: 10, suspicions: 0 },
     }
     const out = formatInfo(info)

@@ -87,7 +87,7 @@ describe('HookRunner', () => {
     let state = { isMaster: false, hasQuorum: false }
     const on = parseOnSection({ master: r.command, backup: r.command, fault: r.command, coalesceMs: 0 })
     const h = new HookRunner(on, 'node-1', log, () => undefined, undefined, { role: () => state })
-    const tick = () => h.observe({ type: 'probe', target: 'x', ok: true, indirect: false })
+    const tick = () => h.observe({ type: 'suspicion', id: 'node-9', by: 'node-8' })
     tick() // first look: fault (no quorum yet), runs for 0.3 s
     await new Promise((res) => setTimeout(res, 50))
     state = { isMaster: false, hasQuorum: true }
@@ -112,7 +112,7 @@ describe('HookRunner', () => {
     let members = [member('node-1', 'alive'), member('node-2', 'alive', { tags: { role: 'web' } })]
     const h = new HookRunner(parseOnSection({ memberUpdate: r.command, coalesceMs: 0 }), 'node-1', log, () => 1, undefined, { members: () => members })
     members = [member('node-1', 'alive', { tags: { x: '1' } }), member('node-2', 'alive', { tags: { role: 'db', zone: 'b' } })]
-    h.observe({ type: 'probe', target: 'node-2', ok: true, indirect: false })
+    h.observe({ type: 'refuted', incarnation: 2 })
     await h.whenIdle()
     expect(r.env()).toEqual(['member-update node-2 role=db,zone=b'])
     h.stop()

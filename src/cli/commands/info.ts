@@ -26,7 +26,7 @@ export interface InfoView {
   quorumMode: string
   logLevel: string
   pid: number
-  node: string
+  nodeVersion: string
   counters: Record<string, number>
 }
 
@@ -35,7 +35,7 @@ export function formatInfo(i: InfoView): string {
     .filter(([, v]) => v > 0)
     .map(([k, v]) => `  ${k.padEnd(24)} ${v}`)
   return [
-    `version      ${i.version} (node ${i.node}, pid ${i.pid})`,
+    `version      ${i.version} (node ${i.nodeVersion}, pid ${i.pid})`,
     `id           ${i.id}`,
     `peer id      ${i.peerId}`,
     `cluster id   ${i.clusterId ?? '-'}`,
