@@ -45,6 +45,8 @@ interface MemberChange {
 
 interface Pending {
   event: HookEvent
+  /** The hooks configured when the event was queued (a reload changes later events only). */
+  hooks: HookConfig[]
   /** When it may run (the coalescing window). */
   due: number
   /** Member events: the members, latest change of each. */
@@ -90,19 +92,19 @@ export class HookRunner {
   readonly recent: HookRun[] = []
   private idle: Array<() => void> = []
   private wake: NodeJS.Timeout | null = null
-  private readonly timer: NodeJS.Timeout | null = null
+  private timer: NodeJS.Timeout | null = null
   /** Last role computed, and last role a hook was run for. */
   private role: Role | null = null
   private deliveredRole: Role | null = null
   /** Tags and addresses of each member last seen, for memberUpdate. */
   private readonly seen = new Map<string, string>()
-  private readonly coalesceMs: number
+  private coalesceMs: number
   private readonly now: () => number
   private readonly runs?: Counter<'event' | 'exit_code'>
   private readonly drops?: Counter<'event'>
 
   constructor(
-    private readonly on: OnConfig,
+    private on: OnConfig,
     private readonly nodeId: string,
     private readonly log: Logger,
     private readonly masterTerm: () => number | undefined,
@@ -118,10 +120,25 @@ export class HookRunner {
       this.drops = (reg.getSingleMetric('conclave_hook_dropped_total') as Counter<'event'> | undefined) ??
         new Counter({ name: 'conclave_hook_dropped_total', help: 'Hook runs dropped because the hook queue was full', labelNames: ['event'], registers: [reg] })
     }
-    const needRole = options.role && (on.master?.length || on.backup?.length || on.fault?.length)
-    const needMembers = options.members && on.memberUpdate?.length
-    if (needMembers) for (const m of options.members!()) this.seen.set(m.id, `${m.state} ${fingerprint(m)}`)
-    if (needRole || needMembers) {
+    this.startChecks()
+  }
+
+  /** SIGHUP: new hooks apply to events from now on; queued runs keep the hooks they were queued with. */
+  reconfigure(on: OnConfig): void {
+    this.on = on
+    this.coalesceMs = this.options.coalesceMs ?? on.coalesceMs ?? DEFAULT_COALESCE_MS
+    // A role reached while it had no hook was never delivered: the next check reports it to the new hooks.
+    this.role = this.deliveredRole
+    this.startChecks()
+  }
+
+  /** The periodic role / member check runs only while some role or memberUpdate hook is configured. */
+  private startChecks(): void {
+    const { role, members } = this.options
+    const needRole = role && (this.on.master?.length || this.on.backup?.length || this.on.fault?.length)
+    const needMembers = members && this.on.memberUpdate?.length
+    if (needMembers && this.seen.size === 0) for (const m of members()) this.seen.set(m.id, `${m.state} ${fingerprint(m)}`)
+    if ((needRole || needMembers) && !this.timer && !this.stopped) {
       this.timer = setInterval(() => this.check(), ROLE_CHECK_MS)
       this.timer.unref()
     }
@@ -179,6 +196,7 @@ export class HookRunner {
     const term = this.masterTerm()
     this.push({
       event: role,
+      hooks: this.on[role]!,
       due: this.now() + this.coalesceMs,
       body: { role, previous, term: term ?? null },
       env: { CONCLAVE_ROLE: role, CONCLAVE_PREVIOUS_ROLE: previous ?? '' },
@@ -197,13 +215,13 @@ export class HookRunner {
       tail.count++
       return
     }
-    this.push({ event, due: this.now() + this.coalesceMs, members: new Map([[m.id, change]]), count: 1 })
+    this.push({ event, hooks: this.on[event]!, due: this.now() + this.coalesceMs, members: new Map([[m.id, change]]), count: 1 })
   }
 
   private fire(event: HookEvent, body: Record<string, unknown>, env: Record<string, string>): void {
     if (!this.on[event]?.length) return
     // Lease edges run at once: a VIP script should not wait for a window.
-    this.push({ event, due: this.now(), body, env, count: 1 })
+    this.push({ event, hooks: this.on[event]!, due: this.now(), body, env, count: 1 })
   }
 
   private push(p: Pending): void {
@@ -248,7 +266,7 @@ export class HookRunner {
           this.deliveredRole = p.event
         }
         const { body, env } = this.render(p)
-        for (const h of this.on[p.event] ?? []) await this.runOne(p, h, body, env)
+        for (const h of p.hooks) await this.runOne(p, h, body, env)
       }
     } finally {
       this.running = false

@@ -133,6 +133,21 @@ describe('HookRunner', () => {
     expect(await metric(metrics, { event: 'becomeMaster', exit_code: 'spawn-error' })).toBe(1)
   })
 
+  it('a reload applies to later events; a queued run keeps its hooks; role checks start when role hooks appear', async () => {
+    const a = recorder(['CONCLAVE_EVENT'], 0.3)
+    const b = recorder(['CONCLAVE_EVENT'])
+    const h = new HookRunner(parseOnSection({ becomeMaster: a.command }), 'node-1', log, () => 1, undefined, { role: () => ({ isMaster: true, hasQuorum: true }) })
+    h.observe({ type: 'became-master', term: 1 })
+    h.observe({ type: 'became-master', term: 2 }) // queued behind the first, with hook a
+    h.reconfigure(parseOnSection({ becomeMaster: b.command, master: b.command, coalesceMs: 0 }))
+    h.observe({ type: 'became-master', term: 3 })
+    await new Promise((res) => setTimeout(res, 1_200)) // the periodic role check notices master
+    await h.whenIdle()
+    expect(a.env()).toEqual(['become-master', 'become-master'])
+    expect(b.env().sort()).toEqual(['become-master', 'master'])
+    h.stop()
+  })
+
   it('does nothing for events without a hook', async () => {
     const h = new HookRunner({}, 'node-1', log, () => undefined)
     h.observe({ type: 'became-master', term: 1 })
