@@ -6,7 +6,7 @@ import { apiOption, callApi, callApiOptional, print, resolveApi } from '../clien
 import { age, shortPeer, table, textWidth, truncate } from '../table.ts'
 
 /** A member as the status shows it, with what newer agents add (role data and tags). */
-export type MemberRow = MemberView & { voter?: boolean; tags?: Record<string, string> }
+export type MemberRow = Omit<MemberView, 'voter' | 'tags'> & { voter?: boolean; tags?: Record<string, string> }
 export type StatusRows = Omit<StatusView, 'members'> & { voters?: string[]; members: MemberRow[] }
 
 export interface MembersContext {
