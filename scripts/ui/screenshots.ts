@@ -26,6 +26,11 @@ try {
     return s && s.members.length === 5 && s.members.every((m) => m.state === 'alive') && s.master?.id === 'node-1' && s.quorum.voting === 5
   }, 60_000)
 
+  // Load reports travel by gossip (on change, else every 15 s): wait until node-2 has one from everyone.
+  await waitFor('load reports from all five', async () => {
+    const plugins = (await (await fetch(`http://127.0.0.1:${watcher.spec.apiPort}/v1/plugins`)).json()) as { tasks?: { members?: { load: unknown }[] } }
+    return plugins.tasks?.members?.length === 5 && plugins.tasks.members.every((m) => m.load !== null)
+  }, 40_000)
   const page = await openDashboard(browser, watcher.spec.apiPort, 1280, 960)
   const api = `http://127.0.0.1:${watcher.spec.apiPort}`
   for (let i = 0; i < 3; i++) {

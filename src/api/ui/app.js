@@ -229,6 +229,11 @@ function describe(e) {
     case 'config-changed': return ['', `voter config v${e.config.version}: ${e.config.voters.join(', ')}`]
     case 'id-conflict': return ['bad', `node id "${e.id}" is also claimed by ${e.peer}`]
     case 'left': return ['', 'left the cluster']
+    case 'cluster-born': return ['master', `bootstrapped cluster ${e.clusterId} with voters ${(e.voters || []).join(', ')}`]
+    case 'cluster-joined':
+      if (e.reason === 'merged') return ['warn', `cluster ${e.from} merged into cluster ${e.clusterId}`]
+      if (e.reason === 'recovered') return ['warn', `cluster ${e.clusterId} recovered with a new voter config`]
+      return ['', `joined cluster ${e.clusterId}`]
     default: return null
   }
 }
@@ -344,7 +349,7 @@ function connect() {
   }
   es.onerror = () => setLive('lost', 'event stream interrupted; reconnecting')
   es.onmessage = () => {}
-  const types = ['member-joined', 'member-state', 'member-removed', 'master-changed', 'became-master', 'stepped-down', 'suspicion', 'refuted', 'config-changed', 'id-conflict', 'left']
+  const types = ['member-joined', 'member-state', 'member-removed', 'master-changed', 'became-master', 'stepped-down', 'suspicion', 'refuted', 'config-changed', 'id-conflict', 'left', 'cluster-born', 'cluster-joined']
   for (const type of types) {
     es.addEventListener(type, (msg) => {
       let e
@@ -355,7 +360,7 @@ function connect() {
       }
       addTimeline(e)
       apply(e)
-      if (type === 'config-changed') refreshInfo().then(render)
+      if (type === 'config-changed' || type.startsWith('cluster-')) refreshInfo().then(render)
       refreshSoon()
     })
   }
