@@ -20,6 +20,8 @@ export interface AgentOptions {
   plugins?: AgentPlugin[]
   /** Defaults to a pino logger on stderr at config.logLevel. */
   logger?: Logger
+  /** The config file `config` was read from, shown by GET /v1/info. */
+  configFile?: string
   /** Randomness for the core (probe order, gossip targets); defaults to Math.random. */
   rng?: () => number
 }
@@ -33,7 +35,7 @@ const now = () => performance.now()
 export async function createAgent(options: AgentOptions): Promise<Agent> {
   const { config } = options
   const plugins = options.plugins ?? []
-  const log = options.logger ?? createLogger(config.logLevel, config.id)
+  const log = options.logger ?? createLogger(config.logLevel, config.id, config.logFormat)
   const { key, created } = await loadOrCreateKey(config.dataDir)
 
   const state = new StateFile(config.dataDir)
@@ -50,6 +52,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     id: config.id,
     peer: peerId,
     addrs: net.addrs(),
+    tags: config.tags,
     ...(stored ? { stored } : {}),
   } satisfies CoreConfig
   const c = new ClusterCore(coreConfig, options.rng ?? Math.random, now())
@@ -171,6 +174,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     peerId,
     config,
     dataDir: config.dataDir,
+    configFile: options.configFile ?? null,
     logger: log,
     metrics: metrics.registry,
     events,

@@ -72,6 +72,8 @@ export interface Agent {
   /** Resolved configuration (flags over file over defaults); `tasks` and `on` are passed through unvalidated. */
   readonly config: AgentConfig
   readonly dataDir: string
+  /** The config file the agent was started with (null: flags and defaults only). */
+  readonly configFile?: string | null
   readonly logger: Logger
   readonly metrics: Registry
   readonly events: EventEmitter<AgentEvents>

@@ -1,7 +1,20 @@
-// The HTTP API: JSON status, member operations, Prometheus metrics and a Server-Sent Events stream of core events.
-import Fastify, { type FastifyInstance } from 'fastify'
+// The HTTP API: JSON status, member operations, Prometheus metrics, Server-Sent Events streams of core events and
+// log records, and the dashboard (static files in ./ui, served as they are: no build step, no CDN).
+import { EventEmitter } from 'node:events'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { levelValues, logBusOf, type LogRecord } from '../agent/logger.ts'
 import type { Agent, AgentPlugin } from '../agent/types.ts'
 import type { CoreEvent, Member } from '../core/types.ts'
+
+const UI_DIR = join(import.meta.dirname, 'ui')
+const uiFiles: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' }
+export const VERSION: string = (JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string }).version
+/** SSE comment sent this often so proxies and idle timeouts keep the stream open. */
+const SSE_KEEPALIVE_MS = 15_000
+/** Recent core events kept for GET /v1/events/recent (the dashboard's timeline on load); probes are not kept. */
+export const EVENT_HISTORY = 200
 
 export class ApiError extends Error {
   override name = 'ApiError'
@@ -26,8 +39,102 @@ export function splitHostPort(hostPort: string): { host: string; port: number } 
   return { host, port: Number(hostPort.slice(i + 1)) }
 }
 
+/** Open a Server-Sent Events stream; `subscribe` returns its unsubscribe function. */
+function sse(req: FastifyRequest, reply: FastifyReply, hello: string, subscribe: (send: (event: string, data: unknown) => void) => () => void): void {
+  reply.hijack()
+  const res = reply.raw
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
+  res.write(`: ${hello}\n\n`)
+  const unsubscribe = subscribe((event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`))
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS)
+  let closed = false
+  const done = () => {
+    if (closed) return
+    closed = true
+    clearInterval(keepAlive)
+    unsubscribe()
+  }
+  req.raw.on('close', done)
+  res.on('close', done)
+}
+
+/** Role of a member: the master, a voter (its lease grants count), or a member without a vote. */
+export function roleOf(id: string, master: string | null, voters: string[]): 'master' | 'voter' | 'member' {
+  if (id === master) return 'master'
+  return voters.includes(id) ? 'voter' : 'member'
+}
+
+/** Summed values of the agent's counters (conclave_*_total), by metric name without the prefix and suffix. */
+async function counters(agent: Agent): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  for (const m of await agent.metrics.getMetricsAsJSON()) {
+    if (String(m.type) !== 'counter' || !m.name.startsWith('conclave_')) continue
+    out[m.name.replace(/^conclave_/, '').replace(/_total$/, '')] = m.values.reduce((sum, v) => sum + v.value, 0)
+  }
+  return out
+}
+
 export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance {
   const app = Fastify({ logger: false, forceCloseConnections: true })
+  const startedAt = Date.now()
+  const ui = Object.fromEntries(Object.keys(uiFiles).map((f) => [f, readFileSync(join(UI_DIR, f))]))
+
+  // Every core event gets a sequence number, so a client that reads the history and follows the stream can drop
+  // what it got twice.
+  let seq = 0
+  const history: Array<{ seq: number }> = []
+  const feed = new EventEmitter<{ event: [string, { seq: number }] }>()
+  feed.setMaxListeners(0)
+  agent.events.on('event', (e) => {
+    const json = { seq: ++seq, ...(eventToJson(e) as object) }
+    if (e.type !== 'probe') {
+      history.push(json)
+      if (history.length > EVENT_HISTORY) history.shift()
+    }
+    feed.emit('event', e.type, json)
+  })
+
+  // The dashboard. `/` redirects so the page's relative URLs resolve under /ui/.
+  app.get('/', async (_req, reply) => reply.redirect('/ui/'))
+  app.get<{ Params: { file?: string } }>('/ui/:file?', async (req, reply) => {
+    if (req.url === '/ui') return reply.redirect('/ui/')
+    const file = req.params.file || 'index.html'
+    if (!(file in uiFiles)) return reply.code(404).send({ error: 'not-found', detail: `no file ${file} in the dashboard` })
+    return reply.type(uiFiles[file]).header('cache-control', 'no-cache').send(ui[file])
+  })
+
+  // Facts about this agent that GET /v1/status does not carry: `conclave info` and the dashboard header.
+  app.get('/v1/info', async () => {
+    const s = agent.status() as ReturnType<Agent['status']> & { clusterId?: string | null; voters?: string[]; role?: string }
+    const core = agent.coreStatus()
+    const voters = s.voters ?? core.config?.voters ?? []
+    return {
+      version: VERSION,
+      id: agent.id,
+      peerId: agent.peerId,
+      clusterId: s.clusterId ?? null,
+      role: s.role ?? roleOf(agent.id, s.master?.id ?? null, voters),
+      voters,
+      configVersion: core.config?.version ?? null,
+      term: core.term,
+      maxTerm: core.maxTerm,
+      incarnation: core.incarnation,
+      healthScore: core.healthScore,
+      tags: agent.config.tags ?? {},
+      startedAt: new Date(startedAt).toISOString(),
+      uptimeMs: Date.now() - startedAt,
+      configFile: agent.configFile ?? null,
+      dataDir: agent.dataDir,
+      listen: agent.config.listen,
+      addrs: agent.addrs(),
+      api: agent.config.api,
+      quorumMode: agent.config.quorum,
+      logLevel: agent.config.logLevel,
+      pid: process.pid,
+      nodeVersion: process.version,
+      counters: await counters(agent),
+    }
+  })
 
   app.get('/v1/status', async () => agent.status())
   app.get('/v1/members', async () => agent.status().members)
@@ -60,21 +167,25 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance 
 
   app.get('/v1/plugins', async () => Object.fromEntries(plugins.map((p) => [p.name, p.status?.() ?? {}])))
 
-  // Server-Sent Events: one `data:` line of JSON per core event. Used by tests and the partition harness.
+  // Server-Sent Events: one `data:` line of JSON per core event. Used by the dashboard, tests and the partition harness.
   app.get('/v1/events', (req, reply) => {
-    reply.hijack()
-    const res = reply.raw
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
-    res.write(`: conclave ${agent.id}\n\n`)
-    const onEvent = (e: CoreEvent) => res.write(`event: ${e.type}\ndata: ${JSON.stringify(eventToJson(e))}\n\n`)
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000)
-    agent.events.on('event', onEvent)
-    const done = () => {
-      clearInterval(keepAlive)
-      agent.events.off('event', onEvent)
-    }
-    req.raw.on('close', done)
-    res.on('close', done)
+    sse(req, reply, `conclave ${agent.id}`, (send) => {
+      const onEvent = (type: string, json: unknown) => send(type, json)
+      feed.on('event', onEvent)
+      return () => feed.off('event', onEvent)
+    })
+  })
+
+  app.get('/v1/events/recent', async () => history)
+
+  // Server-Sent Events of log records (`conclave monitor`): ?level=debug asks for more than stderr gets.
+  app.get<{ Querystring: { level?: string } }>('/v1/logs', (req, reply) => {
+    const name = req.query.level ?? 'info'
+    const level = levelValues[name]
+    if (level === undefined || name === 'silent') return reply.code(400).send({ error: 'bad-request', detail: `level: expected one of trace, debug, info, warn, error, fatal, got "${name}"` })
+    const bus = logBusOf(agent.logger)
+    if (!bus) return reply.code(503).send({ error: 'unavailable', detail: 'this agent logs to a logger without a record stream' })
+    sse(req, reply, `conclave ${agent.id} logs at ${name}`, (send) => bus.subscribe(level, (r: LogRecord) => send('log', r)))
   })
 
   for (const p of plugins) p.routes?.(app)

@@ -1,11 +1,43 @@
-// A small client for the agent's HTTP API, used by status, members, leave and remove.
-import { CliError } from './errors.ts'
+// A small client for the agent's HTTP API, used by every command but `agent`.
+// The address comes from --api, else $CONCLAVE_API, else 127.0.0.1:7947 (the agent's default, which also follows
+// $CONCLAVE_API), so one exported variable points both the agent and the CLI at the same place.
+import { Option } from 'commander'
+import { CliError, EXIT } from './errors.ts'
 
 export const DEFAULT_API = '127.0.0.1:7947'
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/
+
+/** The --api option every client command takes (no commander default: the env var must be able to fill in). */
+export function apiOption(what = 'API address of the agent'): Option {
+  return new Option('--api <host:port>', `${what} (default: $CONCLAVE_API, else ${DEFAULT_API})`)
+}
+
+/** --api, else $CONCLAVE_API, else the default; a malformed value is a usage error naming where it came from. */
+export function resolveApi(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const [value, from] = flag !== undefined ? [flag, '--api'] : env.CONCLAVE_API ? [env.CONCLAVE_API, 'CONCLAVE_API'] : [DEFAULT_API, 'default']
+  if (!HOST_PORT.test(value) || Number(value.slice(value.lastIndexOf(':') + 1)) > 65535) throw new CliError(`${from}: expected host:port, got "${value}"`, EXIT.usage)
+  return value
+}
 
 export function apiBase(hostPort: string): string {
-  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(hostPort)) throw new CliError(`--api: expected host:port, got "${hostPort}"`)
+  if (!HOST_PORT.test(hostPort)) throw new CliError(`--api: expected host:port, got "${hostPort}"`, EXIT.usage)
   return `http://${hostPort}`
+}
+
+function unreachable(hostPort: string, e: unknown): CliError {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause
+  const why = cause?.code ?? cause?.message ?? (e as Error).message
+  return new CliError(`cannot reach the agent API at ${hostPort} (${why}); is an agent running there? (see --api, CONCLAVE_API)`, EXIT.failed)
+}
+
+export class ApiStatusError extends CliError {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super(message, EXIT.failed)
+  }
 }
 
 export async function callApi<T>(hostPort: string, method: 'GET' | 'POST', path: string): Promise<T> {
@@ -14,20 +46,87 @@ export async function callApi<T>(hostPort: string, method: 'GET' | 'POST', path:
   try {
     res = await fetch(url, { method, signal: AbortSignal.timeout(10_000) })
   } catch (e) {
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause
-    const why = cause?.code ?? cause?.message ?? (e as Error).message
-    throw new CliError(`cannot reach the agent API at ${hostPort} (${why}); is an agent running there? (see --api)`, 1)
+    throw unreachable(hostPort, e)
   }
   const text = await res.text()
   let body: unknown
   try {
     body = JSON.parse(text)
   } catch {
-    throw new CliError(`the agent API at ${hostPort} answered ${res.status} with something that is not JSON`, 1)
+    throw new CliError(`the agent API at ${hostPort} answered ${res.status} with something that is not JSON`, EXIT.failed)
   }
   if (!res.ok) {
-    const error = (body as { error?: string; message?: string }).error ?? (body as { message?: string }).message ?? `HTTP ${res.status}`
-    throw new CliError(error, 1)
+    const b = body as { error?: string; detail?: string; message?: string }
+    const error = b.detail ? `${b.error ? `${b.error}: ` : ''}${b.detail}` : (b.error ?? b.message ?? `HTTP ${res.status}`)
+    throw new ApiStatusError(error, res.status, body)
   }
   return body as T
+}
+
+/** GET that answers null when the agent has no such route (an older agent), instead of failing. */
+export async function callApiOptional<T>(hostPort: string, path: string): Promise<T | null> {
+  try {
+    return await callApi<T>(hostPort, 'GET', path)
+  } catch (e) {
+    if (e instanceof ApiStatusError && e.status === 404) return null
+    throw e
+  }
+}
+
+/**
+ * Follow a Server-Sent Events stream until it ends or `signal` aborts; `onEvent` gets each event's name and parsed data.
+ * Resolves 'ended' when the agent closed the stream, 'aborted' when the caller stopped.
+ */
+export async function followSse(hostPort: string, path: string, onEvent: (event: string, data: unknown) => void, signal: AbortSignal): Promise<'ended' | 'aborted'> {
+  let res: Response
+  try {
+    res = await fetch(apiBase(hostPort) + path, { signal, headers: { accept: 'text/event-stream' } })
+  } catch (e) {
+    if (signal.aborted) return 'aborted'
+    throw unreachable(hostPort, e)
+  }
+  if (!res.ok || !res.body) {
+    const text = await res.text().catch(() => '')
+    let detail = text
+    try {
+      const b = JSON.parse(text) as { detail?: string; error?: string }
+      detail = b.detail ?? b.error ?? text
+    } catch {
+      // not JSON: show the text
+    }
+    throw new ApiStatusError(`${path}: HTTP ${res.status}${detail ? `: ${detail}` : ''}`, res.status, text)
+  }
+  const decoder = new TextDecoder()
+  let buffer = ''
+  try {
+    for await (const chunk of res.body) {
+      buffer += decoder.decode(chunk as Uint8Array, { stream: true })
+      let end: number
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const frame = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        let event = 'message'
+        const data: string[] = []
+        for (const line of frame.split('\n')) {
+          if (line.startsWith('event:')) event = line.slice(6).trim()
+          else if (line.startsWith('data:')) data.push(line.slice(5).trimStart())
+        }
+        if (data.length === 0) continue
+        try {
+          onEvent(event, JSON.parse(data.join('\n')))
+        } catch {
+          // A frame that is not JSON is not ours to show.
+        }
+      }
+    }
+  } catch {
+    // An agent that stops closes its connections hard (undici reports "terminated"): that is the end of the stream.
+    if (signal.aborted) return 'aborted'
+  }
+  return signal.aborted ? 'aborted' : 'ended'
+}
+
+/** Print JSON or text on stdout, one trailing newline. */
+export function print(json: boolean | undefined, value: unknown, text: () => string): void {
+  process.stdout.write((json ? JSON.stringify(value, null, 2) : text()) + '\n')
 }

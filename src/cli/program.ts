@@ -1,25 +1,29 @@
 // The `conclave` command. Each subcommand lives in commands/<name>.ts and exports register(program);
-// add new ones to the list in buildProgram().
+// add new ones to the list in buildProgram(). Exit codes (errors.ts EXIT): 0 ok, 1 the operation failed,
+// 2 usage or configuration error.
 import { Command, CommanderError } from 'commander'
+import { VERSION } from '../api/server.ts'
 import * as agent from './commands/agent.ts'
+import * as info from './commands/info.ts'
 import * as leave from './commands/leave.ts'
 import * as members from './commands/members.ts'
+import * as monitor from './commands/monitor.ts'
 import * as recover from './commands/recover.ts'
 import * as remove from './commands/remove.ts'
 import * as status from './commands/status.ts'
 import * as submit from './commands/submit.ts'
 import * as tasks from './commands/tasks.ts'
-import { CliError } from './errors.ts'
+import { CliError, EXIT } from './errors.ts'
 
 export function buildProgram(): Command {
   const program = new Command('conclave')
     .description('peer-to-peer high-availability agent: membership, master election, task allocation')
-    .version('0.1.0')
+    .version(VERSION)
     // Usage errors are reported by run() as one line with exit code 2.
     .exitOverride()
     .configureOutput({ outputError: () => {} })
     .showSuggestionAfterError(true)
-  for (const cmd of [agent, status, members, leave, remove, recover, submit, tasks]) cmd.register(program)
+  for (const cmd of [agent, status, members, info, monitor, leave, remove, recover, submit, tasks]) cmd.register(program)
   return program
 }
 
@@ -33,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0
       const msg = e.message.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ')
       process.stderr.write(`conclave: ${msg}\n`)
-      return 2
+      return EXIT.usage
     }
     if (e instanceof CliError) {
       process.stderr.write(`conclave: ${e.message}\n`)
@@ -42,10 +46,10 @@ export async function run(argv: string[]): Promise<number> {
     const err = e as Error
     if (['ConfigError', 'NetError', 'ApiError', 'KeyError', 'StateFileError'].includes(err.name)) {
       process.stderr.write(`conclave: ${err.message}\n`)
-      return 2
+      return EXIT.usage
     }
     process.stderr.write(`conclave: unexpected error: ${err.message ?? String(e)}\n`)
     if (process.env.CONCLAVE_DEBUG) process.stderr.write(`${err.stack}\n`)
-    return 1
+    return EXIT.failed
   }
 }

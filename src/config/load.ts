@@ -19,6 +19,8 @@ const flagNames: Partial<Record<keyof AgentConfig, string>> = {
   quorum: '--quorum',
   expect: '--expect',
   logLevel: '--log-level',
+  logFormat: '--log-format',
+  tags: '--tag',
 }
 
 export function formatIssues(error: z.ZodError, source: 'file' | 'flags' | 'merged', flagKeys: Set<string> = new Set()): string {

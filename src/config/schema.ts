@@ -49,6 +49,32 @@ const hostPort = z
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { error: 'port must be at most 65535' })
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+/** pretty: one readable line per record; json: pino's JSON lines; auto: pretty when stderr is a terminal. */
+export const logFormats = ['auto', 'pretty', 'json'] as const
+
+/** Limits on tags: they ride every membership update, so they stay small (32 keys of at most 64 + 256 characters). */
+export const tagLimits = { maxTags: 32, maxKeyLength: 64, maxValueLength: 256 } as const
+/** Why a tag key is not acceptable, or null. */
+function tagKeyProblem(k: string): string | null {
+  if (k.length === 0) return 'tag keys must not be empty'
+  if (k.length > tagLimits.maxKeyLength) return `tag keys must be at most ${tagLimits.maxKeyLength} characters`
+  if (!/^[A-Za-z0-9._-]+$/.test(k)) return 'tag keys may contain only letters, digits and . _ -'
+  return null
+}
+const tagValue = z
+  .string({ error: 'expected a string value' })
+  .max(tagLimits.maxValueLength, { error: `tag values must be at most ${tagLimits.maxValueLength} characters` })
+  .regex(/^[^\s=,]*$/, { error: 'tag values may not contain whitespace, "=" or ","' })
+// Keys are checked here rather than by a key schema, so the message names the key (`--tag[r le]: …`).
+const tags = z
+  .record(z.string(), tagValue, { error: (iss) => (iss.code === 'invalid_type' ? 'expected an object of string tags, e.g. {"role": "web"}' : undefined) })
+  .superRefine((t, ctx) => {
+    for (const k of Object.keys(t)) {
+      const problem = tagKeyProblem(k)
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [k] })
+    }
+  })
+  .refine((t) => Object.keys(t).length <= tagLimits.maxTags, { error: `at most ${tagLimits.maxTags} tags` })
 
 /** Protocol tunables: every key of protocolDefaults. */
 export const protocolSchema = z.object({
@@ -97,6 +123,9 @@ export const agentSchema = z
     bootstrap: z.array(bootstrapAddr, { error: 'expected an array of multiaddr strings' }),
     mdns: z.boolean({ error: 'expected true or false' }),
     logLevel: z.enum(logLevels, { error: `expected one of ${logLevels.join(', ')}` }),
+    logFormat: z.enum(logFormats, { error: `expected one of ${logFormats.join(', ')}` }),
+    /** Operator labels (role=web, zone=a), gossiped with membership; `conclave submit --where` selects by them. */
+    tags,
     /** Validated by the task subsystem (src/tasks). */
     tasks: z.unknown().optional(),
     /** Event hooks, validated by the task subsystem (src/tasks). */
@@ -118,10 +147,13 @@ export function baseDefaults(): Omit<AgentConfig, 'dataDir' | 'tasks' | 'on'> {
   return {
     id: hostname(),
     listen: '/ip4/0.0.0.0/tcp/7946',
-    api: '127.0.0.1:7947',
+    // CONCLAVE_API is also where the CLI looks for the agent, so one variable points both at the same address.
+    api: process.env.CONCLAVE_API || '127.0.0.1:7947',
     bootstrap: [],
     mdns: true,
     logLevel: 'info',
+    logFormat: 'auto',
+    tags: {},
     ...protocolDefaults,
   }
 }

@@ -1,7 +1,18 @@
 // Task routing: where a task runs. Pure decisions, no I/O, no clock: the shell passes in what it sees
 // (its own id, the master it recognises, whether it holds a majority of lease grants right now, the quorum view,
 // the deadline and the time) and carries out the answer. Every rule about where a task may run lives here.
-import type { MasterView, QuorumView } from './types.ts'
+import type { MasterView, MemberState, QuorumView } from './types.ts'
+
+/** A member that might run a task placed with `where` (tags), as the submitting node sees it. */
+export interface PlacementCandidate {
+  id: string
+  state: MemberState
+  tags: Record<string, string>
+  /** Load of the task's type on that member from its last fresh report (running + queued vs concurrency); null: unknown. */
+  load: { running: number; queued: number; concurrency: number } | null
+  /** The member declared the task's type (from its load report); null: unknown (no fresh report). */
+  knowsType: boolean | null
+}
 
 export interface SubmitView {
   /** The task type may run only on the master. */
@@ -18,17 +29,21 @@ export interface SubmitView {
   /** Absolute deadline of the task and the current time, on the same clock. */
   deadline: number
   now: number
+  /** Tags a member must have to run the task (only for tasks that are not masterOnly); empty or absent: run here. */
+  where?: Record<string, string>
+  /** Members to choose from when `where` is given. */
+  candidates?: PlacementCandidate[]
 }
 
 export type SubmitDecision =
   /** Run on this node. `term` is the master term to hand to the handler (the fencing token), when this node is master. */
   | { action: 'run-local'; term?: number }
-  /** Forward to this master over the task protocol. */
-  | { action: 'forward'; to: string; term: number }
+  /** Forward over the task protocol: to the master (masterOnly), or to the member chosen by `where` (term: the master's, if any). */
+  | { action: 'forward'; to: string; term: number | undefined }
   /** No master to send to yet: wait for a master change (or a short back-off), then decide again. */
   | { action: 'wait'; reason: string }
   /** Give up: the deadline passed. `error` names the cause for the caller. */
-  | { action: 'fail'; error: 'no-master' | 'timeout'; reason: string }
+  | { action: 'fail'; error: 'no-master' | 'no-match' | 'timeout'; reason: string }
 
 /** "no master: 2 of 5 voting members visible, 3 needed" — the operator-facing reason a masterOnly task cannot run. */
 export function noMasterReason(quorum: QuorumView, self: string, master: MasterView | null, isMaster: boolean): string {
@@ -45,6 +60,7 @@ export function noMasterReason(quorum: QuorumView, self: string, master: MasterV
 export function routeSubmit(v: SubmitView): SubmitDecision {
   // Local tasks run where they were submitted, deadline or not; the executor enforces the run timeout.
   if (!v.masterOnly) {
+    if (v.where && Object.keys(v.where).length > 0) return routeWhere(v, v.where)
     if (v.now >= v.deadline) return { action: 'fail', error: 'timeout', reason: 'deadline passed before the task could start' }
     return { action: 'run-local' }
   }
@@ -56,6 +72,39 @@ export function routeSubmit(v: SubmitView): SubmitDecision {
   if (v.isMaster) return { action: 'run-local', term: v.master?.id === v.self ? v.master.term : undefined }
   if (target === null) return { action: 'wait', reason: noMasterReason(v.quorum, v.self, v.master, v.isMaster) }
   return { action: 'forward', to: target.id, term: target.term }
+}
+
+/** "role=web,zone=a" */
+export function whereText(where: Record<string, string>): string {
+  return Object.entries(where).map(([k, v]) => `${k}=${v}`).join(',')
+}
+
+export function matchesWhere(tags: Record<string, string>, where: Record<string, string>): boolean {
+  return Object.entries(where).every(([k, v]) => tags[k] === v)
+}
+
+/**
+ * The member a `where` task runs on: one alive member with every tag, that has not said it lacks the type, chosen by
+ * load (the lowest (running + queued) / concurrency of the type; unknown load after every known one). Ties go to
+ * this node (no hop), then to the lowest id, so concurrent submitters agree when loads are equal.
+ */
+export function pickWhere(candidates: PlacementCandidate[], where: Record<string, string>, self: string): PlacementCandidate | null {
+  const eligible = candidates.filter((c) => c.state === 'alive' && c.knowsType !== false && matchesWhere(c.tags, where))
+  if (eligible.length === 0) return null
+  const score = (c: PlacementCandidate) => (c.load ? (c.load.running + c.load.queued) / Math.max(1, c.load.concurrency) : Infinity)
+  const collator = new Intl.Collator('en', { numeric: true })
+  return eligible.sort((a, b) => score(a) - score(b) || Number(b.id === self) - Number(a.id === self) || collator.compare(a.id, b.id))[0] ?? null
+}
+
+function routeWhere(v: SubmitView, where: Record<string, string>): SubmitDecision {
+  const pick = pickWhere(v.candidates ?? [], where, v.self)
+  if (v.now >= v.deadline) {
+    if (pick === null) return { action: 'fail', error: 'no-match', reason: `no live member with tags ${whereText(where)} that runs this type` }
+    return { action: 'fail', error: 'timeout', reason: `deadline passed while the task was placed on ${pick.id}` }
+  }
+  if (pick === null) return { action: 'wait', reason: `no live member with tags ${whereText(where)} that runs this type` }
+  if (pick.id === v.self) return { action: 'run-local' }
+  return { action: 'forward', to: pick.id, term: v.master?.term }
 }
 
 /**

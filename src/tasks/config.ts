@@ -69,7 +69,8 @@ export const tasksSectionSchema = z.record(taskTypeName, taskTypeSchema, { error
 export type TaskOptions = z.infer<typeof taskOptionsSchema>
 export type TaskTypeConfig = z.infer<typeof taskTypeSchema>
 
-export const hookEvents = ['becomeMaster', 'stopMaster', 'memberJoin', 'memberFail', 'memberLeave'] as const
+/** keepalived-style role transitions (master, backup, fault), lease edges, and Serf-style member events (src/tasks/hooks.ts). */
+export const hookEvents = ['becomeMaster', 'stopMaster', 'master', 'backup', 'fault', 'memberJoin', 'memberFail', 'memberLeave', 'memberUpdate'] as const
 export type HookEvent = (typeof hookEvents)[number]
 
 export const hookDefaults = { timeoutMs: 10_000, killGraceMs: 2_000 } as const
@@ -93,10 +94,14 @@ const hookList = z
 
 export const onSectionSchema = z
   .object(Object.fromEntries(hookEvents.map((e) => [e, hookList.optional()])) as Record<HookEvent, z.ZodOptional<typeof hookList>>)
+  .extend({
+    /** Wait this long before a member or role hook runs, so a burst of events is one run (default 500). */
+    coalesceMs: nonNegInt().max(60_000, { error: 'must be at most 60000 (a hook should not lag its event by more than a minute)' }).optional(),
+  })
   .strict()
 
 export type HookConfig = z.infer<typeof hookObject>
-export type OnConfig = Partial<Record<HookEvent, HookConfig[]>>
+export type OnConfig = Partial<Record<HookEvent, HookConfig[]>> & { coalesceMs?: number }
 
 /** Turn zod issues into one line per problem, each naming the field path. */
 export function formatIssues(section: string, error: z.ZodError): string {

@@ -1,6 +1,7 @@
 // The task subsystem as an agent plugin: validates the `tasks` and `on` config sections, starts the service,
 // and serves the HTTP routes:
-//   POST /v1/tasks {type, payload, id?, timeoutMs?}   wait for the outcome (200, or the error's status)
+//   POST /v1/tasks {type, payload, id?, timeoutMs?, where?}   wait for the outcome (200, or the error's status);
+//                                                    where: {"role": "web"} runs it on one live member with those tags
 //   POST /v1/tasks?async=1                            202 {id} once journaled
 //   GET  /v1/tasks/:id                                state and outcome
 //   GET  /v1/tasks[?limit=n]                          running and recent tasks
@@ -78,7 +79,7 @@ function registerRoutes(app: FastifyInstance, service: TaskService): void {
       if (!service.isStarted) return notRunning(reply)
       const body = req.body
       if (body === null || typeof body !== 'object' || Array.isArray(body)) return badRequest(reply, 'body must be a JSON object {type, payload, id?, timeoutMs?}')
-      const { type, payload, id, timeoutMs, ...rest } = body as Record<string, unknown>
+      const { type, payload, id, timeoutMs, where, ...rest } = body as Record<string, unknown>
       const extra = Object.keys(rest)
       if (extra.length > 0) return badRequest(reply, `unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => `"${k}"`).join(', ')}`)
       if (typeof type !== 'string' || type === '') return badRequest(reply, 'type: expected a non-empty string')
@@ -86,8 +87,11 @@ function registerRoutes(app: FastifyInstance, service: TaskService): void {
       if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs <= 0)) {
         return badRequest(reply, 'timeoutMs: expected a positive integer')
       }
+      if (where !== undefined && (where === null || typeof where !== 'object' || Array.isArray(where) || !Object.values(where).every((v) => typeof v === 'string'))) {
+        return badRequest(reply, 'where: expected an object of string tags, e.g. {"role": "web"}')
+      }
       const asyncMode = req.query.async !== undefined && req.query.async !== '0' && req.query.async !== 'false'
-      const opts = { id: id as string | undefined, timeoutMs: timeoutMs as number | undefined }
+      const opts = { id: id as string | undefined, timeoutMs: timeoutMs as number | undefined, where: where as Record<string, string> | undefined }
       if (asyncMode) {
         const r = service.submitAsync(type, payload, opts)
         if ('outcome' in r) return reply.code(statusOf(r.outcome)).send(r.outcome)

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { Counter, Histogram, type Registry } from 'prom-client'
 import type { Agent } from '../agent/types.ts'
-import { routeReceive, routeSubmit } from '../core/routing.ts'
+import { routeReceive, routeSubmit, type PlacementCandidate } from '../core/routing.ts'
 import type { MasterView } from '../core/types.ts'
 import { parseTaskOptions, taskTypeName, type OnConfig, type TaskOptions, type TaskTypeConfig } from './config.ts'
 import { Executor, type TaskDefinition, type TypeLoad } from './executor.ts'
@@ -18,6 +18,8 @@ export interface SubmitOptions {
   id?: string
   /** Deadline for the whole submit (routing, waiting for a master, failover retries, the run). Default: the type's timeoutMs + 30 s. */
   timeoutMs?: number
+  /** Run on one live member with these tags, chosen by load (tasks that are not masterOnly). Not kept across a restart of this agent. */
+  where?: Record<string, string>
 }
 
 export interface TaskServiceOptions {
@@ -107,7 +109,11 @@ export class TaskService {
     this.agent = agent
     this.journal = new Journal(agent.dataDir, { keepFinished: this.opts.keepFinished })
     this.metrics = registerMetrics(agent.metrics)
-    this.hooks = new HookRunner(this.opts.on, this.nodeId, agent.logger.child({ part: 'hooks' }), () => agent.master()?.term)
+    this.hooks = new HookRunner(this.opts.on, this.nodeId, agent.logger.child({ part: 'hooks' }), () => agent.master()?.term, undefined, {
+      metrics: agent.metrics,
+      role: () => ({ isMaster: agent.isMaster(), hasQuorum: agent.coreStatus().quorum.has }),
+      members: () => agent.coreStatus().members,
+    })
     agent.events.on('event', (e) => this.hooks.observe(e))
     agent.events.on('master', () => this.wakeWaiters())
     agent.events.on('event', (e) => {
@@ -242,6 +248,8 @@ export class TaskService {
     if (size > def.options.maxPayloadBytes) {
       return bad('payload-too-large', `payload of ${size} bytes exceeds maxPayloadBytes ${def.options.maxPayloadBytes} of task type "${type}"`)
     }
+    const where = opts.where && Object.keys(opts.where).length > 0 ? opts.where : undefined
+    if (where && def.options.masterOnly) return bad('bad-request', `task type "${type}" is masterOnly: it runs on the master, where cannot place it`)
     const timeoutMs = opts.timeoutMs ?? def.options.timeoutMs + FAILOVER_SLACK_MS
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_DEADLINE_MS) {
       return bad('bad-request', `timeoutMs must be a positive integer of at most ${MAX_DEADLINE_MS}`)
@@ -258,7 +266,7 @@ export class TaskService {
     this.metrics.submitted.inc({ type })
     const attempt = prev ? prev.attempt + 1 : 1
     this.journal.accept({ id, type, payload: payload ?? null, state: 'queued', attempt, node: null, term: null, origin: 'submit', async, deadline: Date.now() + timeoutMs })
-    const promise = this.track(id, type, () => this.drive(id, type, payload ?? null, attempt, Date.now() + timeoutMs, def.options.masterOnly))
+    const promise = this.track(id, type, () => this.drive(id, type, payload ?? null, attempt, Date.now() + timeoutMs, def.options.masterOnly, where))
     return { id, promise }
   }
 
@@ -276,7 +284,23 @@ export class TaskService {
   }
 
   /** The submitter loop: route, run or forward, follow redirects, retry on the new master until the deadline. */
-  private async drive(id: string, type: string, payload: unknown, firstAttempt: number, deadline: number, masterOnly: boolean): Promise<TaskOutcome> {
+  /** Members a `where` task may go to, with their tags and their last fresh load of this type. */
+  private candidates(type: string): PlacementCandidate[] {
+    const now = Date.now()
+    return this.agent.coreStatus().members.map((m) => {
+      const tags = (m as { tags?: Record<string, string> }).tags ?? (m.id === this.nodeId ? (this.agent.config.tags ?? {}) : {})
+      if (m.id === this.nodeId) {
+        const t = this.executor.load()[type]
+        return { id: m.id, state: m.state, tags, load: t ? { running: t.running, queued: t.queued, concurrency: t.concurrency } : null, knowsType: t !== undefined }
+      }
+      const l = this.loads.get(m.id)
+      if (!l || now - l.at >= LOAD_STALE_MS) return { id: m.id, state: m.state, tags, load: null, knowsType: null }
+      const t = l.report.types[type]
+      return { id: m.id, state: m.state, tags, load: t ? { running: t.running, queued: t.queued, concurrency: t.concurrency } : null, knowsType: t !== undefined }
+    })
+  }
+
+  private async drive(id: string, type: string, payload: unknown, firstAttempt: number, deadline: number, masterOnly: boolean, where?: Record<string, string>): Promise<TaskOutcome> {
     const started = Date.now()
     let attempt = firstAttempt
     // A forward whose answer was lost: the task may have started there. The next delivery is a new attempt,
@@ -309,13 +333,15 @@ export class TaskService {
         redirect,
         deadline,
         now: Date.now(),
+        where,
+        candidates: where ? this.candidates(type) : undefined,
       })
       if (d.action === 'fail') {
         if (d.error === 'timeout') {
           const where = lastTarget ? `; it was last sent to ${lastTarget} (attempt ${attempt})` : ''
           return finish(this.fail(id, type, 'timeout', `task ${id} timed out after ${deadline - started} ms${where}`, { attempt, node: lastTarget ?? undefined }))
         }
-        return finish(this.fail(id, type, 'no-master', `${d.reason} (waited ${deadline - started} ms)`, { attempt }))
+        return finish(this.fail(id, type, d.error, `${d.reason} (waited ${deadline - started} ms)`, { attempt }))
       }
       if (d.action === 'wait') {
         await this.waitForMaster(Math.min(WAIT_POLL_MS * 4, deadline - Date.now()))
@@ -351,7 +377,7 @@ export class TaskService {
         lost = null
       }
       lastTarget = target
-      this.journal.progress(id, 'forwarded', attempt, target, d.term)
+      this.journal.progress(id, 'forwarded', attempt, target, d.term ?? null)
       const reply = await this.forward(member.peer, member.addrs, target, { id, type, payload, attempt, remainingMs: Math.max(0, deadline - Date.now()), from: this.nodeId }, deadline)
       if (reply.kind === 'outcome') {
         const o = reply.outcome

@@ -9,6 +9,8 @@ export const taskErrors = {
   'queue-full': 429,
   'handler-failed': 502,
   'no-master': 503,
+  /** submit --where: no live member has the tags (and the type). */
+  'no-match': 503,
   'interrupted': 503,
   'timeout': 504,
 } as const

@@ -1,6 +1,6 @@
 // `conclave agent`: run an agent until SIGINT/SIGTERM (graceful leave) or a fatal error.
 import { hostname } from 'node:os'
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { createAgent } from '../../agent/agent.ts'
 import { loadConfig } from '../../config/load.ts'
 import type { AgentConfig } from '../../config/schema.ts'
@@ -22,6 +22,15 @@ const flagKeys: Record<string, keyof AgentConfig> = {
   quorum: 'quorum',
   expect: 'expect',
   logLevel: 'logLevel',
+  logFormat: 'logFormat',
+  tag: 'tags',
+}
+
+/** --tag key=value, repeatable; a later value for the same key wins. */
+export function collectTag(v: string, prev: Record<string, string> | undefined): Record<string, string> {
+  const i = v.indexOf('=')
+  if (i <= 0) throw new InvalidArgumentError(`expected key=value, got "${v}"`)
+  return { ...(prev ?? {}), [v.slice(0, i)]: v.slice(i + 1) }
 }
 
 export function register(program: Command): void {
@@ -38,13 +47,18 @@ export function register(program: Command): void {
     .option('--expect <n>', 'hold the election until this many members (self included) were seen (default: 1)', positiveInt)
     .option('--config <file>', 'JSON config file; flags override it')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default: info)')
+    .option('--log-format <format>', 'pretty (readable lines), json (JSON lines) or auto: pretty when stderr is a terminal (default: auto)')
+    .option('--json', 'same as --log-format json')
+    .option('--tag <key=value>', 'a tag of this node (e.g. role=web), repeatable; gossiped with membership, used by submit --where', collectTag)
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       const flags: Partial<AgentConfig> = {}
       for (const [attr, key] of Object.entries(flagKeys)) {
         if (cmd.getOptionValueSource(attr) === 'cli') (flags as Record<string, unknown>)[key] = opts[attr]
       }
-      const config = loadConfig(flags, opts.config as string | undefined)
-      const agent = await createAgent({ config, plugins: agentPlugins(config) })
+      if (opts.json && flags.logFormat === undefined) flags.logFormat = 'json'
+      const configFile = opts.config as string | undefined
+      const config = loadConfig(flags, configFile)
+      const agent = await createAgent({ config, plugins: agentPlugins(config), configFile })
       // An agent keeps serving its cluster: a stray rejection inside a library is logged, not fatal.
       process.on('unhandledRejection', (err) => agent.logger.error({ err }, 'unhandled promise rejection'))
 

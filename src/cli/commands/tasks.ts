@@ -1,10 +1,10 @@
-// `conclave tasks`: running and recent tasks of an agent (GET /v1/tasks).
+// `conclave tasks [id]`: running and recent tasks of an agent (GET /v1/tasks), or one task (GET /v1/tasks/:id).
 import type { Command } from 'commander'
-import { callApi, DEFAULT_API } from '../client.ts'
+import { apiOption, callApi, print, resolveApi } from '../client.ts'
 import { CliError } from '../errors.ts'
 import { age, table } from '../table.ts'
 
-interface TaskView {
+export interface TaskView {
   id: string
   type: string
   state: string
@@ -12,8 +12,39 @@ interface TaskView {
   node: string | null
   term: number | null
   origin: string
+  async?: boolean
+  createdAt?: string
   updatedAt: string
-  outcome: { error?: string; detail?: string; result?: unknown } | null
+  finishedAt?: string | null
+  deadline?: string
+  outcome: { error?: string; detail?: string; result?: unknown; durationMs?: number; exitCode?: number | null; stderr?: string } | null
+}
+
+/** One task, field by field, for `conclave tasks <id>`. */
+export function formatTask(t: TaskView, now = Date.now()): string {
+  const when = (iso: string | null | undefined) => (iso ? `${iso} (${age(iso, now)})` : '-')
+  const lines = [
+    `id        ${t.id}`,
+    `type      ${t.type}`,
+    `state     ${t.state}`,
+    `attempt   ${t.attempt}`,
+    `node      ${t.node ?? '-'}`,
+    `term      ${t.term ?? '-'}`,
+    `origin    ${t.origin}${t.async ? ' (async)' : ''}`,
+    `created   ${when(t.createdAt)}`,
+    `updated   ${when(t.updatedAt)}`,
+    `finished  ${when(t.finishedAt)}`,
+    `deadline  ${t.deadline ?? '-'}`,
+  ]
+  const o = t.outcome
+  if (o) {
+    if (o.error) lines.push(`error     ${o.error}: ${o.detail ?? ''}`)
+    else lines.push(`result    ${JSON.stringify(o.result)}`)
+    if (o.durationMs !== undefined) lines.push(`duration  ${o.durationMs} ms`)
+    if (o.exitCode !== undefined && o.exitCode !== null) lines.push(`exit      ${o.exitCode}`)
+    if (o.stderr) lines.push(`stderr    ${o.stderr.trimEnd().split('\n').join('\n          ')}`)
+  }
+  return lines.join('\n')
 }
 
 function summary(t: TaskView): string {
@@ -42,15 +73,21 @@ export function tasksTable(list: { running: TaskView[]; recent: TaskView[] }): s
 export function register(program: Command): void {
   program
     .command('tasks')
-    .description('list running and recent tasks of an agent (submitted to it or run by it)')
+    .description('list running and recent tasks of an agent (submitted to it or run by it), or show one task by id')
+    .argument('[id]', 'task id: show this task (state, node, term, outcome); exit 1 when the agent does not know it')
     .option('--limit <n>', 'how many recent tasks', '50')
-    .option('--json', 'print the JSON of GET /v1/tasks')
-    .option('--api <host:port>', 'API address of the agent', DEFAULT_API)
-    .action(async (opts: { api: string; json?: boolean; limit: string }) => {
+    .option('--json', 'print the JSON of GET /v1/tasks (or GET /v1/tasks/<id>)')
+    .addOption(apiOption())
+    .action(async (id: string | undefined, opts: { api?: string; json?: boolean; limit: string }) => {
+      const api = resolveApi(opts.api)
+      if (id !== undefined) {
+        const t = await callApi<TaskView>(api, 'GET', `/v1/tasks/${encodeURIComponent(id)}`)
+        return print(opts.json, t, () => formatTask(t))
+      }
       const limit = Number(opts.limit)
       if (!Number.isInteger(limit) || limit <= 0 || limit > 10_000) throw new CliError(`--limit: expected an integer between 1 and 10000, got "${opts.limit}"`)
-      const list = await callApi<{ running: TaskView[]; recent: TaskView[] }>(opts.api, 'GET', `/v1/tasks?limit=${limit}`)
-      process.stdout.write((opts.json ? JSON.stringify(list, null, 2) : tasksTable(list)) + '\n')
+      const list = await callApi<{ running: TaskView[]; recent: TaskView[] }>(api, 'GET', `/v1/tasks?limit=${limit}`)
+      print(opts.json, list, () => tasksTable(list))
     })
 }
 
@@ -69,6 +106,8 @@ export async function loadSection(api: string): Promise<string> {
   } catch {
     return ''
   }
+  // Members that left or died run nothing: their last report would only mislead.
+  members = members?.filter((m) => m.state === 'alive' || m.state === 'suspect')
   if (!members || members.length === 0) return ''
   const rows = members.map((m) => [
     m.id,
