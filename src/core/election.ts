@@ -149,6 +149,13 @@ export class MajorityElection extends ElectionBase {
   private campaignSince: number | null = null
   private heldTerm = 0
   readonly pendingRemovals = new Set<string>()
+  /**
+   * A config change the master has sent out but not adopted yet (V2). It keeps counting its mastership under the
+   * current config, whose majority it holds, and adopts the proposal once a majority of the proposal granted under
+   * it: adopting first would cost the role whenever the new majority is larger than the grants held (1 -> 2 voters).
+   * Voters adopt it on receipt (V3); any majority of the two configs share a voter, so both counts are safe.
+   */
+  private proposed: VoterConfig | null = null
 
   constructor(ctx: Ctx, membership: Membership, hooks: ElectionHooks, stored: StoredState | undefined, now: number) {
     super(ctx, membership, hooks, stored)
@@ -248,6 +255,8 @@ export class MajorityElection extends ElectionBase {
       // C2: an existing cluster answered: join it (as a member without a vote until the master adds us).
       this.lineage.join(remote)
       if (msg.config) this.terms.observe(msg.config.term)
+      // A wiped voter rejoining: every term heard so far may be one it promised in its previous life.
+      if (this.amnesiac && this.isVoter(this.ctx.self.id)) this.terms.raiseFloor(this.terms.maxTerm)
       this.ctx.emit({ type: 'cluster-joined', clusterId: msg.cluster, from: null, reason: 'joined' })
       if (this.lineage.config) this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config) })
       this.checkAmnesia()
@@ -290,6 +299,8 @@ export class MajorityElection extends ElectionBase {
   private adoptConfig(c: VoterConfig): void {
     if (!this.lineage.adoptConfig(c)) return
     this.terms.observe(c.term)
+    // An amnesiac that finds itself a voter: every term heard so far may be one it promised in a previous life.
+    if (this.amnesiac && this.isVoter(this.ctx.self.id)) this.terms.raiseFloor(this.terms.maxTerm)
     this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config!) })
   }
 
@@ -301,7 +312,9 @@ export class MajorityElection extends ElectionBase {
     const m = this.ctx.members.get(from)
     if (!m || m.peer !== fromPeer || from === this.ctx.self.id) return
     this.termSources.add(from)
-    this.terms.raiseFloor(term)
+    // Only a voter of the config in force can have promised a term that matters: a promise made in an earlier
+    // config (before this node was removed) is covered by the voters that carried the config on (V2).
+    if (this.isVoter(this.ctx.self.id)) this.terms.raiseFloor(term)
     this.checkAmnesia()
   }
 
@@ -391,13 +404,16 @@ export class MajorityElection extends ElectionBase {
       this.held.clear()
     }
     if (master) this.changeConfigIfDue(now)
+    else this.proposed = null
     const cfg = this.lineage.config!
+    // What the voters are asked under: the proposal while one is out, else the config in force.
+    const asked = this.proposed ?? cfg
     const cluster = this.lineage.cluster!
     const seq = this.ctx.nextSeq()
     this.held.asked(seq, now)
     // Our own vote follows the same rule as everyone else's.
-    if (cfg.voters.includes(this.ctx.self.id)) {
-      const d = this.decide(this.ctx.self.id, cluster, t.candidate, cfg.version, now)
+    if (cfg.voters.includes(this.ctx.self.id) || asked.voters.includes(this.ctx.self.id)) {
+      const d = this.decide(this.ctx.self.id, cluster, t.candidate, asked.version, now)
       if (!d.granted && d.reason === 'stale-term' && !master) {
         // Our own promise is above the campaign's term (e.g. after an amnesiac's jump): campaign above it.
         t.campaign(t.next())
@@ -405,14 +421,14 @@ export class MajorityElection extends ElectionBase {
         this.nextLeaseAt = now
         return
       }
-      if (d.granted) this.held.record(this.ctx.self.id, t.candidate, now + this.held.share(this.ctx.config.leaseDurationMs), cfg.version)
+      if (d.granted) this.held.record(this.ctx.self.id, t.candidate, now + this.held.share(this.ctx.config.leaseDurationMs), asked.version)
     }
     // Only voters are asked: the master's lease traffic is O(voters) (V1). Members without a vote learn the master
     // from the claims piggybacked on probes.
     for (const m of this.ctx.liveOthers()) {
-      if (!cfg.voters.includes(m.id)) continue
-      const msg: Extract<Message, { t: 'lease-req' }> = { t: 'lease-req', from: this.ctx.self.id, seq, cluster, term: t.candidate, master, configVersion: cfg.version }
-      if ((this.voterVersion.get(m.id) ?? -1) < cfg.version) msg.config = cfg
+      if (!cfg.voters.includes(m.id) && !asked.voters.includes(m.id)) continue
+      const msg: Extract<Message, { t: 'lease-req' }> = { t: 'lease-req', from: this.ctx.self.id, seq, cluster, term: t.candidate, master, configVersion: asked.version }
+      if ((this.voterVersion.get(m.id) ?? -1) < asked.version) msg.config = asked
       this.ctx.send(m.peer, msg, m.addrs)
     }
   }
@@ -420,6 +436,14 @@ export class MajorityElection extends ElectionBase {
   /** V2: one voter change at a time, and only once a majority has acknowledged the current config. */
   private changeConfigIfDue(now: number): boolean {
     const cfg = this.lineage.config!
+    if (this.proposed) {
+      // Adopt the proposal once a majority of it granted under it (see `proposed`).
+      if (this.held.acknowledged(this.proposed, now) < needed(this.votingCount(this.proposed, now))) return false
+      const p = this.proposed
+      this.proposed = null
+      this.adoptConfig(p)
+      return true
+    }
     if (this.held.acknowledged(cfg, now) < needed(this.votingCount(cfg, now))) return false
     const change = nextChange({
       config: cfg,
@@ -434,7 +458,7 @@ export class MajorityElection extends ElectionBase {
     })
     for (const id of [...this.pendingRemovals]) if (!cfg.voters.includes(id)) this.pendingRemovals.delete(id)
     if (!change) return false
-    this.adoptConfig({ version: cfg.version + 1, term: this.terms.candidate, voters: change.voters })
+    this.proposed = { version: cfg.version + 1, term: this.terms.candidate, voters: [...change.voters].sort(compareIds) }
     for (const v of change.voters) if (!cfg.voters.includes(v)) this.voterVersion.delete(v)
     return true
   }
@@ -516,6 +540,7 @@ export class MajorityElection extends ElectionBase {
     const master = this.isMasterRaw(now)
     const term = this.terms.candidate
     this.held.clear()
+    this.proposed = null
     this.terms.spent = true
     if (release) this.lease.release(this.ctx.self.id, term)
     if (master || this.wasMaster) {

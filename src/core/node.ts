@@ -96,7 +96,11 @@ export class ClusterCore {
 
   tick(now: number): Effect[] {
     if (this.leftCluster) return []
-    if (!this.membership.established && now - this.ctx.startedAt >= this.config.probeIntervalMs * 2) this.membership.established = true
+    // Established (this node's id is its own) on the first state-exchange reply, or after the discovery window
+    // (at least two probe intervals): a loaded host answers slowly, and a later joiner that decided too early would
+    // win an id conflict it must lose.
+    const grace = Math.max(this.config.probeIntervalMs * 2, this.config.discoveryWindowMs)
+    if (!this.membership.established && now - this.ctx.startedAt >= grace) this.membership.established = true
     this.prober.tick(now)
     this.membership.expireSuspicions(now)
     this.membership.remindSuspects(now)

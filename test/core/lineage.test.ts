@@ -156,6 +156,19 @@ describe('two clusters meet', () => {
 })
 
 describe('the voter set keeps up', () => {
+  it('adding voters one at a time never costs the master its role (1 -> 2 -> 3 voters)', () => {
+    const net = new MiniNet(12)
+    net.add('node-1')
+    net.run(W + 1000)
+    const term = net.cores.get('node-1')!.master(net.now)!.term
+    net.add('node-2', {}, ['node-1'])
+    net.add('node-3', {}, ['node-1'])
+    net.run(6000)
+    expect(net.cores.get('node-1')!.status(net.now).config?.voters).toEqual(['node-1', 'node-2', 'node-3'])
+    expect(net.events.filter((e) => e.event.type === 'stepped-down')).toEqual([])
+    expect(net.cores.get('node-1')!.master(net.now)!.term).toBe(term)
+  })
+
   it('a voter dead for voterDeadAfterMs is replaced by a live member without a vote', () => {
     const net = new MiniNet(10)
     net.add('node-1', { voterDeadAfterMs: 5000 })
