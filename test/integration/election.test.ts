@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest'
 import type { StatusView } from '../../src/agent/types.ts'
-import { AgentProc, Cluster, waitFor } from './harness.ts'
+import { AgentProc, Cluster, runCli, waitFor } from './harness.ts'
 
 let cluster: Cluster
 afterEach(async () => {
@@ -114,6 +114,27 @@ describe('the defaults a user runs', () => {
     expect(st[0].voters.length).toBe(5)
     await Promise.all([agents[0].kill(), agents[1].kill()])
     await converged(agents.slice(2), 'node-3', 20_000)
+  }, 120_000)
+
+  it('conclave recover: refused while a majority of the voters is visible; after three of five are lost, the survivors elect a master', async () => {
+    cluster = new Cluster()
+    onTestFailed(() => console.error(cluster.logs()))
+    const first = await cluster.spawn('node-1', [])
+    const seed = `/ip4/127.0.0.1/tcp/${first.spec.p2pPort}`
+    const agents = [first]
+    for (let i = 2; i <= 5; i++) agents.push(await cluster.spawn(`node-${i}`, [seed]))
+    await converged(agents, 'node-1')
+    const api = `127.0.0.1:${agents[3].spec.apiPort}`
+    const refused = await runCli(['recover', '--voters', 'node-4,node-5', '--api', api])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/the cluster has its majority, recovery is refused/)
+    await Promise.all(agents.slice(0, 3).map((a) => a.kill()))
+    await waitFor('no master on the survivors', async () => (await statuses(agents.slice(3))).every((s) => s !== null && s.master === null), 20_000)
+    const ok = await runCli(['recover', '--voters', 'node-4,node-5', '--api', api])
+    expect(ok.code, ok.stderr).toBe(0)
+    const after = await converged(agents.slice(3), 'node-4', 20_000)
+    expect(after[0].voters).toEqual(['node-4', 'node-5'])
+    expect(after[0].master!.term).toBeGreaterThan(1000)
   }, 120_000)
 
   it('SIGHUP reloads the config file; a bad file is refused and the agent keeps running', async () => {
