@@ -20,7 +20,8 @@ export class Monitor {
   private supervisor: Promise<void> | null = null
   polls = 0
 
-  constructor(private cluster: Cluster, private tl: Timeline, private intervalMs = 250) {}
+  /** `exclusive`: quorum=majority, where one term has one master holder; quorum=none has a master per partition. */
+  constructor(private cluster: Cluster, private tl: Timeline, private intervalMs = 250, private exclusive = true) {}
 
   start(): void {
     this.running = true
@@ -70,7 +71,7 @@ export class Monitor {
     }
     if (!st) return
     if (st.clusterId) this.clusterIds.add(st.clusterId)
-    if (st.role === 'master' && st.master) {
+    if (this.exclusive && st.role === 'master' && st.master) {
       const key = `${st.clusterId ?? '-'}:${st.master.term}`
       const holder = this.termHolders.get(key)
       if (holder !== undefined && holder !== id) {

@@ -198,7 +198,7 @@ export async function runScenario(def: ScenarioDef, o: RunOptions = {}): Promise
     result.runDir = cluster.dir
     tl = new Timeline(join(cluster.dir, 'timeline.jsonl'), o.jsonl ? print : null)
     tl.add('phase', { what: 'up', ms: Date.now() - upStart, nodes: cluster.ids(), dir: cluster.dir })
-    const monitor = new Monitor(cluster, tl)
+    const monitor = new Monitor(cluster, tl, 250, quorum === 'majority')
     monitor.start()
     const ctx = new Ctx(cluster, monitor, tl, QUICK)
     const master = cluster.lowestLive()!
