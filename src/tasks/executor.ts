@@ -25,6 +25,11 @@ export interface RunRequest {
   term: number | undefined
   /** Called when the attempt leaves the queue and starts (for the journal's queued -> running). */
   onStart?: () => void
+  /**
+   * Aborting it while the task still waits in the queue takes it out (outcome `interrupted`): its client went
+   * away. Once started, a run is not cut by it: its outcome is journaled for a retry with the same id.
+   */
+  signal?: AbortSignal
 }
 
 export interface TypeLoad {
@@ -93,8 +98,9 @@ export class Executor {
           `queue of task type "${req.type}" on ${this.nodeId} is full (${t.running} running, ${t.queue.length} queued, maxQueued ${t.def.options.maxQueued})`,
         )
       }
-      await new Promise<void>((resolve) => t.queue.push(resolve))
+      const granted = await this.waitTurn(t, req.signal)
       if (this.stopping) return this.fail(req, 'interrupted', `agent ${this.nodeId} is stopping`)
+      if (!granted) return this.fail(req, 'interrupted', `the client went away while task ${req.id} waited in the queue on ${this.nodeId}`)
     }
     t.running++
     try {
@@ -112,6 +118,24 @@ export class Executor {
       t.running--
       t.queue.shift()?.()
     }
+  }
+
+  /** Wait for a free slot; false when `signal` aborted first (the waiter is then out of the queue). */
+  private waitTurn(t: TypeState, signal: AbortSignal | undefined): Promise<boolean> {
+    if (signal?.aborted) return Promise.resolve(false)
+    return new Promise<boolean>((resolve) => {
+      const onAbort = () => {
+        const i = t.queue.indexOf(grant)
+        if (i >= 0) t.queue.splice(i, 1)
+        resolve(false)
+      }
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve(true)
+      }
+      t.queue.push(grant)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
   }
 
   /**

@@ -1,10 +1,32 @@
 // The task journal: one SQLite file (node:sqlite, built into Node 24) in the data dir.
 // It holds every task this agent accepted or ran, so that an async task answered with 202 survives a restart,
 // and a finished task id returns its stored outcome instead of running twice on this node.
-import { mkdirSync } from 'node:fs'
+// Nothing on disk is trusted blindly: before use, the write-ahead log's checksum chain, SQLite's quick_check
+// and the layout version are checked; a damaged journal stops the agent (JournalError), it is never reset.
+import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import type { TaskOutcome, TaskRecord, TaskState } from './types.ts'
+import { checkWal } from './wal-check.ts'
+
+export const JOURNAL_FILE = 'tasks.sqlite'
+/** Layout version kept in PRAGMA user_version. 1 (or 0, before versioning): the original table; 2: + interruptions. */
+export const JOURNAL_VERSION = 2
+
+/** The journal cannot be trusted; the message is one line naming the file and the way out. */
+export class JournalError extends Error {
+  override name = 'JournalError'
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(
+      `task journal ${path} is unusable (${problem}); the agent does not start on it. Way out: with no agent running on this data dir, ` +
+        `move ${path} and its -wal and -shm files aside and start again; the async tasks still pending in it are then lost ` +
+        `(and its finished task ids forgotten), so resubmit them`,
+    )
+  }
+}
 
 export interface JournalOptions {
   /** Finished records kept; older ones are pruned (their ids are then forgotten). */
@@ -27,31 +49,74 @@ interface Row {
   created_at: number
   updated_at: number
   finished_at: number | null
+  interruptions: number
 }
 
 export interface StoredRecord extends TaskRecord {
   /** The outcome came from a handler run (here or on the master): a retried id returns it, never runs again. */
   terminal: boolean
+  /** Times a stop or crash of this agent cut a run of this task short (see the restart rule in docs/tasks.md). */
+  interruptions: number
 }
 
 const UNFINISHED: TaskState[] = ['queued', 'forwarded', 'running']
 
+type StatementName = 'get' | 'insert' | 'progress' | 'finish' | 'requeue' | 'recent' | 'unfinished' | 'prune' | 'count'
+
 export class Journal {
+  readonly path: string
   private readonly db: DatabaseSync
   private readonly keep: number
   private finishesSincePrune = 0
-  private readonly st: Record<'get' | 'insert' | 'progress' | 'finish' | 'recent' | 'unfinished' | 'prune' | 'count', StatementSync>
+  private readonly st: Record<StatementName, StatementSync>
 
+  /** Opens and checks the journal; throws JournalError when it is damaged, cut or of an unknown layout. */
   constructor(dataDir: string, opts: JournalOptions = {}) {
     mkdirSync(dataDir, { recursive: true })
-    this.db = new DatabaseSync(join(dataDir, 'tasks.sqlite'))
+    this.path = join(dataDir, JOURNAL_FILE)
     this.keep = opts.keepFinished ?? 10_000
-    // WAL + synchronous=NORMAL: a committed write survives a crash of the agent process (what 202 promises);
-    // it trades the last transactions on power loss for not syncing on every task.
-    this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = NORMAL;
-      PRAGMA busy_timeout = 2000;
+    const existed = existsSync(this.path)
+    // The WAL first: once SQLite opens the file it replays the WAL and drops a cut tail without a word.
+    const wal = checkWal(`${this.path}-wal`)
+    if (!wal.ok) throw new JournalError(this.path, wal.reason)
+    try {
+      this.db = new DatabaseSync(this.path)
+    } catch (e) {
+      throw new JournalError(this.path, `cannot open: ${(e as Error).message}`)
+    }
+    try {
+      this.verifyAndMigrate(existed)
+      this.st = this.prepare()
+    } catch (e) {
+      this.close()
+      if (e instanceof JournalError) throw e
+      throw new JournalError(this.path, (e as Error).message)
+    }
+  }
+
+  /**
+   * WAL + synchronous=FULL: every commit (above all the accept of a task) is fsynced before the call returns,
+   * so a 202 survives a power cut, not only a crash of the process. Then quick_check (the structure of every
+   * page; a few ms for the bounded history) and the layout version.
+   */
+  private verifyAndMigrate(existed: boolean): void {
+    const db = this.db
+    db.exec('PRAGMA busy_timeout = 2000')
+    const mode = (db.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode: string }).journal_mode
+    if (mode !== 'wal') throw new JournalError(this.path, `cannot switch to WAL mode (got ${mode})`)
+    db.exec('PRAGMA synchronous = FULL')
+    const check = db.prepare('PRAGMA quick_check').all() as Array<{ quick_check: string }>
+    if (check.length !== 1 || check[0].quick_check !== 'ok') {
+      throw new JournalError(this.path, `SQLite quick_check: ${check.slice(0, 3).map((r) => r.quick_check).join('; ')}`)
+    }
+    const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
+    const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tasks'").get() !== undefined
+    if (version > JOURNAL_VERSION) throw new JournalError(this.path, `layout version ${version} is newer than this agent's ${JOURNAL_VERSION}`)
+    if (existed && !hasTable && version !== 0) throw new JournalError(this.path, `layout version ${version} but no tasks table`)
+    const hasInterruptions =
+      hasTable && (db.prepare('PRAGMA table_info(tasks)').all() as Array<{ name: string }>).some((c) => c.name === 'interruptions')
+    db.exec(`
+      BEGIN;
       CREATE TABLE IF NOT EXISTS tasks (
         id TEXT PRIMARY KEY,
         type TEXT NOT NULL,
@@ -67,29 +132,38 @@ export class Journal {
         deadline INTEGER NOT NULL,
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
-        finished_at INTEGER
+        finished_at INTEGER,
+        interruptions INTEGER NOT NULL DEFAULT 0
       );
+      ${hasTable && !hasInterruptions ? 'ALTER TABLE tasks ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;' : ''}
       CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished_at);
       CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
       CREATE INDEX IF NOT EXISTS tasks_updated ON tasks (updated_at);
+      PRAGMA user_version = ${JOURNAL_VERSION};
+      COMMIT;
     `)
-    this.st = {
-      get: this.db.prepare('SELECT * FROM tasks WHERE id = ?'),
-      insert: this.db.prepare(
-        `INSERT INTO tasks (id, type, payload, state, outcome, terminal, attempt, node, term, origin, async, deadline, created_at, updated_at, finished_at)
-         VALUES (?, ?, ?, ?, NULL, 0, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+  }
+
+  private prepare(): Record<StatementName, StatementSync> {
+    const db = this.db
+    return {
+      get: db.prepare('SELECT * FROM tasks WHERE id = ?'),
+      insert: db.prepare(
+        `INSERT INTO tasks (id, type, payload, state, outcome, terminal, attempt, node, term, origin, async, deadline, created_at, updated_at, finished_at, interruptions)
+         VALUES (?, ?, ?, ?, NULL, 0, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)
          ON CONFLICT(id) DO UPDATE SET type = excluded.type, payload = excluded.payload, state = excluded.state, outcome = NULL,
            terminal = 0, attempt = excluded.attempt, node = excluded.node, term = excluded.term, origin = excluded.origin,
-           async = excluded.async, deadline = excluded.deadline, updated_at = excluded.updated_at, finished_at = NULL`,
+           async = excluded.async, deadline = excluded.deadline, updated_at = excluded.updated_at, finished_at = NULL, interruptions = 0`,
       ),
-      progress: this.db.prepare('UPDATE tasks SET state = ?, attempt = ?, node = ?, term = ?, updated_at = ? WHERE id = ?'),
-      finish: this.db.prepare('UPDATE tasks SET state = ?, outcome = ?, terminal = ?, attempt = ?, node = ?, term = ?, updated_at = ?, finished_at = ? WHERE id = ?'),
-      recent: this.db.prepare('SELECT * FROM tasks ORDER BY updated_at DESC, rowid DESC LIMIT ?'),
-      unfinished: this.db.prepare(`SELECT * FROM tasks WHERE state IN (${UNFINISHED.map(() => '?').join(', ')}) ORDER BY created_at, rowid`),
-      prune: this.db.prepare(
+      progress: db.prepare('UPDATE tasks SET state = ?, attempt = ?, node = ?, term = ?, updated_at = ? WHERE id = ?'),
+      finish: db.prepare('UPDATE tasks SET state = ?, outcome = ?, terminal = ?, attempt = ?, node = ?, term = ?, updated_at = ?, finished_at = ? WHERE id = ?'),
+      requeue: db.prepare("UPDATE tasks SET state = 'queued', attempt = ?, node = NULL, term = NULL, interruptions = interruptions + ?, updated_at = ? WHERE id = ?"),
+      recent: db.prepare('SELECT * FROM tasks ORDER BY updated_at DESC, rowid DESC LIMIT ?'),
+      unfinished: db.prepare(`SELECT * FROM tasks WHERE state IN (${UNFINISHED.map(() => '?').join(', ')}) ORDER BY created_at, rowid`),
+      prune: db.prepare(
         'DELETE FROM tasks WHERE finished_at IS NOT NULL AND id NOT IN (SELECT id FROM tasks WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?)',
       ),
-      count: this.db.prepare('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state'),
+      count: db.prepare('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state'),
     }
   }
 
@@ -98,7 +172,7 @@ export class Journal {
     return row ? toRecord(row) : undefined
   }
 
-  /** Write a new (or re-submitted, not terminal) task before anything else happens to it. */
+  /** Write a new (or re-submitted, not terminal) task before anything else happens to it. Durable on return. */
   accept(r: { id: string; type: string; payload: unknown; state: TaskState; attempt: number; node: string | null; term: number | null; origin: 'submit' | 'remote'; async: boolean; deadline: number }): void {
     const now = Date.now()
     this.st.insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.state, r.attempt, r.node, r.term, r.origin, r.async ? 1 : 0, r.deadline, now, now)
@@ -106,6 +180,11 @@ export class Journal {
 
   progress(id: string, state: TaskState, attempt: number, node: string | null, term: number | null): void {
     this.st.progress.run(state, attempt, node, term ?? null, Date.now(), id)
+  }
+
+  /** Queue a task again after a restart as `attempt`; `interrupted` counts a run that the stop or crash cut short. */
+  requeue(id: string, attempt: number, interrupted: boolean): void {
+    this.st.requeue.run(attempt, interrupted ? 1 : 0, Date.now(), id)
   }
 
   finish(id: string, outcome: TaskOutcome, terminal: boolean): void {
@@ -172,5 +251,6 @@ function toRecord(r: Row): StoredRecord {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     finishedAt: r.finished_at,
+    interruptions: r.interruptions ?? 0,
   }
 }

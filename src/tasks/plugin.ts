@@ -85,13 +85,21 @@ function registerRoutes(app: FastifyInstance, service: TaskService): void {
         return badRequest(reply, 'timeoutMs: expected a positive integer')
       }
       const asyncMode = req.query.async !== undefined && req.query.async !== '0' && req.query.async !== 'false'
-      const opts = { id: id as string | undefined, timeoutMs: timeoutMs as number | undefined }
+      // The remote address bounds in-flight tasks per client; a waiting (long-poll) submit ends with its client.
+      const opts = { id: id as string | undefined, timeoutMs: timeoutMs as number | undefined, client: req.ip }
       if (asyncMode) {
         const r = service.submitAsync(type, payload, opts)
         if ('outcome' in r) return reply.code(statusOf(r.outcome)).send(r.outcome)
         return reply.code(202).send({ id: r.id })
       }
-      const o = await service.submit(type, payload, opts)
+      const gone = new AbortController()
+      const onClose = () => {
+        if (!reply.raw.writableEnded) gone.abort()
+      }
+      reply.raw.once('close', onClose)
+      const o = await service.submit(type, payload, { ...opts, signal: gone.signal })
+      reply.raw.off('close', onClose)
+      if (gone.signal.aborted) return reply.hijack()
       return reply.code(statusOf(o)).send(o)
     },
   )
