@@ -39,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
       return e.exitCode
     }
     const err = e as Error
-    if (['ConfigError', 'NetError', 'ApiError', 'KeyError'].includes(err.name)) {
+    if (['ConfigError', 'NetError', 'ApiError', 'KeyError', 'DataDirLockError'].includes(err.name)) {
       process.stderr.write(`conclave: ${err.message}\n`)
       return 2
     }
