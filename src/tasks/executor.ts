@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process'
 import type { TaskOptions } from './config.ts'
 import type { ModuleHandler, TaskContext, TaskFailure, TaskOutcome } from './types.ts'
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './wire.ts'
 
 export interface CommandSpec {
   argv: string[]
@@ -168,6 +169,7 @@ export class Executor {
         const ctx: TaskContext = { id: req.id, type: req.type, attempt: req.attempt, nodeId: this.nodeId, term: req.term, signal: ac.signal }
         const r = await runModule(def.handler, req.payload, ctx, def.options.timeoutMs, ac)
         const durationMs = Math.round(performance.now() - started)
+        if (r.ok && nestsDeeperThan(r.result, MAX_JSON_DEPTH)) return { ...base, error: 'handler-failed', detail: resultTooDeep(req.type, this.nodeId), durationMs }
         if (r.ok) return { ...base, result: r.result, durationMs }
         if (r.timedOut) return { ...base, error: 'timeout', detail: `task ${req.id} timed out after ${def.options.timeoutMs} ms on ${this.nodeId}`, durationMs }
         if (ac.signal.aborted) return { ...base, error: 'interrupted', detail: interruptedDetail(ac.signal, this.nodeId), durationMs }
@@ -217,7 +219,10 @@ export class Executor {
         const tail = stderr ? `: ${lastLine(stderr)}` : ''
         return { ...base, error: 'handler-failed', detail: `handler of ${req.type} ${how} on ${this.nodeId}${tail}`, exitCode: r.exitCode, signal: r.signal, stderr, durationMs }
       }
-      return { ...base, result: parseResult(r.stdout), durationMs }
+      const result = parseResult(r.stdout)
+      // Results travel back in one task reply, whose structure is bounded (src/tasks/wire.ts).
+      if (nestsDeeperThan(result, MAX_JSON_DEPTH)) return { ...base, error: 'handler-failed', detail: resultTooDeep(req.type, this.nodeId), exitCode: r.exitCode, stderr, durationMs }
+      return { ...base, result, durationMs }
     } finally {
       this.live.delete(ac)
       this.masterOnlyLive.delete(ac)
@@ -227,6 +232,10 @@ export class Executor {
   private fail(req: RunRequest, error: TaskFailure['error'], detail: string): TaskFailure {
     return { id: req.id, type: req.type, error, detail, node: this.nodeId, attempt: req.attempt }
   }
+}
+
+function resultTooDeep(type: string, nodeId: string): string {
+  return `handler of ${type} on ${nodeId} returned a result nested deeper than ${MAX_JSON_DEPTH} levels`
 }
 
 function lastLine(s: string): string {

@@ -11,7 +11,20 @@ import { Executor, type TaskDefinition, type TypeLoad } from './executor.ts'
 import { HookRunner } from './hooks.ts'
 import { Journal, type StoredRecord } from './journal.ts'
 import { isFailure, type ModuleHandler, type TaskFailure, type TaskOutcome, type TaskRecord } from './types.ts'
-import { decodeForward, decodeLoad, decodeReply, encodeForward, encodeLoad, encodeReply, LOAD_TOPIC, TASK_PROTOCOL, type ForwardReply, type LoadReport } from './wire.ts'
+import {
+  decodeForward,
+  decodeLoad,
+  decodeReply,
+  encodeForward,
+  encodeLoad,
+  encodeReply,
+  LOAD_TOPIC,
+  MAX_JSON_DEPTH,
+  nestsDeeperThan,
+  TASK_PROTOCOL,
+  type ForwardReply,
+  type LoadReport,
+} from './wire.ts'
 
 export interface SubmitOptions {
   /** Task id; retrying with the same id is idempotent on every node that already finished it. Default: a random UUID. */
@@ -249,6 +262,8 @@ export class TaskService {
     if (!idSchema.safeParse(id).success) return bad('bad-request', `task id "${id}" must be 1-128 characters of letters, digits and . _ : -`)
     const def = this.executor.definition(type)
     if (!def) return bad('unknown-type', `unknown task type "${type}" on ${this.nodeId} (known: ${this.executor.typeNames().join(', ') || 'none'})`)
+    // Before stringifying it: a payload nested a million deep would overflow the stack there.
+    if (nestsDeeperThan(payload, MAX_JSON_DEPTH - 1)) return bad('bad-request', `payload nests deeper than ${MAX_JSON_DEPTH - 1} levels`)
     const body = JSON.stringify(payload ?? null)
     if (body === undefined) return bad('bad-request', 'payload must be JSON')
     const size = Buffer.byteLength(body)
