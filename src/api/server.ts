@@ -2,6 +2,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Agent, AgentPlugin } from '../agent/types.ts'
 import type { CoreEvent, Member } from '../core/types.ts'
+import { registerHttpLimits } from './limits.ts'
 
 export class ApiError extends Error {
   override name = 'ApiError'
@@ -28,6 +29,7 @@ export function splitHostPort(hostPort: string): { host: string; port: number } 
 
 export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance {
   const app = Fastify({ logger: false, forceCloseConnections: true })
+  const limits = registerHttpLimits(app, agent.metrics)
 
   app.get('/v1/status', async () => agent.status())
   app.get('/v1/members', async () => agent.status().members)
@@ -53,19 +55,17 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance 
 
   // Server-Sent Events: one `data:` line of JSON per core event. Used by tests and the partition harness.
   app.get('/v1/events', (req, reply) => {
-    reply.hijack()
-    const res = reply.raw
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
-    res.write(`: conclave ${agent.id}\n\n`)
-    const onEvent = (e: CoreEvent) => res.write(`event: ${e.type}\ndata: ${JSON.stringify(eventToJson(e))}\n\n`)
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000)
+    // Bounded in clients and in unread bytes per client (src/api/limits.ts).
+    const sse = limits.openSse(req, reply)
+    if (!sse) return reply
+    sse.write(`: conclave ${agent.id}\n\n`)
+    const onEvent = (e: CoreEvent) => sse.write(`event: ${e.type}\ndata: ${JSON.stringify(eventToJson(e))}\n\n`)
+    const keepAlive = setInterval(() => sse.write(': keep-alive\n\n'), 15_000)
     agent.events.on('event', onEvent)
-    const done = () => {
+    sse.whenClosed(() => {
       clearInterval(keepAlive)
       agent.events.off('event', onEvent)
-    }
-    req.raw.on('close', done)
-    res.on('close', done)
+    })
   })
 
   for (const p of plugins) p.routes?.(app)
