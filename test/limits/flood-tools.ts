@@ -262,9 +262,9 @@ export async function pool<T>(n: number, parallel: number, f: (i: number) => Pro
  * SSE clients that connect and never read: a raw socket sends the request and leaves whatever arrives in the
  * kernel buffers. Returns the sockets (destroy them when done).
  */
-export function sseNonReaders(apiPort: number, n: number): Array<ReturnType<typeof connect>> {
+export function sseNonReaders(apiPort: number, n: number, path = '/v1/events'): Array<ReturnType<typeof connect>> {
   return Array.from({ length: n }, () => {
-    const s = connect(apiPort, '127.0.0.1', () => s.write(`GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`))
+    const s = connect(apiPort, '127.0.0.1', () => s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`))
     s.on('error', () => {})
     s.pause()
     return s
