@@ -50,6 +50,11 @@ export class TokenBucket {
     return true
   }
 
+  /** Tokens available at `now`. */
+  level(now: number): number {
+    return Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.rate)
+  }
+
   /** Full again and idle: forgetting it changes nothing. */
   idle(now: number): boolean {
     return this.tokens + ((now - this.at) / 1000) * this.rate >= this.burst
@@ -82,6 +87,18 @@ export class PeerRate {
       return false
     }
     return true
+  }
+
+  /**
+   * How long a reader of `peer` should stop reading after a refusal: until its message bucket holds a tenth of
+   * its burst again. Not reading is what makes a flood cheap: the stream's flow-control window fills and the
+   * sender is held back by the transport, instead of this agent decrypting and dropping every frame.
+   */
+  pauseMs(peer: string): number {
+    const b = this.buckets.get(peer)
+    if (!b) return 0
+    const want = this.o.membershipMsgsBurst / 10
+    return Math.min(1_000, Math.max(10, ((want - b.msgs.level(this.now())) / this.o.membershipMsgsPerSec) * 1000))
   }
 
   private sweep(now: number): void {

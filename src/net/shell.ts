@@ -306,6 +306,8 @@ export class Net implements AgentNet {
         if (r.kind !== 'frame') break
         if (!this.limits.membership.allow(from, r.bytes.byteLength)) {
           this.limits.refuse(from, 'membership-rate', `over ${this.limits.o.membershipMsgsPerSec} messages or ${this.limits.o.membershipBytesPerSec} bytes per second`)
+          // Stop reading for a while: the transport's flow control then holds the sender back for free.
+          await new Promise((res) => setTimeout(res, this.limits.membership.pauseMs(from)))
           continue
         }
         this.onBytes(from, r.bytes, 'direct')

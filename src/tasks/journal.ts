@@ -63,12 +63,21 @@ const UNFINISHED: TaskState[] = ['queued', 'forwarded', 'running']
 
 type StatementName = 'get' | 'insert' | 'progress' | 'finish' | 'requeue' | 'recent' | 'unfinished' | 'prune' | 'count'
 
+/**
+ * Group commit: the writes of one event-loop turn share one transaction, committed (one fsync) on the next
+ * setImmediate. node:sqlite is synchronous, so an fsync per task would stall the agent's event loop (and its
+ * lease renewals) for every task of a burst; one per turn keeps a burst of 200 submits to a single fsync.
+ * Nothing that depends on a write leaves the process before durable() resolved.
+ */
 export class Journal {
   readonly path: string
   private readonly db: DatabaseSync
   private readonly keep: number
   private finishesSincePrune = 0
   private readonly st: Record<StatementName, StatementSync>
+  private inTransaction = false
+  private waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
+  private commitError: Error | null = null
 
   /** Opens and checks the journal; throws JournalError when it is damaged, cut or of an unknown layout. */
   constructor(dataDir: string, opts: JournalOptions = {}) {
@@ -167,6 +176,49 @@ export class Journal {
     }
   }
 
+  /** Run a write inside this turn's transaction, opening it (and scheduling its commit) when needed. */
+  private write(f: () => void): void {
+    if (!this.inTransaction) {
+      this.db.exec('BEGIN IMMEDIATE')
+      this.inTransaction = true
+      setImmediate(() => this.commit())
+    }
+    f()
+  }
+
+  /** Commit this turn's transaction (the fsync) and release who waited for it. */
+  commit(): void {
+    if (!this.inTransaction) return
+    const waiters = this.waiters
+    this.waiters = []
+    try {
+      this.db.exec('COMMIT')
+      this.inTransaction = false
+      for (const w of waiters) w.resolve()
+    } catch (e) {
+      this.inTransaction = false
+      try {
+        this.db.exec('ROLLBACK')
+      } catch {
+        // nothing open any more
+      }
+      this.commitError = e as Error
+      for (const w of waiters) w.reject(e as Error)
+    }
+  }
+
+  /** Resolves once every write made so far is on disk (fsynced); rejects when that commit failed. */
+  durable(): Promise<void> {
+    if (!this.inTransaction) return this.commitError ? Promise.reject(this.takeError()) : Promise.resolve()
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }))
+  }
+
+  private takeError(): Error {
+    const e = this.commitError!
+    this.commitError = null
+    return e
+  }
+
   get(id: string): StoredRecord | undefined {
     const row = this.st.get.get(id) as Row | undefined
     return row ? toRecord(row) : undefined
@@ -175,31 +227,23 @@ export class Journal {
   /** Write a new (or re-submitted, not terminal) task before anything else happens to it. Durable on return. */
   accept(r: { id: string; type: string; payload: unknown; state: TaskState; attempt: number; node: string | null; term: number | null; origin: 'submit' | 'remote'; async: boolean; deadline: number }): void {
     const now = Date.now()
-    this.st.insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.state, r.attempt, r.node, r.term, r.origin, r.async ? 1 : 0, r.deadline, now, now)
+    this.write(() => this.st.insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.state, r.attempt, r.node, r.term, r.origin, r.async ? 1 : 0, r.deadline, now, now))
   }
 
   progress(id: string, state: TaskState, attempt: number, node: string | null, term: number | null): void {
-    this.st.progress.run(state, attempt, node, term ?? null, Date.now(), id)
+    this.write(() => this.st.progress.run(state, attempt, node, term ?? null, Date.now(), id))
   }
 
   /** Queue a task again after a restart as `attempt`; `interrupted` counts a run that the stop or crash cut short. */
   requeue(id: string, attempt: number, interrupted: boolean): void {
-    this.st.requeue.run(attempt, interrupted ? 1 : 0, Date.now(), id)
+    this.write(() => this.st.requeue.run(attempt, interrupted ? 1 : 0, Date.now(), id))
   }
 
   finish(id: string, outcome: TaskOutcome, terminal: boolean): void {
     const now = Date.now()
     const failed = 'error' in outcome
-    this.st.finish.run(
-      failed ? 'failed' : 'succeeded',
-      JSON.stringify(outcome),
-      terminal ? 1 : 0,
-      outcome.attempt ?? 0,
-      outcome.node ?? null,
-      outcome.term ?? null,
-      now,
-      now,
-      id,
+    this.write(() =>
+      this.st.finish.run(failed ? 'failed' : 'succeeded', JSON.stringify(outcome), terminal ? 1 : 0, outcome.attempt ?? 0, outcome.node ?? null, outcome.term ?? null, now, now, id),
     )
     if (++this.finishesSincePrune >= 200) {
       this.finishesSincePrune = 0
@@ -208,7 +252,7 @@ export class Journal {
   }
 
   prune(): void {
-    this.st.prune.run(this.keep)
+    this.write(() => this.st.prune.run(this.keep))
   }
 
   recent(limit: number): StoredRecord[] {
@@ -227,6 +271,7 @@ export class Journal {
 
   close(): void {
     try {
+      this.commit()
       this.db.close()
     } catch {
       // already closed

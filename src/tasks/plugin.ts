@@ -88,7 +88,7 @@ function registerRoutes(app: FastifyInstance, service: TaskService): void {
       // The remote address bounds in-flight tasks per client; a waiting (long-poll) submit ends with its client.
       const opts = { id: id as string | undefined, timeoutMs: timeoutMs as number | undefined, client: req.ip }
       if (asyncMode) {
-        const r = service.submitAsync(type, payload, opts)
+        const r = await service.submitAsync(type, payload, opts)
         if ('outcome' in r) return reply.code(statusOf(r.outcome)).send(r.outcome)
         return reply.code(202).send({ id: r.id })
       }

@@ -197,14 +197,22 @@ export class TaskService {
     return 'outcome' in r ? r.outcome : r.promise
   }
 
-  /** Submit without waiting: the task is journaled before this returns; the outcome is in the journal later. */
-  submitAsync(type: string, payload: unknown, opts: SubmitOptions = {}): { id: string } | { outcome: TaskFailure } {
+  /**
+   * Submit without waiting for the outcome: resolves once the task is on disk (fsynced: the 202 may leave);
+   * the outcome is in the journal later.
+   */
+  async submitAsync(type: string, payload: unknown, opts: SubmitOptions = {}): Promise<{ id: string } | { outcome: TaskFailure }> {
     const r = this.accept(type, payload, opts, true)
     if ('outcome' in r) {
       // A stored outcome for a reused id is a valid answer to an async submit too: the id exists.
       return isFailure(r.outcome) && !r.stored ? { outcome: r.outcome } : { id: r.id }
     }
     r.promise.catch(() => {})
+    try {
+      await this.journal.durable()
+    } catch (e) {
+      return { outcome: this.fail(r.id, type, 'interrupted', `task ${r.id} could not be written to the journal of ${this.nodeId}: ${(e as Error).message}`) }
+    }
     return { id: r.id }
   }
 
@@ -319,10 +327,16 @@ export class TaskService {
 
   private track(id: string, type: string, client: string, run: () => Promise<TaskOutcome>): Promise<TaskOutcome> {
     // Exactly one outcome, even if something below throws (a journal write failing, a bug): never a rejection.
-    const guarded = run().catch((e: unknown) => {
-      this.agent.logger.error({ task: id, err: (e as Error).message }, `task ${id} failed internally`)
-      return this.fail(id, type, 'interrupted', `internal error on ${this.nodeId}: ${(e as Error).message}`)
-    })
+    // It is visible (to the HTTP client, the submitting agent) only once the journal has it on disk.
+    const guarded = run()
+      .then(async (o) => {
+        if (!this.stopped) await this.journal.durable()
+        return o
+      })
+      .catch((e: unknown) => {
+        this.agent.logger.error({ task: id, err: (e as Error).message }, `task ${id} failed internally`)
+        return this.fail(id, type, 'interrupted', `internal error on ${this.nodeId}: ${(e as Error).message}`)
+      })
     const promise = guarded.finally(() => {
       if (this.inflight.get(id)?.promise !== promise) return
       this.inflight.delete(id)

@@ -70,9 +70,31 @@ function crashCopy(from: string): string {
 function journalWithTen(): { dir: string; j: Journal } {
   const dir = tmp()
   const j = new Journal(dir)
-  for (let i = 0; i < 10; i++) j.accept({ ...base, id: `task-${i}`, state: 'queued', payload: { i, pad: 'x'.repeat(300) } })
+  for (let i = 0; i < 10; i++) {
+    j.accept({ ...base, id: `task-${i}`, state: 'queued', payload: { i, pad: 'x'.repeat(300) } })
+    j.commit() // one commit each, as 202s of separate turns would
+  }
   return { dir, j }
 }
+
+describe('Journal, group commit', () => {
+  it('writes of one turn share one transaction; durable() resolves once it is committed, and a crash copy then has them', async () => {
+    const dir = tmp()
+    const j = new Journal(dir)
+    for (let i = 0; i < 50; i++) j.accept({ ...base, id: `g${i}`, state: 'queued' })
+    expect(j.get('g49')).toMatchObject({ state: 'queued' }) // read-your-writes inside the open transaction
+    const before = crashCopy(dir)
+    await j.durable()
+    const after = crashCopy(dir)
+    j.close()
+    const jb = new Journal(before)
+    expect(jb.unfinished()).toHaveLength(0) // not committed yet when copied: nothing was promised
+    jb.close()
+    const ja = new Journal(after)
+    expect(ja.unfinished()).toHaveLength(50)
+    ja.close()
+  })
+})
 
 describe('Journal, nothing on disk trusted blindly', () => {
   it('keeps every accepted task through a crash (the WAL is replayed) and opens it at layout version 2', () => {
