@@ -74,12 +74,12 @@ export class PeerRate {
   /** Spend one message of `bytes` from `peer`; false when over its budget (the message is to be dropped). */
   allow(peer: string, bytes: number): boolean {
     const now = this.now()
+    if (now - this.lastSweep > 10_000) this.sweep(now)
     let b = this.buckets.get(peer)
     if (!b) {
       b = { msgs: new TokenBucket(this.o.membershipMsgsPerSec, this.o.membershipMsgsBurst, now), bytes: new TokenBucket(this.o.membershipBytesPerSec, this.o.membershipBytesBurst, now) }
       this.buckets.set(peer, b)
     }
-    if (now - this.lastSweep > 10_000) this.sweep(now)
     // Both must hold; a refused message spends nothing.
     if (!b.msgs.take(1, now)) return false
     if (!b.bytes.take(bytes, now)) {
