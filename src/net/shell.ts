@@ -27,6 +27,9 @@ const MAX_REQUEST_BYTES = 4 * 1024 * 1024
 const BOOTSTRAP_RETRY_MS = 1_000
 const DISCOVERY_FALLBACK_MS = 1_000
 const BOOTSTRAP_MAX_ATTEMPTS = 300
+/** Membership-rate refusals on one inbound stream within STRIKE_WINDOW_MS after which the stream is dropped. */
+const MAX_STRIKES = 5
+const STRIKE_WINDOW_MS = 10_000
 
 export type Channel = 'direct' | 'broadcast'
 
@@ -217,7 +220,9 @@ export class Net implements AgentNet {
       else this.later(DISCOVERY_FALLBACK_MS, dial)
     })
     await node.handle(DIRECT_PROTOCOL, ({ stream, connection }) => void this.readDirect(stream, connection.remotePeer.toString()), {
-      maxInboundStreams: 64,
+      // A peer keeps one long-lived stream (a new one after a reset): a few are plenty, and each one a flooder
+      // opens can hold what the transport buffers for it.
+      maxInboundStreams: 8,
     })
     try {
       await node.start()
@@ -294,6 +299,10 @@ export class Net implements AgentNet {
   private async readDirect(stream: Stream, from: PeerKey): Promise<void> {
     this.inbound.add(stream)
     const reader = new FrameReader(stream.source)
+    // Refusals on this stream within STRIKE_WINDOW_MS: a peer that keeps flooding loses the stream (and what the
+    // transport buffered for it) instead of being read slowly forever. It may open another, within maxInboundStreams.
+    let strikes = 0
+    let firstStrike = 0
     try {
       for (;;) {
         const r = await reader.read(MAX_MESSAGE_BYTES)
@@ -306,6 +315,12 @@ export class Net implements AgentNet {
         if (r.kind !== 'frame') break
         if (!this.limits.membership.allow(from, r.bytes.byteLength)) {
           this.limits.refuse(from, 'membership-rate', `over ${this.limits.o.membershipMsgsPerSec} messages or ${this.limits.o.membershipBytesPerSec} bytes per second`)
+          const now = performance.now()
+          if (now - firstStrike > STRIKE_WINDOW_MS) ((strikes = 0), (firstStrike = now))
+          if (++strikes >= MAX_STRIKES) {
+            stream.abort(new Error('over its membership budget'))
+            break
+          }
           // Stop reading for a while: the transport's flow control then holds the sender back for free.
           await new Promise((res) => setTimeout(res, this.limits.membership.pauseMs(from)))
           continue

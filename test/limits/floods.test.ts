@@ -133,7 +133,7 @@ describe('floods against the master (node-1)', () => {
     noAlarms()
   })
 
-  it('a flood of valid membership messages from one peer (5,000/s) is cut to its per-peer rate before the core', async () => {
+  it('a flood of valid membership messages from one peer (5,000/s) is cut to its per-peer rate before the core, and its stream dropped', async () => {
     const nacks = (m: string) => counter(m, 'conclave_messages_received_total', 'type="nack",channel="direct"')
     const m0 = await metrics()
     const before = counter(m0, 'conclave_inbound_refused_total', 'limit="membership-rate"')
@@ -148,7 +148,9 @@ describe('floods against the master (node-1)', () => {
     expect(refused).toBeGreaterThan(0)
     // What reached the core: at most the burst plus the rate over the flood (10 % slack for timing).
     expect(processed).toBeLessThanOrEqual(1.1 * (400 + 200 * secs))
-    expect(result.sent).toBeGreaterThan(5_000)
+    // The victim dropped the flooder's stream after a few refusals: the flood could not send all it meant to.
+    expect(result.sent).toBeGreaterThan(400)
+    expect(result.sent).toBeLessThan(15_000)
     expect(latency.max).toBeLessThan(LATENCY_BOUND_MS)
     noAlarms()
   })
