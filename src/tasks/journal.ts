@@ -3,8 +3,9 @@
 // and a finished task id returns its stored outcome instead of running twice on this node.
 // Nothing on disk is trusted blindly: before use, the write-ahead log's checksum chain, SQLite's quick_check
 // and the layout version are checked; a damaged journal stops the agent (JournalError), it is never reset.
-import { existsSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import type { TaskOutcome, TaskRecord, TaskState } from './types.ts'
 import { checkWal } from './wal-check.ts'
@@ -64,10 +65,13 @@ const UNFINISHED: TaskState[] = ['queued', 'forwarded', 'running']
 type StatementName = 'get' | 'insert' | 'progress' | 'finish' | 'requeue' | 'recent' | 'unfinished' | 'prune' | 'count'
 
 /**
- * Group commit: the writes of one event-loop turn share one transaction, committed (one fsync) on the next
- * setImmediate. node:sqlite is synchronous, so an fsync per task would stall the agent's event loop (and its
- * lease renewals) for every task of a burst; one per turn keeps a burst of 200 submits to a single fsync.
- * Nothing that depends on a write leaves the process before durable() resolved.
+ * Group commit, fsync off the event loop. The writes of one event-loop turn share one transaction, committed on
+ * the next setImmediate; then the write-ahead log is fsynced through an async file handle (libuv's thread pool),
+ * and only then does durable() resolve. node:sqlite is synchronous: with synchronous=FULL every commit's fsync
+ * stalled the event loop, and during a burst of submits on a busy disk that cost the master its lease. Here
+ * SQLite runs with synchronous=NORMAL (its WAL commits do not fsync; it still syncs around checkpoints) and this
+ * class makes each commit durable itself: fsync covers the whole file, whichever descriptor wrote it. Nothing
+ * that depends on a write (a 202, an outcome) leaves the process before durable() resolved.
  */
 export class Journal {
   readonly path: string
@@ -77,7 +81,9 @@ export class Journal {
   private readonly st: Record<StatementName, StatementSync>
   private inTransaction = false
   private waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
-  private commitError: Error | null = null
+  /** The fsync covering every commit made so far (resolved when there is none pending). */
+  private lastSync: Promise<void> = Promise.resolve()
+  private wal: Promise<FileHandle> | null = null
 
   /** Opens and checks the journal; throws JournalError when it is damaged, cut or of an unknown layout. */
   constructor(dataDir: string, opts: JournalOptions = {}) {
@@ -104,16 +110,16 @@ export class Journal {
   }
 
   /**
-   * WAL + synchronous=FULL: every commit (above all the accept of a task) is fsynced before the call returns,
-   * so a 202 survives a power cut, not only a crash of the process. Then quick_check (the structure of every
-   * page; a few ms for the bounded history) and the layout version.
+   * WAL mode (commits made durable by commit()/durable(), see the class comment), then quick_check (the
+   * structure of every page; a few ms for the bounded history) and the layout version.
    */
   private verifyAndMigrate(existed: boolean): void {
     const db = this.db
     db.exec('PRAGMA busy_timeout = 2000')
     const mode = (db.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode: string }).journal_mode
     if (mode !== 'wal') throw new JournalError(this.path, `cannot switch to WAL mode (got ${mode})`)
-    db.exec('PRAGMA synchronous = FULL')
+    // Commits are made durable by this class (fsync of the WAL after each group commit, off the event loop).
+    db.exec('PRAGMA synchronous = NORMAL')
     const check = db.prepare('PRAGMA quick_check').all() as Array<{ quick_check: string }>
     if (check.length !== 1 || check[0].quick_check !== 'ok') {
       throw new JournalError(this.path, `SQLite quick_check: ${check.slice(0, 3).map((r) => r.quick_check).join('; ')}`)
@@ -186,37 +192,53 @@ export class Journal {
     f()
   }
 
-  /** Commit this turn's transaction (the fsync) and release who waited for it. */
+  /** Commit this turn's transaction, start the fsync that makes it durable, and release its waiters after it. */
   commit(): void {
     if (!this.inTransaction) return
     const waiters = this.waiters
     this.waiters = []
+    this.inTransaction = false
+    let synced: Promise<void>
     try {
       this.db.exec('COMMIT')
-      this.inTransaction = false
-      for (const w of waiters) w.resolve()
+      synced = this.syncWal()
     } catch (e) {
-      this.inTransaction = false
       try {
         this.db.exec('ROLLBACK')
       } catch {
         // nothing open any more
       }
-      this.commitError = e as Error
-      for (const w of waiters) w.reject(e as Error)
+      synced = Promise.reject(e as Error)
     }
+    this.lastSync = synced.catch(() => {})
+    synced.then(
+      () => {
+        for (const w of waiters) w.resolve()
+      },
+      (e: Error) => {
+        for (const w of waiters) w.reject(e)
+      },
+    )
   }
 
-  /** Resolves once every write made so far is on disk (fsynced); rejects when that commit failed. */
+  /** fsync of the WAL (and, once, of the data dir, which holds the WAL's directory entry) in the thread pool. */
+  private async syncWal(): Promise<void> {
+    if (!this.wal) {
+      this.wal = open(`${this.path}-wal`, 'r+')
+      this.wal.catch(() => (this.wal = null)) // try again on the next commit
+      const fh = await this.wal
+      await fh.sync()
+      const dir = await open(dirname(this.path), 'r')
+      await dir.sync().finally(() => dir.close())
+      return
+    }
+    await (await this.wal).sync()
+  }
+
+  /** Resolves once every write made so far is on disk (committed and fsynced); rejects when that failed. */
   durable(): Promise<void> {
-    if (!this.inTransaction) return this.commitError ? Promise.reject(this.takeError()) : Promise.resolve()
+    if (!this.inTransaction) return this.lastSync
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }))
-  }
-
-  private takeError(): Error {
-    const e = this.commitError!
-    this.commitError = null
-    return e
   }
 
   get(id: string): StoredRecord | undefined {
@@ -272,6 +294,15 @@ export class Journal {
   close(): void {
     try {
       this.commit()
+      // Synchronously, so nothing committed is left unsynced when the process exits right after.
+      try {
+        const fd = openSync(`${this.path}-wal`, 'r+')
+        fsyncSync(fd)
+        closeSync(fd)
+      } catch {
+        // no WAL: nothing to sync
+      }
+      void this.wal?.then((fh) => fh.close()).catch(() => {})
       this.db.close()
     } catch {
       // already closed

@@ -111,7 +111,9 @@ describe('floods against the master (node-1)', () => {
     expect(structure).toBeGreaterThan(0)
     expect(rate).toBeGreaterThan(0)
     expect(structure).toBeLessThanOrEqual(1.1 * (400 + 200 * (result.ms / 1000 + 0.5)))
-    expect(result.sent).toBeGreaterThan(500)
+    // At least the burst was read; the victim then dropped the stream (the flood ended before its 3,000 frames).
+    expect(result.sent).toBeGreaterThan(300)
+    expect(result.sent).toBeLessThan(3_000)
     expect(latency.max).toBeLessThan(LATENCY_BOUND_MS)
     noAlarms()
   })
