@@ -44,8 +44,9 @@ export function nackFrame(i: number): Uint8Array {
 }
 
 /**
- * Write `frame` (length-prefixed) over one stream, at most `count` frames within `ms`, paced to `perSecond`
- * (default: as fast as the stream takes them).
+ * Write `frame` (length-prefixed), at most `count` frames within `ms`, paced to `perSecond` (default: as fast as
+ * the stream takes them). When the agent drops the stream, the flood ends, or with `reopen` goes on over a new
+ * stream (a persistent flooder); `streams` counts the streams used.
  */
 export async function floodFrames(
   h: Node,
@@ -55,27 +56,39 @@ export async function floodFrames(
   count: number,
   ms: number,
   perSecond = Infinity,
-): Promise<{ sent: number; ms: number }> {
-  const stream = await h.dialProtocol(peer, protocol, { signal: AbortSignal.timeout(5_000) })
-  const lp = lpStream(stream)
+  reopen = false,
+): Promise<{ sent: number; ms: number; streams: number }> {
   const started = performance.now()
   let sent = 0
-  try {
-    while (sent < count && performance.now() - started < ms) {
-      // Batches of 16 frames per write, as a fast sender would.
-      const batch = Array.from({ length: Math.min(16, count - sent) }, (_, k) => frame(sent + k))
-      await lp.writeV(batch, { signal: AbortSignal.timeout(2_000) })
-      sent += batch.length
-      const ahead = sent / perSecond - (performance.now() - started) / 1000
-      if (ahead > 0) await new Promise((r) => setTimeout(r, ahead * 1000))
-      // Let this process's other work (event watchers) run between batches.
-      else if (sent % 256 === 0) await new Promise((r) => setImmediate(r))
+  let streams = 0
+  while (sent < count && performance.now() - started < ms) {
+    let stream
+    try {
+      stream = await h.dialProtocol(peer, protocol, { signal: AbortSignal.timeout(5_000) })
+    } catch {
+      break
     }
-  } catch {
-    // the agent dropped the stream: the flood is over
+    streams++
+    const lp = lpStream(stream)
+    try {
+      while (sent < count && performance.now() - started < ms) {
+        // Batches of 16 frames per write, as a fast sender would.
+        const batch = Array.from({ length: Math.min(16, count - sent) }, (_, k) => frame(sent + k))
+        await lp.writeV(batch, { signal: AbortSignal.timeout(2_000) })
+        sent += batch.length
+        const ahead = sent / perSecond - (performance.now() - started) / 1000
+        if (ahead > 0) await new Promise((r) => setTimeout(r, ahead * 1000))
+        // Let this process's other work (event watchers) run between batches.
+        else if (sent % 256 === 0) await new Promise((r) => setImmediate(r))
+      }
+    } catch {
+      // the agent dropped the stream
+    }
+    stream.abort(new Error('flood over'))
+    if (!reopen) break
+    await new Promise((r) => setTimeout(r, 10))
   }
-  stream.abort(new Error('flood over'))
-  return { sent, ms: performance.now() - started }
+  return { sent, ms: performance.now() - started, streams }
 }
 
 /**
