@@ -24,7 +24,8 @@ interface Holder {
   since: string
 }
 
-function readBootId(): string | null {
+/** This boot of the host (Linux), or null. */
+export function readBootId(): string | null {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
   } catch {
@@ -32,7 +33,8 @@ function readBootId(): string | null {
   }
 }
 
-function startTicksOf(pid: number): number | null {
+/** Start time of a process in clock ticks since boot (Linux), or null: with the boot id, it names one process. */
+export function startTicksOf(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.

@@ -31,6 +31,8 @@ export interface RunRequest {
    * away. Once started, a run is not cut by it: its outcome is journaled for a retry with the same id.
    */
   signal?: AbortSignal
+  /** Called with the process group id of a command handler once it is spawned (journaled, for restarts). */
+  onSpawn?: (pgid: number) => void
 }
 
 export interface TypeLoad {
@@ -193,6 +195,7 @@ export class Executor {
         killGraceMs: def.options.killGraceMs,
         maxOutputBytes: def.options.maxOutputBytes,
         signal: ac.signal,
+        onSpawn: req.onSpawn,
       })
       const durationMs = Math.round(performance.now() - started)
       const stderr = r.stderrTail.length > 0 ? r.stderrTail : undefined
@@ -290,6 +293,7 @@ export interface CommandOptions {
   killGraceMs: number
   maxOutputBytes: number
   signal?: AbortSignal
+  onSpawn?: (pgid: number) => void
 }
 
 export interface CommandResult {
@@ -314,7 +318,7 @@ export function groupAlive(pgid: number): boolean {
   }
 }
 
-function killGroup(pgid: number, sig: NodeJS.Signals): void {
+export function killGroup(pgid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(-pgid, sig)
   } catch {
@@ -337,6 +341,7 @@ export function runCommand(argv: string[], o: CommandOptions): Promise<CommandRe
       return
     }
     const pid = child.pid
+    if (pid !== undefined) o.onSpawn?.(pid)
     const out: Buffer[] = []
     let outBytes = 0
     let outputExceeded = false

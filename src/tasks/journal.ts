@@ -11,8 +11,11 @@ import type { TaskOutcome, TaskRecord, TaskState } from './types.ts'
 import { checkWal } from './wal-check.ts'
 
 export const JOURNAL_FILE = 'tasks.sqlite'
-/** Layout version kept in PRAGMA user_version. 1 (or 0, before versioning): the original table; 2: + interruptions. */
-export const JOURNAL_VERSION = 2
+/**
+ * Layout version kept in PRAGMA user_version. 1 (or 0, before versioning): the original table; 2: + interruptions;
+ * 3: + the process group of a running command handler (pgid, its leader's start time, the boot id).
+ */
+export const JOURNAL_VERSION = 3
 
 /** The journal cannot be trusted; the message is one line naming the file and the way out. */
 export class JournalError extends Error {
@@ -51,6 +54,9 @@ interface Row {
   updated_at: number
   finished_at: number | null
   interruptions: number
+  pgid: number | null
+  pg_start: number | null
+  boot_id: string | null
 }
 
 export interface StoredRecord extends TaskRecord {
@@ -58,11 +64,13 @@ export interface StoredRecord extends TaskRecord {
   terminal: boolean
   /** Times a stop or crash of this agent cut a run of this task short (see the restart rule in docs/tasks.md). */
   interruptions: number
+  /** The process group of the command handler running it, as journaled at spawn: a restart kills what is left. */
+  group: { pgid: number; leaderStart: number | null; bootId: string | null } | null
 }
 
 const UNFINISHED: TaskState[] = ['queued', 'forwarded', 'running']
 
-type StatementName = 'get' | 'insert' | 'progress' | 'finish' | 'requeue' | 'recent' | 'unfinished' | 'prune' | 'count'
+type StatementName = 'get' | 'insert' | 'progress' | 'finish' | 'requeue' | 'recent' | 'unfinished' | 'prune' | 'count' | 'group'
 
 /**
  * Group commit, fsync off the event loop. The writes of one event-loop turn share one transaction, committed on
@@ -128,8 +136,8 @@ export class Journal {
     const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tasks'").get() !== undefined
     if (version > JOURNAL_VERSION) throw new JournalError(this.path, `layout version ${version} is newer than this agent's ${JOURNAL_VERSION}`)
     if (existed && !hasTable && version !== 0) throw new JournalError(this.path, `layout version ${version} but no tasks table`)
-    const hasInterruptions =
-      hasTable && (db.prepare('PRAGMA table_info(tasks)').all() as Array<{ name: string }>).some((c) => c.name === 'interruptions')
+    const columns = hasTable ? (db.prepare('PRAGMA table_info(tasks)').all() as Array<{ name: string }>).map((c) => c.name) : []
+    const missing = (name: string, decl: string) => (hasTable && !columns.includes(name) ? `ALTER TABLE tasks ADD COLUMN ${name} ${decl};` : '')
     db.exec(`
       BEGIN;
       CREATE TABLE IF NOT EXISTS tasks (
@@ -148,9 +156,15 @@ export class Journal {
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
         finished_at INTEGER,
-        interruptions INTEGER NOT NULL DEFAULT 0
+        interruptions INTEGER NOT NULL DEFAULT 0,
+        pgid INTEGER,
+        pg_start INTEGER,
+        boot_id TEXT
       );
-      ${hasTable && !hasInterruptions ? 'ALTER TABLE tasks ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;' : ''}
+      ${missing('interruptions', 'INTEGER NOT NULL DEFAULT 0')}
+      ${missing('pgid', 'INTEGER')}
+      ${missing('pg_start', 'INTEGER')}
+      ${missing('boot_id', 'TEXT')}
       CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished_at);
       CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
       CREATE INDEX IF NOT EXISTS tasks_updated ON tasks (updated_at);
@@ -168,7 +182,8 @@ export class Journal {
          VALUES (?, ?, ?, ?, NULL, 0, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)
          ON CONFLICT(id) DO UPDATE SET type = excluded.type, payload = excluded.payload, state = excluded.state, outcome = NULL,
            terminal = 0, attempt = excluded.attempt, node = excluded.node, term = excluded.term, origin = excluded.origin,
-           async = excluded.async, deadline = excluded.deadline, updated_at = excluded.updated_at, finished_at = NULL, interruptions = 0`,
+           async = excluded.async, deadline = excluded.deadline, updated_at = excluded.updated_at, finished_at = NULL, interruptions = 0,
+           pgid = NULL, pg_start = NULL, boot_id = NULL`,
       ),
       progress: db.prepare('UPDATE tasks SET state = ?, attempt = ?, node = ?, term = ?, updated_at = ? WHERE id = ?'),
       finish: db.prepare('UPDATE tasks SET state = ?, outcome = ?, terminal = ?, attempt = ?, node = ?, term = ?, updated_at = ?, finished_at = ? WHERE id = ?'),
@@ -179,6 +194,7 @@ export class Journal {
         'DELETE FROM tasks WHERE finished_at IS NOT NULL AND id NOT IN (SELECT id FROM tasks WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?)',
       ),
       count: db.prepare('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state'),
+      group: db.prepare('UPDATE tasks SET pgid = ?, pg_start = ?, boot_id = ? WHERE id = ?'),
     }
   }
 
@@ -256,6 +272,11 @@ export class Journal {
     this.write(() => this.st.progress.run(state, attempt, node, term ?? null, Date.now(), id))
   }
 
+  /** The process group a command handler of this task runs in (null: none any more). */
+  recordGroup(id: string, group: StoredRecord['group']): void {
+    this.write(() => this.st.group.run(group?.pgid ?? null, group?.leaderStart ?? null, group?.bootId ?? null, id))
+  }
+
   /** Queue a task again after a restart as `attempt`; `interrupted` counts a run that the stop or crash cut short. */
   requeue(id: string, attempt: number, interrupted: boolean): void {
     this.write(() => this.st.requeue.run(attempt, interrupted ? 1 : 0, Date.now(), id))
@@ -328,5 +349,6 @@ function toRecord(r: Row): StoredRecord {
     updatedAt: r.updated_at,
     finishedAt: r.finished_at,
     interruptions: r.interruptions ?? 0,
+    group: r.pgid === null || r.pgid === undefined ? null : { pgid: r.pgid, leaderStart: r.pg_start ?? null, bootId: r.boot_id ?? null },
   }
 }

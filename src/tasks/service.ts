@@ -7,7 +7,8 @@ import type { Agent } from '../agent/types.ts'
 import { routeReceive, routeSubmit } from '../core/routing.ts'
 import type { MasterView } from '../core/types.ts'
 import { parseTaskOptions, taskTypeName, type OnConfig, type TaskOptions, type TaskTypeConfig } from './config.ts'
-import { Executor, type TaskDefinition, type TypeLoad } from './executor.ts'
+import { readBootId, startTicksOf } from '../agent/datadir-lock.ts'
+import { Executor, groupAlive, killGroup, type TaskDefinition, type TypeLoad } from './executor.ts'
 import { HookRunner } from './hooks.ts'
 import { Journal, type StoredRecord } from './journal.ts'
 import { isFailure, type ModuleHandler, type TaskFailure, type TaskOutcome, type TaskRecord } from './types.ts'
@@ -429,6 +430,7 @@ export class TaskService {
             term,
             signal,
             onStart: () => this.journal.progress(id, 'running', runAttempt, this.nodeId, term ?? null),
+            onSpawn: (pgid) => this.journal.recordGroup(id, groupOf(pgid)),
           })
           // Killed because this node lost the master role mid-run: retry on the next master, like a lost forward.
           if (masterOnly && isFailure(o) && o.error === 'interrupted' && !this.stopped) {
@@ -592,6 +594,7 @@ export class TaskService {
         attempt: req.attempt,
         term,
         onStart: () => this.journal.progress(req.id, 'running', req.attempt, this.nodeId, term ?? null),
+        onSpawn: (pgid) => this.journal.recordGroup(req.id, groupOf(pgid)),
       })
       if (this.stopped && isFailure(o) && o.error === 'interrupted') return o
       this.journal.finish(req.id, o, isTerminal(o))
@@ -614,6 +617,7 @@ export class TaskService {
    */
   private recover(): void {
     for (const r of this.journal.unfinished()) {
+      if (r.state === 'running') this.killLeftover(r)
       const def = this.executor.definition(r.type)
       if (r.origin === 'submit' && r.async && def) {
         const cut = r.state === 'running'
@@ -635,6 +639,23 @@ export class TaskService {
     }
   }
 
+  /**
+   * A command handler's process group that outlived the previous run of this agent (SIGKILL, crash: handlers run
+   * detached) is killed before the restart rule applies, so a rerun never overlaps it. Only a group journaled in
+   * this boot; and a pid is not reused while a group of that id exists, so a live group whose leader (if still
+   * there) has the journaled start time is the one this agent spawned.
+   */
+  private killLeftover(r: StoredRecord): void {
+    const g = r.group
+    if (!g || !groupAlive(g.pgid)) return
+    if (g.bootId !== null && g.bootId !== BOOT_ID) return
+    const leader = startTicksOf(g.pgid)
+    if (leader !== null && g.leaderStart !== null && leader !== g.leaderStart) return
+    killGroup(g.pgid, 'SIGKILL')
+    this.journal.recordGroup(r.id, null)
+    this.agent.logger.warn({ task: r.id, pgid: g.pgid }, `killed process group ${g.pgid} of task ${r.id}, left running by the previous run of ${this.nodeId}`)
+  }
+
   private lastLoadKey = ''
   private lastLoadAt = 0
 
@@ -652,6 +673,12 @@ export class TaskService {
       // Load gossip is best effort.
     }
   }
+}
+
+const BOOT_ID = readBootId()
+
+function groupOf(pgid: number): StoredRecord['group'] {
+  return { pgid, leaderStart: startTicksOf(pgid), bootId: BOOT_ID }
 }
 
 function bump(m: Map<string, number>, key: string, by: number): void {

@@ -2,7 +2,7 @@
 // queued tasks queued and they all run after the restart; a task cut short while running follows the restart
 // rule (rerun within its type's retries, else `interrupted`); a journal whose WAL was cut stops the agent with
 // exit code 2 and one line naming the file and the way out.
-import { readFileSync, existsSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest'
 import { Journal } from '../../src/tasks/journal.ts'
@@ -15,8 +15,14 @@ const config = {
   tasks: {
     // One at a time, 1 s each: a burst of submits leaves one running and the rest queued.
     serial: { concurrency: 1, maxQueued: 20, timeoutMs: 20_000, command: ['sh', '-c', `${record}; sleep 1; echo '"ok"'`] },
-    // Same, but declared safe to rerun once after an interruption.
-    rerun: { concurrency: 1, retries: 1, timeoutMs: 20_000, command: ['sh', '-c', `${record}; sleep 1; echo '"ok"'`] },
+    // Declared safe to rerun once after an interruption. Attempt 1 takes 20 s (it is cut by a SIGKILL of the
+    // agent and would run on, orphaned), a rerun 1 s. Each run records its process group id.
+    rerun: {
+      concurrency: 1,
+      retries: 1,
+      timeoutMs: 30_000,
+      command: ['sh', '-c', `echo "$CONCLAVE_TASK_ID $CONCLAVE_ATTEMPT $$" >> ${runs}; if [ "$CONCLAVE_ATTEMPT" = 1 ]; then sleep 20; else sleep 1; fi; echo '"ok"'`],
+    },
     quick: { command: ['sh', '-c', `${record}; echo '"ok"'`] },
   },
 }
@@ -41,6 +47,22 @@ async function task(a: AgentProc, id: string): Promise<Record<string, unknown> |
   } catch {
     return null
   }
+}
+
+/** Pids of the group that are not zombies, from /proc. */
+function liveInGroup(pgid: number): number[] {
+  const out: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(f[2]) === pgid && f[0] !== 'Z') out.push(Number(name))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out
 }
 
 const runsOf = (id: string) => (existsSync(runs) ? readFileSync(runs, 'utf8').split('\n').filter((l) => l.startsWith(`${id} `)) : [])
@@ -81,13 +103,15 @@ describe('task durability across stops', () => {
     expect((await b.exited).code).toBe(0)
   }, 90_000)
 
-  it('a task cut by a SIGKILL mid-run is run again when its type has retries left', async () => {
+  it('a task cut by a SIGKILL mid-run: the orphaned handler is killed at the restart, then it runs again (its type has retries left)', async () => {
     onTestFailed(() => console.error(cluster.logs()))
     const a = await cluster.spawn('node-2', [], ['--config', configFile])
     await waitFor('node-2 up', () => a.status())
     expect((await post(a, { type: 'rerun', id: 'cut-1' })).status).toBe(202)
     await waitFor('cut-1 to start', async () => runsOf('cut-1').length === 1, 10_000, 50)
     await a.kill()
+    const orphan = Number(runsOf('cut-1')[0].split(' ')[2])
+    expect(liveInGroup(orphan).length).toBeGreaterThan(0) // handlers run detached: the SIGKILL of the agent left it running
     const b = new AgentProc(a.spec)
     cluster.agents.push(b)
     const t = await waitFor('cut-1 to succeed after the restart', async () => {
@@ -95,7 +119,10 @@ describe('task durability across stops', () => {
       return r && r.state === 'succeeded' ? r : false
     }, 30_000)
     expect(t).toMatchObject({ attempt: 2 })
-    expect(runsOf('cut-1')).toEqual(['cut-1 1', 'cut-1 2'])
+    expect(runsOf('cut-1').map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['cut-1 1', 'cut-1 2'])
+    // Killed: what is left of the group are zombies at most (this machine's init does not reap orphans).
+    expect(liveInGroup(orphan)).toEqual([])
+    expect(b.stderr).toMatch(new RegExp(`killed process group ${orphan} of task cut-1`))
     await b.kill()
   }, 90_000)
 
