@@ -10,6 +10,7 @@ import { ClusterCore, type Seed } from '../core/node.ts'
 import type { CoreConfig, CoreEvent, Effect } from '../core/types.ts'
 import { loadOrCreateKey } from '../net/key.ts'
 import { Net } from '../net/shell.ts'
+import { DataDirLock } from './datadir-lock.ts'
 import { createLogger, logEvent } from './logger.ts'
 import { createMetrics } from './metrics.ts'
 import { StateFile } from './state.ts'
@@ -36,6 +37,8 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const { config } = options
   const plugins = options.plugins ?? []
   const log = options.logger ?? createLogger(config.logLevel, config.id, config.logFormat)
+  // One process per data dir (node key, journal, state): a second one stops here with exit code 2.
+  const lock = DataDirLock.acquire(config.dataDir, (stale) => log.warn({ dataDir: config.dataDir, stale }, `took over the stale data dir lock of ${stale}`))
   const { key, created } = await loadOrCreateKey(config.dataDir)
 
   const state = new StateFile(config.dataDir)
@@ -163,6 +166,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       await app.close().catch(() => {})
       await net.stop().catch((e: Error) => log.warn({ err: e.message }, 'libp2p stop failed'))
       log.info({ code: result.code }, result.reason ?? (leave ? 'left and stopped' : 'stopped'))
+      lock.release()
       events.emit('stopped', result)
       resolveStopped(result)
     })()
@@ -236,6 +240,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     await listenApi(app, config.api)
   } catch (e) {
     await net.stop().catch(() => {})
+    lock.release()
     throw e
   }
 

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { levelValues, logBusOf, type LogRecord } from '../agent/logger.ts'
 import type { Agent, AgentPlugin } from '../agent/types.ts'
 import type { CoreEvent, Member } from '../core/types.ts'
+import { registerHttpLimits, type HttpLimits } from './limits.ts'
 
 const UI_DIR = join(import.meta.dirname, 'ui')
 const uiFiles: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' }
@@ -40,22 +41,17 @@ export function splitHostPort(hostPort: string): { host: string; port: number } 
 }
 
 /** Open a Server-Sent Events stream; `subscribe` returns its unsubscribe function. */
-function sse(req: FastifyRequest, reply: FastifyReply, hello: string, subscribe: (send: (event: string, data: unknown) => void) => () => void): void {
-  reply.hijack()
-  const res = reply.raw
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
-  res.write(`: ${hello}\n\n`)
-  const unsubscribe = subscribe((event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`))
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS)
-  let closed = false
-  const done = () => {
-    if (closed) return
-    closed = true
+function sse(limits: HttpLimits, req: FastifyRequest, reply: FastifyReply, hello: string, subscribe: (send: (event: string, data: unknown) => void) => () => void): void {
+  // Bounded in clients and in unread bytes per client (src/api/limits.ts).
+  const client = limits.openSse(req, reply)
+  if (!client) return
+  client.write(`: ${hello}\n\n`)
+  const unsubscribe = subscribe((event, data) => client.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`))
+  const keepAlive = setInterval(() => client.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS)
+  client.whenClosed(() => {
     clearInterval(keepAlive)
     unsubscribe()
-  }
-  req.raw.on('close', done)
-  res.on('close', done)
+  })
 }
 
 /** Role of a member: the master, a voter (its lease grants count), or a member without a vote. */
@@ -76,6 +72,7 @@ async function counters(agent: Agent): Promise<Record<string, number>> {
 
 export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance {
   const app = Fastify({ logger: false, forceCloseConnections: true })
+  const limits = registerHttpLimits(app, agent.metrics)
   const startedAt = Date.now()
   const ui = Object.fromEntries(Object.keys(uiFiles).map((f) => [f, readFileSync(join(UI_DIR, f))]))
 
@@ -169,7 +166,7 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance 
 
   // Server-Sent Events: one `data:` line of JSON per core event. Used by the dashboard, tests and the partition harness.
   app.get('/v1/events', (req, reply) => {
-    sse(req, reply, `conclave ${agent.id}`, (send) => {
+    sse(limits, req, reply, `conclave ${agent.id}`, (send) => {
       const onEvent = (type: string, json: unknown) => send(type, json)
       feed.on('event', onEvent)
       return () => feed.off('event', onEvent)
@@ -185,7 +182,7 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance 
     if (level === undefined || name === 'silent') return reply.code(400).send({ error: 'bad-request', detail: `level: expected one of trace, debug, info, warn, error, fatal, got "${name}"` })
     const bus = logBusOf(agent.logger)
     if (!bus) return reply.code(503).send({ error: 'unavailable', detail: 'this agent logs to a logger without a record stream' })
-    sse(req, reply, `conclave ${agent.id} logs at ${name}`, (send) => bus.subscribe(level, (r: LogRecord) => send('log', r)))
+    sse(limits, req, reply, `conclave ${agent.id} logs at ${name}`, (send) => bus.subscribe(level, (r: LogRecord) => send('log', r)))
   })
 
   for (const p of plugins) p.routes?.(app)

@@ -44,7 +44,7 @@ export async function run(argv: string[]): Promise<number> {
       return e.exitCode
     }
     const err = e as Error
-    if (['ConfigError', 'NetError', 'ApiError', 'KeyError', 'StateFileError'].includes(err.name)) {
+    if (['ConfigError', 'NetError', 'ApiError', 'KeyError', 'StateFileError', 'DataDirLockError'].includes(err.name)) {
       process.stderr.write(`conclave: ${err.message}\n`)
       return EXIT.usage
     }

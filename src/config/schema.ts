@@ -114,7 +114,7 @@ const nodeId = z
   .max(128, { error: 'must be at most 128 characters' })
   .regex(/^[A-Za-z0-9._:@-]+$/, { error: 'may contain only letters, digits and . _ : @ -' })
 
-export const agentSchema = z
+const agentObject = z
   .object({
     id: nodeId,
     listen: listenAddr,
@@ -134,10 +134,71 @@ export const agentSchema = z
   .extend(protocolSchema.shape)
   .strict()
 
+// ---- cross-field checks of the protocol tunables (one block; reasons per default in docs/limits.md) ----------
+
+type ProtocolValues = z.infer<typeof protocolSchema>
+
+/** Largest clockDrift accepted: the lease holder then still counts half of each grant. */
+export const MAX_CLOCK_DRIFT = 0.25
+
+/**
+ * Tunables that are each valid alone but do not work together. Every message names both fields and the values,
+ * so `config error: leaseRenewMs: ...` says what to change. Runs only once every field parsed.
+ */
+export function checkProtocolConsistency(c: ProtocolValues, ctx: z.RefinementCtx): void {
+  const bad = (field: keyof ProtocolValues, message: string) => ctx.addIssue({ code: 'custom', path: [field], message })
+  if (c.clockDrift > MAX_CLOCK_DRIFT) {
+    bad(
+      'clockDrift',
+      `${c.clockDrift} is too large: a lease holder counts leaseDurationMs × (1 − 2 × clockDrift) of each grant ` +
+        `(${Math.max(0, Math.round(c.leaseDurationMs * (1 - 2 * c.clockDrift)))} ms of leaseDurationMs ${c.leaseDurationMs}); at most ${MAX_CLOCK_DRIFT}`,
+    )
+    return // the lease arithmetic below needs a sane drift
+  }
+  const share = Math.floor(c.leaseDurationMs * (1 - 2 * c.clockDrift))
+  if (c.leaseRenewMs >= share) {
+    bad(
+      'leaseRenewMs',
+      `${c.leaseRenewMs} must be below leaseDurationMs × (1 − 2 × clockDrift) = ${share} (leaseDurationMs ${c.leaseDurationMs}, clockDrift ${c.clockDrift}): ` +
+        'the master must renew before its share of the lease runs out',
+    )
+  }
+  if (c.probeTimeoutMs > c.probeIntervalMs) {
+    bad('probeTimeoutMs', `${c.probeTimeoutMs} must be at most probeIntervalMs (${c.probeIntervalMs}): a probe must end before the next one starts`)
+  }
+  if (c.indirectTimeoutMs < c.probeTimeoutMs) {
+    bad(
+      'indirectTimeoutMs',
+      `${c.indirectTimeoutMs} must be at least probeTimeoutMs (${c.probeTimeoutMs}): an indirect probe is a relay's own direct probe plus two hops`,
+    )
+  }
+  if (c.suspicionMinMs < c.probeIntervalMs) {
+    bad('suspicionMinMs', `${c.suspicionMinMs} must be at least probeIntervalMs (${c.probeIntervalMs}): a suspect needs a probe round to hear of it and refute`)
+  }
+  if (c.deadProbeIntervalMs < c.probeIntervalMs) {
+    bad('deadProbeIntervalMs', `${c.deadProbeIntervalMs} must be at least probeIntervalMs (${c.probeIntervalMs}): dead members are probed less often than live ones`)
+  }
+  if (c.syncIntervalMs < c.probeIntervalMs) {
+    bad('syncIntervalMs', `${c.syncIntervalMs} must be at least probeIntervalMs (${c.probeIntervalMs}): a full-state exchange repairs what gossip missed, it is not the gossip`)
+  }
+  const maxSuspicion = c.suspicionMinMs * c.suspicionMaxMult
+  if (c.reapAfterMs < Math.max(maxSuspicion, c.deadProbeIntervalMs) * 2) {
+    bad(
+      'reapAfterMs',
+      `${c.reapAfterMs} must be at least twice the longer of suspicionMinMs × suspicionMaxMult (${maxSuspicion}) and deadProbeIntervalMs (${c.deadProbeIntervalMs}): ` +
+        'a dead member must be re-probed before it is forgotten, or a healed partition never merges',
+    )
+  }
+}
+
+export const agentSchema = agentObject.superRefine(checkProtocolConsistency)
+
+// ---- end of the cross-field checks ------------------------------------------------------------------------------
+
 export type AgentConfig = z.infer<typeof agentSchema>
 
-/** What the config file may contain: every key optional, unknown keys rejected. */
-export const fileSchema = agentSchema.partial().strict()
+/** What the config file may contain: every key optional, unknown keys rejected (cross-field checks run on the merge). */
+export const fileSchema = agentObject.partial().strict()
 
 export function defaultDataDir(id: string): string {
   return join('data', id)

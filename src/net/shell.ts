@@ -10,6 +10,8 @@ import type { AgentMetrics } from '../agent/metrics.ts'
 import type { AgentNet, RequestHandler, RequestOptions } from '../agent/types.ts'
 import type { Message, Observation, PeerKey } from '../core/types.ts'
 import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, type BadReason } from '../core/codec.ts'
+import { encode as lpEncode } from 'it-length-prefixed'
+import { deadlineAfter, FrameReader, InboundLimits, type InboundLimitOptions } from './limits.ts'
 import { BOOTSTRAP_TAG, buildNode, type Node } from './node.ts'
 
 export const DIRECT_PROTOCOL = '/conclave/swim/1.0.0'
@@ -25,6 +27,9 @@ const MAX_REQUEST_BYTES = 4 * 1024 * 1024
 const BOOTSTRAP_RETRY_MS = 1_000
 const DISCOVERY_FALLBACK_MS = 1_000
 const BOOTSTRAP_MAX_ATTEMPTS = 300
+/** Membership-rate refusals on one inbound stream within STRIKE_WINDOW_MS after which the stream is dropped. */
+const MAX_STRIKES = 5
+const STRIKE_WINDOW_MS = 10_000
 
 export type Channel = 'direct' | 'broadcast'
 
@@ -40,6 +45,8 @@ export interface NetOptions {
   mdns: boolean
   logger: Logger
   metrics: AgentMetrics
+  /** Per-peer inbound limits (src/net/limits.ts); defaults in docs/limits.md. */
+  limits?: Partial<InboundLimitOptions>
 }
 
 /** A problem the operator must fix (port in use, unusable address); the CLI prints it as one line. */
@@ -156,6 +163,7 @@ export class Net implements AgentNet {
   private readonly badLogged = new Set<string>()
   private readonly inbound = new Set<Stream>()
   private readonly timers = new Set<NodeJS.Timeout>()
+  readonly limits: InboundLimits
 
   private constructor(
     readonly node: Node,
@@ -163,6 +171,7 @@ export class Net implements AgentNet {
   ) {
     this.log = opts.logger
     this.metrics = opts.metrics
+    this.limits = new InboundLimits(opts.metrics.registry, opts.logger, opts.limits)
   }
 
   /** A one-shot timer that stop() clears. */
@@ -211,7 +220,9 @@ export class Net implements AgentNet {
       else this.later(DISCOVERY_FALLBACK_MS, dial)
     })
     await node.handle(DIRECT_PROTOCOL, ({ stream, connection }) => void this.readDirect(stream, connection.remotePeer.toString()), {
-      maxInboundStreams: 64,
+      // A peer keeps one long-lived stream (a new one after a reset): a few are plenty, and each one a flooder
+      // opens can hold what the transport buffers for it.
+      maxInboundStreams: 8,
     })
     try {
       await node.start()
@@ -280,23 +291,44 @@ export class Net implements AgentNet {
     sender.enqueue({ bytes, type: msg.t, retried: false })
   }
 
+  /**
+   * Inbound direct stream: frames of at most MAX_MESSAGE_BYTES, each charged to the peer's membership budget
+   * before it is decoded. A frame whose length prefix is bad (overlong, too big, or the stream ends inside it)
+   * is counted and ends the stream: the framing is lost after it.
+   */
   private async readDirect(stream: Stream, from: PeerKey): Promise<void> {
     this.inbound.add(stream)
-    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    const reader = new FrameReader(stream.source)
+    // Refusals on this stream within STRIKE_WINDOW_MS: a peer that keeps flooding loses the stream (and what the
+    // transport buffered for it) instead of being read slowly forever. It may open another, within maxInboundStreams.
+    let strikes = 0
+    let firstStrike = 0
     try {
       for (;;) {
-        const data = await lp.read()
-        this.onBytes(from, data.subarray(), 'direct')
+        const r = await reader.read(MAX_MESSAGE_BYTES)
+        if (r.kind === 'end') break
+        if (r.kind === 'bad') {
+          this.bad(from, r.reason, r.detail)
+          stream.abort(new Error(r.detail))
+          break
+        }
+        if (r.kind !== 'frame') break
+        if (!this.limits.membership.allow(from, r.bytes.byteLength)) {
+          this.limits.refuse(from, 'membership-rate', `over ${this.limits.o.membershipMsgsPerSec} messages or ${this.limits.o.membershipBytesPerSec} bytes per second`)
+          const now = performance.now()
+          if (now - firstStrike > STRIKE_WINDOW_MS) ((strikes = 0), (firstStrike = now))
+          if (++strikes >= MAX_STRIKES) {
+            stream.abort(new Error('over its membership budget'))
+            break
+          }
+          // Stop reading for a while: the transport's flow control then holds the sender back for free.
+          await new Promise((res) => setTimeout(res, this.limits.membership.pauseMs(from)))
+          continue
+        }
+        this.onBytes(from, r.bytes, 'direct')
       }
     } catch (e) {
-      const err = e as Error & { code?: string }
-      if (err.name === 'InvalidDataLengthError' || err.name === 'InvalidDataLengthLengthError') {
-        // The framing is lost after an oversized frame: count it and drop the stream.
-        this.bad(from, 'too-big', err.message)
-        stream.abort(err)
-      } else if (err.name !== 'UnexpectedEOFError' && !this.stopping) {
-        this.log.debug({ peer: from, err: err.message }, 'inbound direct stream ended')
-      }
+      if (!this.stopping) this.log.debug({ peer: from, err: (e as Error).message }, 'inbound direct stream ended')
     } finally {
       this.inbound.delete(stream)
       if (stream.status === 'open') await stream.close({ signal: AbortSignal.timeout(500) }).catch((e: Error) => stream.abort(e))
@@ -351,6 +383,11 @@ export class Net implements AgentNet {
     if (m.type !== 'signed') return
     const from = m.from.toString()
     if (m.topic === MEMBERSHIP_TOPIC) {
+      // Charged to the signing origin: the same budget as its direct stream.
+      if (!this.limits.membership.allow(from, m.data.byteLength)) {
+        this.limits.refuse(from, 'membership-rate', `over ${this.limits.o.membershipMsgsPerSec} messages or ${this.limits.o.membershipBytesPerSec} bytes per second`)
+        return
+      }
       this.onBytes(from, m.data, 'broadcast')
       return
     }
@@ -400,23 +437,67 @@ export class Net implements AgentNet {
   // ---- AgentNet for plugins ----------------------------------------------------------------------
 
   async handle(protocol: string, handler: RequestHandler): Promise<void> {
-    await this.node.handle(
-      protocol,
-      async ({ stream, connection }) => {
-        const from = connection.remotePeer.toString()
-        const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
-        try {
-          const req = await lp.read({ signal: AbortSignal.timeout(30_000) })
-          const res = await handler(req.subarray(), from)
-          await lp.write(res)
-          await stream.close({ signal: AbortSignal.timeout(5_000) })
-        } catch (e) {
-          this.log.debug({ protocol, peer: from, err: (e as Error).message }, 'request handler failed')
-          stream.abort(e as Error)
-        }
-      },
-      { maxInboundStreams: 128 },
-    )
+    await this.node.handle(protocol, ({ stream, connection }) => void this.serveRequest(protocol, handler, stream, connection.remotePeer.toString()), {
+      // libp2p's own per-connection bound; the per-peer and total bounds are the shell's (src/net/limits.ts).
+      maxInboundStreams: this.limits.o.taskStreamsPerPeer,
+    })
+  }
+
+  /**
+   * One request per stream, bounded before it costs memory: a stream slot per peer and in total, the request's
+   * announced length reserved from the peer's and the total byte budget before its body is read, the whole
+   * request within taskRequestReadMs, the response written within taskResponseWriteMs. The reservation is held
+   * until the handler answered (the request is in memory until then).
+   */
+  private async serveRequest(protocol: string, handler: RequestHandler, stream: Stream, from: PeerKey): Promise<void> {
+    const lim = this.limits
+    const slot = lim.taskStreams.reserve(from, 1)
+    if ('refused' in slot) {
+      lim.refuse(from, slot.refused === 'peer' ? 'task-streams-peer' : 'task-streams-total', `${slot.held} of ${slot.max} request streams open`)
+      stream.abort(new Error('too many request streams'))
+      return
+    }
+    let bytes: { release: () => void } | undefined
+    const readDeadline = deadlineAfter(lim.o.taskRequestReadMs)
+    try {
+      const r = await new FrameReader(stream.source).read(
+        MAX_REQUEST_BYTES,
+        (length) => {
+          const res = lim.taskBytes.reserve(from, length)
+          if ('release' in res) {
+            bytes = res
+            return null
+          }
+          lim.refuse(from, res.refused === 'peer' ? 'task-bytes-peer' : 'task-bytes-total', `${length} more bytes over ${res.held} of ${res.max} held`)
+          return `request of ${length} bytes over the ${res.refused === 'peer' ? 'per-peer' : 'total'} budget`
+        },
+        readDeadline.promise,
+      )
+      readDeadline.cancel()
+      if (r.kind !== 'frame') {
+        if (r.kind === 'bad') this.bad(from, r.reason, r.detail)
+        if (r.kind === 'timeout') lim.refuse(from, 'task-read-timeout', `request not complete within ${lim.o.taskRequestReadMs} ms`)
+        stream.abort(new Error(r.kind === 'bad' || r.kind === 'refused' ? r.detail : `request ${r.kind}`))
+        return
+      }
+      const res = await handler(r.bytes, from)
+      const write = deadlineAfter(lim.o.taskResponseWriteMs)
+      const sent = await Promise.race([stream.sink([lpEncode.single(res)]).then(() => 'sent' as const), write.promise])
+      write.cancel()
+      if (sent === 'timeout') {
+        lim.refuse(from, 'task-write-timeout', `response not taken within ${lim.o.taskResponseWriteMs} ms`)
+        stream.abort(new Error('response write timed out'))
+        return
+      }
+      await stream.close({ signal: AbortSignal.timeout(lim.o.taskResponseWriteMs) })
+    } catch (e) {
+      this.log.debug({ protocol, peer: from, err: (e as Error).message }, 'request handler failed')
+      stream.abort(e as Error)
+    } finally {
+      readDeadline.cancel()
+      bytes?.release()
+      slot.release()
+    }
   }
 
   async request(peer: PeerKey, addrs: string[], protocol: string, bytes: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {

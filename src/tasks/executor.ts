@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process'
 import type { TaskOptions } from './config.ts'
 import type { ModuleHandler, TaskContext, TaskFailure, TaskOutcome } from './types.ts'
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './wire.ts'
 
 export interface CommandSpec {
   argv: string[]
@@ -25,6 +26,13 @@ export interface RunRequest {
   term: number | undefined
   /** Called when the attempt leaves the queue and starts (for the journal's queued -> running). */
   onStart?: () => void
+  /**
+   * Aborting it while the task still waits in the queue takes it out (outcome `interrupted`): its client went
+   * away. Once started, a run is not cut by it: its outcome is journaled for a retry with the same id.
+   */
+  signal?: AbortSignal
+  /** Called with the process group id of a command handler once it is spawned (journaled, for restarts). */
+  onSpawn?: (pgid: number) => void
 }
 
 export interface TypeLoad {
@@ -93,8 +101,9 @@ export class Executor {
           `queue of task type "${req.type}" on ${this.nodeId} is full (${t.running} running, ${t.queue.length} queued, maxQueued ${t.def.options.maxQueued})`,
         )
       }
-      await new Promise<void>((resolve) => t.queue.push(resolve))
+      const granted = await this.waitTurn(t, req.signal)
       if (this.stopping) return this.fail(req, 'interrupted', `agent ${this.nodeId} is stopping`)
+      if (!granted) return this.fail(req, 'interrupted', `the client went away while task ${req.id} waited in the queue on ${this.nodeId}`)
     }
     t.running++
     try {
@@ -112,6 +121,24 @@ export class Executor {
       t.running--
       t.queue.shift()?.()
     }
+  }
+
+  /** Wait for a free slot; false when `signal` aborted first (the waiter is then out of the queue). */
+  private waitTurn(t: TypeState, signal: AbortSignal | undefined): Promise<boolean> {
+    if (signal?.aborted) return Promise.resolve(false)
+    return new Promise<boolean>((resolve) => {
+      const onAbort = () => {
+        const i = t.queue.indexOf(grant)
+        if (i >= 0) t.queue.splice(i, 1)
+        resolve(false)
+      }
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve(true)
+      }
+      t.queue.push(grant)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
   }
 
   /**
@@ -144,6 +171,7 @@ export class Executor {
         const ctx: TaskContext = { id: req.id, type: req.type, attempt: req.attempt, nodeId: this.nodeId, term: req.term, signal: ac.signal }
         const r = await runModule(def.handler, req.payload, ctx, def.options.timeoutMs, ac)
         const durationMs = Math.round(performance.now() - started)
+        if (r.ok && nestsDeeperThan(r.result, MAX_JSON_DEPTH)) return { ...base, error: 'handler-failed', detail: resultTooDeep(req.type, this.nodeId), durationMs }
         if (r.ok) return { ...base, result: r.result, durationMs }
         if (r.timedOut) return { ...base, error: 'timeout', detail: `task ${req.id} timed out after ${def.options.timeoutMs} ms on ${this.nodeId}`, durationMs }
         if (ac.signal.aborted) return { ...base, error: 'interrupted', detail: interruptedDetail(ac.signal, this.nodeId), durationMs }
@@ -167,6 +195,7 @@ export class Executor {
         killGraceMs: def.options.killGraceMs,
         maxOutputBytes: def.options.maxOutputBytes,
         signal: ac.signal,
+        onSpawn: req.onSpawn,
       })
       const durationMs = Math.round(performance.now() - started)
       const stderr = r.stderrTail.length > 0 ? r.stderrTail : undefined
@@ -193,7 +222,10 @@ export class Executor {
         const tail = stderr ? `: ${lastLine(stderr)}` : ''
         return { ...base, error: 'handler-failed', detail: `handler of ${req.type} ${how} on ${this.nodeId}${tail}`, exitCode: r.exitCode, signal: r.signal, stderr, durationMs }
       }
-      return { ...base, result: parseResult(r.stdout), durationMs }
+      const result = parseResult(r.stdout)
+      // Results travel back in one task reply, whose structure is bounded (src/tasks/wire.ts).
+      if (nestsDeeperThan(result, MAX_JSON_DEPTH)) return { ...base, error: 'handler-failed', detail: resultTooDeep(req.type, this.nodeId), exitCode: r.exitCode, stderr, durationMs }
+      return { ...base, result, durationMs }
     } finally {
       this.live.delete(ac)
       this.masterOnlyLive.delete(ac)
@@ -203,6 +235,10 @@ export class Executor {
   private fail(req: RunRequest, error: TaskFailure['error'], detail: string): TaskFailure {
     return { id: req.id, type: req.type, error, detail, node: this.nodeId, attempt: req.attempt }
   }
+}
+
+function resultTooDeep(type: string, nodeId: string): string {
+  return `handler of ${type} on ${nodeId} returned a result nested deeper than ${MAX_JSON_DEPTH} levels`
 }
 
 function lastLine(s: string): string {
@@ -257,6 +293,7 @@ export interface CommandOptions {
   killGraceMs: number
   maxOutputBytes: number
   signal?: AbortSignal
+  onSpawn?: (pgid: number) => void
 }
 
 export interface CommandResult {
@@ -281,7 +318,7 @@ export function groupAlive(pgid: number): boolean {
   }
 }
 
-function killGroup(pgid: number, sig: NodeJS.Signals): void {
+export function killGroup(pgid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(-pgid, sig)
   } catch {
@@ -304,6 +341,7 @@ export function runCommand(argv: string[], o: CommandOptions): Promise<CommandRe
       return
     }
     const pid = child.pid
+    if (pid !== undefined) o.onSpawn?.(pid)
     const out: Buffer[] = []
     let outBytes = 0
     let outputExceeded = false

@@ -91,13 +91,21 @@ function registerRoutes(app: FastifyInstance, service: TaskService): void {
         return badRequest(reply, 'where: expected an object of string tags, e.g. {"role": "web"}')
       }
       const asyncMode = req.query.async !== undefined && req.query.async !== '0' && req.query.async !== 'false'
-      const opts = { id: id as string | undefined, timeoutMs: timeoutMs as number | undefined, where: where as Record<string, string> | undefined }
+      // The remote address bounds in-flight tasks per client; a waiting (long-poll) submit ends with its client.
+      const opts = { id: id as string | undefined, timeoutMs: timeoutMs as number | undefined, where: where as Record<string, string> | undefined, client: req.ip }
       if (asyncMode) {
-        const r = service.submitAsync(type, payload, opts)
+        const r = await service.submitAsync(type, payload, opts)
         if ('outcome' in r) return reply.code(statusOf(r.outcome)).send(r.outcome)
         return reply.code(202).send({ id: r.id })
       }
-      const o = await service.submit(type, payload, opts)
+      const gone = new AbortController()
+      const onClose = () => {
+        if (!reply.raw.writableEnded) gone.abort()
+      }
+      reply.raw.once('close', onClose)
+      const o = await service.submit(type, payload, { ...opts, signal: gone.signal })
+      reply.raw.off('close', onClose)
+      if (gone.signal.aborted) return reply.hijack()
       return reply.code(statusOf(o)).send(o)
     },
   )

@@ -7,11 +7,25 @@ import type { Agent } from '../agent/types.ts'
 import { routeReceive, routeSubmit, type PlacementCandidate } from '../core/routing.ts'
 import type { MasterView } from '../core/types.ts'
 import { parseTaskOptions, taskTypeName, type OnConfig, type TaskOptions, type TaskTypeConfig } from './config.ts'
-import { Executor, type TaskDefinition, type TypeLoad } from './executor.ts'
+import { readBootId, startTicksOf } from '../agent/datadir-lock.ts'
+import { Executor, groupAlive, killGroup, type TaskDefinition, type TypeLoad } from './executor.ts'
 import { HookRunner } from './hooks.ts'
 import { Journal, type StoredRecord } from './journal.ts'
 import { isFailure, type ModuleHandler, type TaskFailure, type TaskOutcome, type TaskRecord } from './types.ts'
-import { decodeForward, decodeLoad, decodeReply, encodeForward, encodeLoad, encodeReply, LOAD_TOPIC, TASK_PROTOCOL, type ForwardReply, type LoadReport } from './wire.ts'
+import {
+  decodeForward,
+  decodeLoad,
+  decodeReply,
+  encodeForward,
+  encodeLoad,
+  encodeReply,
+  LOAD_TOPIC,
+  MAX_JSON_DEPTH,
+  nestsDeeperThan,
+  TASK_PROTOCOL,
+  type ForwardReply,
+  type LoadReport,
+} from './wire.ts'
 
 export interface SubmitOptions {
   /** Task id; retrying with the same id is idempotent on every node that already finished it. Default: a random UUID. */
@@ -20,7 +34,23 @@ export interface SubmitOptions {
   timeoutMs?: number
   /** Run on one live member with these tags, chosen by load (tasks that are not masterOnly). Not kept across a restart of this agent. */
   where?: Record<string, string>
+  /** Who submits (HTTP: the remote address), for the per-client in-flight bound. Default: "local". */
+  client?: string
+  /**
+   * Aborted when the submitter stops waiting (an HTTP client disconnected). A task not started yet then ends
+   * `interrupted` (not terminal: the id can be submitted again); a started one runs on and is journaled.
+   */
+  signal?: AbortSignal
 }
+
+/** Bounds of the task service (defaults and reasons: docs/limits.md). */
+export const taskServiceLimits = {
+  /** Unfinished tasks on this agent (submitted here and received from peers). */
+  maxInflight: 1_000,
+  /** Unfinished tasks submitted by one client (one HTTP remote address, or one peer forwarding to this master). */
+  maxInflightPerClient: 200,
+}
+export type TaskServiceLimits = typeof taskServiceLimits
 
 export interface TaskServiceOptions {
   types: Record<string, TaskTypeConfig>
@@ -28,6 +58,7 @@ export interface TaskServiceOptions {
   /** Finished tasks kept in the journal. */
   keepFinished?: number
   loadIntervalMs?: number
+  limits?: Partial<TaskServiceLimits>
 }
 
 /** Extra deadline beyond the run timeout, so a submit rides out a master failover by default. */
@@ -59,7 +90,10 @@ export class TaskService {
   private journal!: Journal
   private agent!: Agent
   private hooks!: HookRunner
-  private readonly inflight = new Map<string, { type: string; promise: Promise<TaskOutcome> }>()
+  private readonly inflight = new Map<string, { type: string; client: string; promise: Promise<TaskOutcome> }>()
+  private readonly inflightByClient = new Map<string, number>()
+  private readonly inflightByType = new Map<string, number>()
+  private readonly limits: TaskServiceLimits
   private readonly loads = new Map<string, { report: LoadReport; at: number }>()
   private readonly masterWaiters = new Set<() => void>()
   private readonly stopAborts = new Set<() => void>()
@@ -74,12 +108,14 @@ export class TaskService {
     forwarded: Counter<'type' | 'result'>
     received: Counter<'decision'>
     duration: Histogram<'type' | 'where'>
+    refused: Counter<'limit'>
   }
 
   constructor(
     private readonly nodeId: string,
     private readonly opts: TaskServiceOptions,
   ) {
+    this.limits = { ...taskServiceLimits, ...opts.limits }
     this.executor = new Executor(nodeId)
     for (const [name, t] of Object.entries(opts.types)) {
       const { command, cwd, env, ...options } = t
@@ -107,6 +143,7 @@ export class TaskService {
 
   async start(agent: Agent): Promise<void> {
     this.agent = agent
+    // Throws JournalError on a damaged journal: the agent then stops with exit code 2 and the error's one line.
     this.journal = new Journal(agent.dataDir, { keepFinished: this.opts.keepFinished })
     this.metrics = registerMetrics(agent.metrics)
     this.hooks = new HookRunner(this.opts.on, this.nodeId, agent.logger.child({ part: 'hooks' }), () => agent.master()?.term, undefined, {
@@ -152,7 +189,8 @@ export class TaskService {
     this.wakeWaiters()
     for (const a of [...this.stopAborts]) a()
     await this.executor.stop()
-    // Let the submit loops record their (interrupted) outcomes before the journal closes.
+    // Let the submit loops end before the journal closes. They record no outcome for what the stop cut short:
+    // queued tasks stay queued, running ones stay running, and the restart rule (recover()) decides.
     const pending = [...this.inflight.values()].map((f) => f.promise)
     await Promise.race([Promise.allSettled(pending), new Promise((r) => setTimeout(r, 2_000))])
     this.journal?.close()
@@ -177,14 +215,22 @@ export class TaskService {
     return 'outcome' in r ? r.outcome : r.promise
   }
 
-  /** Submit without waiting: the task is journaled before this returns; the outcome is in the journal later. */
-  submitAsync(type: string, payload: unknown, opts: SubmitOptions = {}): { id: string } | { outcome: TaskFailure } {
+  /**
+   * Submit without waiting for the outcome: resolves once the task is on disk (fsynced: the 202 may leave);
+   * the outcome is in the journal later.
+   */
+  async submitAsync(type: string, payload: unknown, opts: SubmitOptions = {}): Promise<{ id: string } | { outcome: TaskFailure }> {
     const r = this.accept(type, payload, opts, true)
     if ('outcome' in r) {
       // A stored outcome for a reused id is a valid answer to an async submit too: the id exists.
       return isFailure(r.outcome) && !r.stored ? { outcome: r.outcome } : { id: r.id }
     }
     r.promise.catch(() => {})
+    try {
+      await this.journal.durable()
+    } catch (e) {
+      return { outcome: this.fail(r.id, type, 'interrupted', `task ${r.id} could not be written to the journal of ${this.nodeId}: ${(e as Error).message}`) }
+    }
     return { id: r.id }
   }
 
@@ -242,6 +288,8 @@ export class TaskService {
     if (!idSchema.safeParse(id).success) return bad('bad-request', `task id "${id}" must be 1-128 characters of letters, digits and . _ : -`)
     const def = this.executor.definition(type)
     if (!def) return bad('unknown-type', `unknown task type "${type}" on ${this.nodeId} (known: ${this.executor.typeNames().join(', ') || 'none'})`)
+    // Before stringifying it: a payload nested a million deep would overflow the stack there.
+    if (nestsDeeperThan(payload, MAX_JSON_DEPTH - 1)) return bad('bad-request', `payload nests deeper than ${MAX_JSON_DEPTH - 1} levels`)
     const body = JSON.stringify(payload ?? null)
     if (body === undefined) return bad('bad-request', 'payload must be JSON')
     const size = Buffer.byteLength(body)
@@ -263,23 +311,61 @@ export class TaskService {
     const prev = this.journal.get(id)
     if (prev && prev.type !== type) return bad('id-conflict', `task id "${id}" was used for a task of type "${prev.type}"`)
     if (prev?.terminal && prev.outcome) return { id, outcome: prev.outcome, stored: true }
+    const client = opts.client ?? 'local'
+    const refusal = this.overLimit(type, client, def.options)
+    if (refusal) return bad('queue-full', refusal)
     this.metrics.submitted.inc({ type })
     const attempt = prev ? prev.attempt + 1 : 1
     this.journal.accept({ id, type, payload: payload ?? null, state: 'queued', attempt, node: null, term: null, origin: 'submit', async, deadline: Date.now() + timeoutMs })
-    const promise = this.track(id, type, () => this.drive(id, type, payload ?? null, attempt, Date.now() + timeoutMs, def.options.masterOnly, where))
+    const promise = this.track(id, type, client, () =>
+      this.drive(id, type, payload ?? null, attempt, Date.now() + timeoutMs, def.options.masterOnly, async ? undefined : opts.signal, where),
+    )
     return { id, promise }
   }
 
-  private track(id: string, type: string, run: () => Promise<TaskOutcome>): Promise<TaskOutcome> {
+  /** Why a new task of `type` from `client` is refused now (429 queue-full), or null. Counted by limit. */
+  private overLimit(type: string, client: string, options: TaskOptions): string | null {
+    let limit: string | null = null
+    let detail = ''
+    const total = this.inflight.size
+    const mine = this.inflightByClient.get(client) ?? 0
+    const ofType = this.inflightByType.get(type) ?? 0
+    if (total >= this.limits.maxInflight) {
+      limit = 'inflight-total'
+      detail = `${total} tasks are in flight on ${this.nodeId} (limit ${this.limits.maxInflight}); retry later`
+    } else if (mine >= this.limits.maxInflightPerClient) {
+      limit = 'inflight-client'
+      detail = `client ${client} has ${mine} tasks in flight on ${this.nodeId} (limit ${this.limits.maxInflightPerClient} per client); wait for some to finish`
+    } else if (!options.masterOnly && ofType >= options.concurrency + options.maxQueued) {
+      // A local type runs here: beyond its slots and queue it would only fail later, after a 202.
+      limit = 'type-queue'
+      detail = `queue of task type "${type}" on ${this.nodeId} is full (${ofType} in flight, concurrency ${options.concurrency} + maxQueued ${options.maxQueued})`
+    }
+    if (limit) this.metrics.refused.inc({ limit })
+    return limit ? detail : null
+  }
+
+  private track(id: string, type: string, client: string, run: () => Promise<TaskOutcome>): Promise<TaskOutcome> {
     // Exactly one outcome, even if something below throws (a journal write failing, a bug): never a rejection.
-    const guarded = run().catch((e: unknown) => {
-      this.agent.logger.error({ task: id, err: (e as Error).message }, `task ${id} failed internally`)
-      return this.fail(id, type, 'interrupted', `internal error on ${this.nodeId}: ${(e as Error).message}`)
-    })
+    // It is visible (to the HTTP client, the submitting agent) only once the journal has it on disk.
+    const guarded = run()
+      .then(async (o) => {
+        if (!this.stopped) await this.journal.durable()
+        return o
+      })
+      .catch((e: unknown) => {
+        this.agent.logger.error({ task: id, err: (e as Error).message }, `task ${id} failed internally`)
+        return this.fail(id, type, 'interrupted', `internal error on ${this.nodeId}: ${(e as Error).message}`)
+      })
     const promise = guarded.finally(() => {
-      if (this.inflight.get(id)?.promise === promise) this.inflight.delete(id)
+      if (this.inflight.get(id)?.promise !== promise) return
+      this.inflight.delete(id)
+      bump(this.inflightByClient, client, -1)
+      bump(this.inflightByType, type, -1)
     })
-    this.inflight.set(id, { type, promise })
+    this.inflight.set(id, { type, client, promise })
+    bump(this.inflightByClient, client, 1)
+    bump(this.inflightByType, type, 1)
     return promise
   }
 
@@ -300,7 +386,16 @@ export class TaskService {
     })
   }
 
-  private async drive(id: string, type: string, payload: unknown, firstAttempt: number, deadline: number, masterOnly: boolean, where?: Record<string, string>): Promise<TaskOutcome> {
+  private async drive(
+    id: string,
+    type: string,
+    payload: unknown,
+    firstAttempt: number,
+    deadline: number,
+    masterOnly: boolean,
+    signal?: AbortSignal,
+    where?: Record<string, string>,
+  ): Promise<TaskOutcome> {
     const started = Date.now()
     let attempt = firstAttempt
     // A forward whose answer was lost: the task may have started there. The next delivery is a new attempt,
@@ -310,6 +405,8 @@ export class TaskService {
     let lastTarget: string | null = null
     let redirects = 0
     const finish = (o: TaskOutcome): TaskOutcome => {
+      // What a stop of this agent cut short keeps its unfinished state in the journal (recover() decides on restart).
+      if (this.stopped && isFailure(o) && o.error === 'interrupted') return o
       const terminal = isTerminal(o)
       try {
         this.journal.finish(id, o, terminal)
@@ -321,90 +418,110 @@ export class TaskService {
       this.metrics.duration.observe({ type, where }, (Date.now() - started) / 1000)
       return o
     }
-    for (;;) {
-      if (this.stopped) return finish(this.fail(id, type, 'interrupted', `agent ${this.nodeId} stopped before the task finished`, { attempt }))
-      const status = this.agent.coreStatus()
-      const d = routeSubmit({
-        masterOnly,
-        self: this.nodeId,
-        master: this.agent.master(),
-        isMaster: this.agent.isMaster(),
-        quorum: status.quorum,
-        redirect,
-        deadline,
-        now: Date.now(),
-        where,
-        candidates: where ? this.candidates(type) : undefined,
-      })
-      if (d.action === 'fail') {
-        if (d.error === 'timeout') {
-          const where = lastTarget ? `; it was last sent to ${lastTarget} (attempt ${attempt})` : ''
-          return finish(this.fail(id, type, 'timeout', `task ${id} timed out after ${deadline - started} ms${where}`, { attempt, node: lastTarget ?? undefined }))
+    const onAbort = () => this.wakeWaiters()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      for (;;) {
+        if (this.stopped) return finish(this.fail(id, type, 'interrupted', `agent ${this.nodeId} stopped before the task finished`, { attempt }))
+        if (signal?.aborted) {
+          const where = lastTarget ? `; it was sent to ${lastTarget}, whose journal has its outcome if it ran` : ''
+          return finish(this.fail(id, type, 'interrupted', `the client went away before task ${id} finished on ${this.nodeId}${where}`, { attempt }))
         }
-        return finish(this.fail(id, type, d.error, `${d.reason} (waited ${deadline - started} ms)`, { attempt }))
-      }
-      if (d.action === 'wait') {
-        await this.waitForMaster(Math.min(WAIT_POLL_MS * 4, deadline - Date.now()))
-        continue
-      }
-      if (d.action === 'run-local') {
-        if (lost) {
+        const status = this.agent.coreStatus()
+        const d = routeSubmit({
+          masterOnly,
+          self: this.nodeId,
+          master: this.agent.master(),
+          isMaster: this.agent.isMaster(),
+          quorum: status.quorum,
+          redirect,
+          deadline,
+          now: Date.now(),
+          where,
+          candidates: where ? this.candidates(type) : undefined,
+        })
+        if (d.action === 'fail') {
+          if (d.error === 'timeout') {
+            const where = lastTarget ? `; it was last sent to ${lastTarget} (attempt ${attempt})` : ''
+            return finish(this.fail(id, type, 'timeout', `task ${id} timed out after ${deadline - started} ms${where}`, { attempt, node: lastTarget ?? undefined }))
+          }
+          return finish(this.fail(id, type, d.error, `${d.reason} (waited ${deadline - started} ms)`, { attempt }))
+        }
+        if (d.action === 'wait') {
+          await this.waitForMaster(Math.min(WAIT_POLL_MS * 4, deadline - Date.now()))
+          continue
+        }
+        if (d.action === 'run-local') {
+          if (lost) {
+            attempt++
+            lost = null
+          }
+          const term = d.term ?? this.agent.master()?.term
+          const runAttempt = attempt
+          // 'running' only once it leaves the executor's queue: a stop keeps a task that never started 'queued'.
+          // A masterOnly task that lands here because this node became master may be forwarded here too: one run.
+          const o = await this.executor.run({
+            id,
+            type,
+            payload,
+            attempt,
+            term,
+            signal,
+            onStart: () => this.journal.progress(id, 'running', runAttempt, this.nodeId, term ?? null),
+            onSpawn: (pgid) => this.journal.recordGroup(id, groupOf(pgid)),
+          })
+          // Killed because this node lost the master role mid-run: retry on the next master, like a lost forward.
+          if (masterOnly && isFailure(o) && o.error === 'interrupted' && !this.stopped) {
+            lost = { node: this.nodeId, term }
+            await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+            continue
+          }
+          return finish(o)
+        }
+        // forward
+        const target = d.to
+        const member = this.agent.member(target)
+        if (!member || member.state === 'dead' || member.state === 'left') {
+          redirect = null
+          await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+          continue
+        }
+        if (lost && (lost.node !== target || lost.term !== d.term)) {
           attempt++
           lost = null
         }
-        const term = d.term ?? this.agent.master()?.term
-        this.journal.progress(id, 'running', attempt, this.nodeId, term ?? null)
-        // A masterOnly task that lands here because this node became master may be forwarded here too: one run.
-        const o = await this.executor.run({ id, type, payload, attempt, term })
-        // Killed because this node lost the master role mid-run: retry on the next master, like a lost forward.
-        if (masterOnly && isFailure(o) && o.error === 'interrupted' && !this.stopped) {
-          lost = { node: this.nodeId, term }
-          await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+        lastTarget = target
+        this.journal.progress(id, 'forwarded', attempt, target, d.term ?? null)
+        const reply = await this.forward(member.peer, member.addrs, target, { id, type, payload, attempt, remainingMs: Math.max(0, deadline - Date.now()), from: this.nodeId }, deadline, signal)
+        if (reply.kind === 'outcome') {
+          const o = reply.outcome
+          // The master was stopping or its queue rejected it: not this task's fault, try again (maybe elsewhere).
+          if (isFailure(o) && o.error === 'interrupted') {
+            this.metrics.forwarded.inc({ type, result: 'interrupted' })
+            lost = { node: target, term: undefined }
+            await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+            continue
+          }
+          this.metrics.forwarded.inc({ type, result: isFailure(o) ? 'error' : 'ok' })
+          return finish(o)
+        }
+        if (reply.kind === 'redirect') {
+          this.metrics.forwarded.inc({ type, result: 'redirect' })
+          redirects++
+          redirect = reply.master
+          // Views converge within a lease period; back off a little so two stale views cannot ping-pong fast.
+          await this.waitForMaster(Math.min(redirects > 2 ? WAIT_POLL_MS : 20, deadline - Date.now()))
           continue
         }
-        return finish(o)
-      }
-      // forward
-      const target = d.to
-      const member = this.agent.member(target)
-      if (!member || member.state === 'dead' || member.state === 'left') {
+        // Connection lost, master died, timed out or the master changed under us: same id, next attempt.
+        this.metrics.forwarded.inc({ type, result: 'lost' })
+        this.agent.logger.info({ task: id, type, target, attempt, err: reply.error }, `forward of task ${id} to ${target} failed, retrying`)
+        lost = { node: target, term: d.term }
         redirect = null
         await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
-        continue
       }
-      if (lost && (lost.node !== target || lost.term !== d.term)) {
-        attempt++
-        lost = null
-      }
-      lastTarget = target
-      this.journal.progress(id, 'forwarded', attempt, target, d.term ?? null)
-      const reply = await this.forward(member.peer, member.addrs, target, { id, type, payload, attempt, remainingMs: Math.max(0, deadline - Date.now()), from: this.nodeId }, deadline)
-      if (reply.kind === 'outcome') {
-        const o = reply.outcome
-        // The master was stopping or its queue rejected it: not this task's fault, try again (maybe elsewhere).
-        if (isFailure(o) && o.error === 'interrupted') {
-          this.metrics.forwarded.inc({ type, result: 'interrupted' })
-          lost = { node: target, term: undefined }
-          await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
-          continue
-        }
-        this.metrics.forwarded.inc({ type, result: isFailure(o) ? 'error' : 'ok' })
-        return finish(o)
-      }
-      if (reply.kind === 'redirect') {
-        this.metrics.forwarded.inc({ type, result: 'redirect' })
-        redirects++
-        redirect = reply.master
-        // Views converge within a lease period; back off a little so two stale views cannot ping-pong fast.
-        await this.waitForMaster(Math.min(redirects > 2 ? WAIT_POLL_MS : 20, deadline - Date.now()))
-        continue
-      }
-      // Connection lost, master died, timed out or the master changed under us: same id, next attempt.
-      this.metrics.forwarded.inc({ type, result: 'lost' })
-      this.agent.logger.info({ task: id, type, target, attempt, err: reply.error }, `forward of task ${id} to ${target} failed, retrying`)
-      lost = { node: target, term: d.term }
-      redirect = null
-      await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
     }
   }
 
@@ -414,8 +531,11 @@ export class TaskService {
     target: string,
     req: Parameters<typeof encodeForward>[0],
     deadline: number,
+    clientSignal?: AbortSignal,
   ): Promise<ForwardReply | { kind: 'lost'; error: string }> {
     const ac = new AbortController()
+    const onClientGone = () => ac.abort(new Error('the client went away'))
+    clientSignal?.addEventListener('abort', onClientGone, { once: true })
     // If this node comes to recognise a different master, the old one is gone or cut off: stop waiting for it.
     const onMaster = () => {
       const m = this.agent.master()
@@ -435,6 +555,7 @@ export class TaskService {
     } finally {
       this.agent.events.off('master', onMaster)
       this.stopAborts.delete(onStop)
+      clientSignal?.removeEventListener('abort', onClientGone)
     }
   }
 
@@ -465,11 +586,11 @@ export class TaskService {
       this.agent.logger.warn({ peer: fromPeer, err: (e as Error).message }, 'bad task request dropped')
       throw new Error('bad task request')
     }
-    const reply = await this.receive(req)
+    const reply = await this.receive(req, fromPeer)
     return encodeReply(reply)
   }
 
-  private async receive(req: ReturnType<typeof decodeForward>): Promise<ForwardReply> {
+  private async receive(req: ReturnType<typeof decodeForward>, fromPeer: string): Promise<ForwardReply> {
     if (this.stopped) return { kind: 'outcome', outcome: this.fail(req.id, req.type, 'interrupted', `agent ${this.nodeId} is stopping`) }
     const def = this.executor.definition(req.type)
     const prev = this.journal.get(req.id)
@@ -497,9 +618,13 @@ export class TaskService {
       return { kind: 'outcome', outcome: this.fail(req.id, req.type, 'payload-too-large', `payload of ${size} bytes exceeds maxPayloadBytes ${def!.options.maxPayloadBytes} on ${this.nodeId}`) }
     }
     const term = d.term
+    const client = `peer:${fromPeer}`
+    const refusal = this.overLimit(req.type, client, def!.options)
+    // A full queue is the master's momentary state, not the task's fault: the submitter retries until its deadline.
+    if (refusal) return { kind: 'outcome', outcome: this.fail(req.id, req.type, 'interrupted', refusal, { node: this.nodeId }) }
     this.journal.accept({ id: req.id, type: req.type, payload: req.payload ?? null, state: 'queued', attempt: req.attempt, node: this.nodeId, term: term ?? null, origin: 'remote', async: false, deadline: Date.now() + req.remainingMs })
     const started = Date.now()
-    const promise = this.track(req.id, req.type, async () => {
+    const promise = this.track(req.id, req.type, client, async () => {
       const o = await this.executor.run({
         id: req.id,
         type: req.type,
@@ -507,7 +632,9 @@ export class TaskService {
         attempt: req.attempt,
         term,
         onStart: () => this.journal.progress(req.id, 'running', req.attempt, this.nodeId, term ?? null),
+        onSpawn: (pgid) => this.journal.recordGroup(req.id, groupOf(pgid)),
       })
+      if (this.stopped && isFailure(o) && o.error === 'interrupted') return o
       this.journal.finish(req.id, o, isTerminal(o))
       this.metrics.finished.inc({ type: req.type, outcome: isFailure(o) ? o.error : 'ok' })
       this.metrics.duration.observe({ type: req.type, where: 'received' }, (Date.now() - started) / 1000)
@@ -518,21 +645,53 @@ export class TaskService {
 
   // ---- restart recovery and load ---------------------------------------------------------------------------
 
-  /** After a restart: async tasks accepted here run (or are reported) again; others were interrupted. */
+  /**
+   * The restart rule (docs/tasks.md, "Restarts"). Async tasks accepted here (their client holds a 202):
+   * queued ones run as they are; forwarded ones are sent again as the next attempt (the master joins or returns
+   * a run it already has); running ones were cut short by the stop or crash, and run again as the next attempt
+   * only while the interruptions stay within the type's `retries` (a type with retries declares a rerun safe),
+   * else they end `interrupted`. Synchronous and received tasks end `interrupted` (not terminal): their client
+   * lost its connection and resubmits the id, or the submitting agent retries it.
+   */
   private recover(): void {
     for (const r of this.journal.unfinished()) {
-      if (r.origin === 'submit' && r.async && this.executor.has(r.type)) {
-        const def = this.executor.definition(r.type)!
+      if (r.state === 'running') this.killLeftover(r)
+      const def = this.executor.definition(r.type)
+      if (r.origin === 'submit' && r.async && def) {
+        const cut = r.state === 'running'
+        if (cut && r.interruptions >= def.options.retries) {
+          const detail = `interrupted by a restart of ${this.nodeId} while it ran (attempt ${r.attempt}); task type "${r.type}" allows ${def.options.retries} retries, so it is not run again`
+          this.journal.finish(r.id, this.fail(r.id, r.type, 'interrupted', detail, { attempt: r.attempt, node: this.nodeId }), false)
+          this.agent.logger.warn({ task: r.id, type: r.type, attempt: r.attempt }, `async task ${r.id} was running when ${this.nodeId} stopped: reported interrupted`)
+          continue
+        }
         // Queued: it never started anywhere; forwarded or running: it may have, so the next try is a new attempt.
         const attempt = r.state === 'queued' ? r.attempt : r.attempt + 1
-        this.journal.progress(r.id, 'queued', attempt, null, null)
-        this.agent.logger.info({ task: r.id, type: r.type, attempt }, `resuming async task ${r.id} after restart`)
-        this.track(r.id, r.type, () => this.drive(r.id, r.type, r.payload, attempt, r.deadline, def.options.masterOnly)).catch(() => {})
+        this.journal.requeue(r.id, attempt, cut)
+        this.agent.logger.info({ task: r.id, type: r.type, attempt, was: r.state }, `resuming async task ${r.id} after restart`)
+        this.track(r.id, r.type, 'local', () => this.drive(r.id, r.type, r.payload, attempt, r.deadline, def.options.masterOnly)).catch(() => {})
       } else {
         const why = r.origin === 'submit' && r.async ? `unknown task type "${r.type}" after restart of ${this.nodeId}` : `agent ${this.nodeId} restarted while the task was ${r.state}`
         this.journal.finish(r.id, this.fail(r.id, r.type, r.async ? 'unknown-type' : 'interrupted', why, { attempt: r.attempt }), false)
       }
     }
+  }
+
+  /**
+   * A command handler's process group that outlived the previous run of this agent (SIGKILL, crash: handlers run
+   * detached) is killed before the restart rule applies, so a rerun never overlaps it. Only a group journaled in
+   * this boot; and a pid is not reused while a group of that id exists, so a live group whose leader (if still
+   * there) has the journaled start time is the one this agent spawned.
+   */
+  private killLeftover(r: StoredRecord): void {
+    const g = r.group
+    if (!g || !groupAlive(g.pgid)) return
+    if (g.bootId !== null && g.bootId !== BOOT_ID) return
+    const leader = startTicksOf(g.pgid)
+    if (leader !== null && g.leaderStart !== null && leader !== g.leaderStart) return
+    killGroup(g.pgid, 'SIGKILL')
+    this.journal.recordGroup(r.id, null)
+    this.agent.logger.warn({ task: r.id, pgid: g.pgid }, `killed process group ${g.pgid} of task ${r.id}, left running by the previous run of ${this.nodeId}`)
   }
 
   private lastLoadKey = ''
@@ -554,6 +713,18 @@ export class TaskService {
   }
 }
 
+const BOOT_ID = readBootId()
+
+function groupOf(pgid: number): StoredRecord['group'] {
+  return { pgid, leaderStart: startTicksOf(pgid), bootId: BOOT_ID }
+}
+
+function bump(m: Map<string, number>, key: string, by: number): void {
+  const n = (m.get(key) ?? 0) + by
+  if (n > 0) m.set(key, n)
+  else m.delete(key)
+}
+
 function strip(r: LoadReport): { running: number; queued: number; capacity: number; types: Record<string, TypeLoad> } {
   return { running: r.running, queued: r.queued, capacity: r.capacity, types: r.types }
 }
@@ -565,6 +736,7 @@ function registerMetrics(registry: Registry) {
     finished: get('conclave_tasks_finished_total', () => new Counter({ name: 'conclave_tasks_finished_total', help: 'Task outcomes recorded by this agent (ok or the error code)', labelNames: ['type', 'outcome'] as const, registers: [registry] })),
     forwarded: get('conclave_tasks_forwarded_total', () => new Counter({ name: 'conclave_tasks_forwarded_total', help: 'Forwards to the master by result (ok, error, redirect, lost, interrupted)', labelNames: ['type', 'result'] as const, registers: [registry] })),
     received: get('conclave_tasks_received_total', () => new Counter({ name: 'conclave_tasks_received_total', help: 'Forwarded tasks received, by routing decision', labelNames: ['decision'] as const, registers: [registry] })),
+    refused: get('conclave_tasks_refused_total', () => new Counter({ name: 'conclave_tasks_refused_total', help: 'Tasks refused by an in-flight bound (429 queue-full), by limit', labelNames: ['limit'] as const, registers: [registry] })),
     duration: get('conclave_task_duration_seconds', () => new Histogram({ name: 'conclave_task_duration_seconds', help: 'Task time from accept to outcome', labelNames: ['type', 'where'] as const, buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [registry] })),
   }
 }

@@ -29,7 +29,7 @@ describe('config', () => {
   })
 
   it('flags override the file, the file overrides defaults', () => {
-    const f = file({ id: 'from-file', probeIntervalMs: 250, quorum: 'none', tasks: { anything: 1 }, on: [1] })
+    const f = file({ id: 'from-file', probeIntervalMs: 250, probeTimeoutMs: 200, indirectTimeoutMs: 200, quorum: 'none', tasks: { anything: 1 }, on: [1] })
     const c = loadConfig({ id: 'from-flag' }, f)
     expect(c.id).toBe('from-flag')
     expect(c.probeIntervalMs).toBe(250)

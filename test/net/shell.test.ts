@@ -81,12 +81,12 @@ describe('libp2p shell', () => {
     await a.net.node.dial(b.net.node.getMultiaddrs()[0])
     const stream = await a.net.node.dialProtocol(b.net.node.peerId, DIRECT_PROTOCOL)
     const lp = lpStream(stream)
-    await lp.write(new Uint8Array([0xc1])) // never valid msgpack
+    await lp.write(new Uint8Array([0xc1])) // never valid msgpack: refused by the structural scan
     await lp.write(new Uint8Array([0xc1]))
     await lp.write(encode({ t: 'ping', seq: -1, from: 'x', gossip: [] })) // fails the schema
     await lp.write(encode({ t: 'nack', seq: 1, from: 'good' }))
     await until('the good message', () => b.got.length === 1)
-    expect(await counter(b, 'conclave_bad_messages_dropped_total', 'reason="undecodable"')).toBe(2)
+    expect(await counter(b, 'conclave_bad_messages_dropped_total', 'reason="structure"')).toBe(2)
     expect(await counter(b, 'conclave_bad_messages_dropped_total', 'reason="schema"')).toBe(1)
     const warned = b.logs.filter((l) => l.includes('dropped a bad message'))
     expect(warned).toHaveLength(2) // one per (peer, reason)
