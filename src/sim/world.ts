@@ -3,7 +3,8 @@
 // Nothing of the protocol is reimplemented here: every decision comes from src/core.
 import { ClusterCore } from '../core/node.ts'
 import { protocolDefaults } from '../core/defaults.ts'
-import { routeReceive, routeSubmit } from '../core/routing.ts'
+import { routeReceive } from '../core/routing.ts'
+import { Submission } from '../core/submit.ts'
 import { decodeMessage, encodeMessage } from '../core/codec.ts'
 import type { CoreConfig, CoreEvent, CoreStatus, Effect, MasterView, Message, Observation, QuorumMode, StoredState } from '../core/types.ts'
 import { EventQueue } from './heap.ts'
@@ -35,8 +36,10 @@ interface PendingTask {
   spec: TaskSpec
   /** Deadline on the submitter's local clock. */
   deadline: number
-  redirect: MasterView | null
-  attempt: number
+  /** The agent's own submit state machine (src/core/submit.ts): attempts, redirects, retries through failover. */
+  sub: Submission
+  /** Bumps on every routing decision: a timer or a reply meant for an older decision is ignored. */
+  seq: number
   submittedAt: number
 }
 
@@ -702,7 +705,7 @@ export class World {
   submit(n: SimNode, spec: TaskSpec, deadlineMs: number): boolean {
     if (n.state !== 'up' || !n.core) return false
     this.counters.tasksSubmitted++
-    const p: PendingTask = { spec, deadline: this.local(n) + deadlineMs * n.rate, redirect: null, attempt: 0, submittedAt: this.now }
+    const p: PendingTask = { spec, deadline: this.local(n) + deadlineMs * n.rate, sub: new Submission(1), seq: 0, submittedAt: this.now }
     n.pending.set(spec.id, p)
     this.record(n, `task ${spec.id} submitted`)
     this.route(n, spec.id)
@@ -714,43 +717,44 @@ export class World {
     if (!p || !n.core) return
     const core = n.core
     const local = this.local(n)
-    p.attempt++
-    const attempt = p.attempt
+    const seq = ++p.seq
     const st = core.status(local)
-    const dec = routeSubmit({
-      masterOnly: true,
-      self: n.id,
-      master: core.master(local),
-      isMaster: core.isMaster(local),
-      quorum: st.quorum,
-      redirect: p.redirect,
-      deadline: p.deadline,
-      now: local,
-    })
-    switch (dec.action) {
+    const master = core.master(local)
+    const step = p.sub.next({ masterOnly: true, self: n.id, master, isMaster: core.isMaster(local), quorum: st.quorum, deadline: p.deadline, now: local }, master?.term)
+    // Emulates the shell: the agent's waitForMaster also wakes on a master change, which the simulator does not
+    // signal, so its waits poll every 100 ms at most.
+    const again = (ms: number, before?: () => void) =>
+      this.timer(n, Math.min(ms, 100), () => {
+        const q = n.pending.get(taskId)
+        if (!q || q.seq !== seq) return
+        before?.()
+        this.route(n, taskId)
+      })
+    switch (step.kind) {
       case 'run-local':
-        this.onTaskRequest(n, n, { t: 'task-req', task: p.spec, attempt })
+        this.onTaskRequest(n, n, { t: 'task-req', task: p.spec, attempt: step.attempt })
         break
       case 'forward': {
-        const target = this.byId.get(dec.to)
-        this.record(n, `task ${taskId} -> ${dec.to} (term ${dec.term}, attempt ${attempt})`)
-        if (target) this.sendTask(n, target, { t: 'task-req', task: p.spec, attempt })
+        const target = this.byId.get(step.to)
+        this.record(n, `task ${taskId} -> ${step.to} (term ${step.term}, attempt ${step.attempt})`)
+        if (target) this.sendTask(n, target, { t: 'task-req', task: p.spec, attempt: step.attempt })
+        // The shell's forward gives up on an answer that does not come: a lost forward (same id, maybe a new attempt).
         this.timer(n, 300, () => {
           const q = n.pending.get(taskId)
-          if (q && q.attempt === attempt) this.route(n, taskId)
+          if (q && q.seq === seq) {
+            q.sub.lostForward(step.to, step.term)
+            this.route(n, taskId)
+          }
         })
         break
       }
       case 'wait':
-        this.timer(n, 100, () => {
-          const q = n.pending.get(taskId)
-          if (q && q.attempt === attempt) this.route(n, taskId)
-        })
+        again(step.ms)
         break
       case 'fail':
         n.pending.delete(taskId)
         this.counters.tasksFailed++
-        this.record(n, `task ${taskId} failed: ${dec.error} (${dec.reason})`)
+        this.record(n, `task ${taskId} failed: ${step.error} (${step.reason})`)
         break
     }
   }
@@ -838,14 +842,16 @@ export class World {
         this.counters.tasksFailed++
         this.record(n, `task ${msg.task} failed on ${from.id}`)
         break
-      case 'redirect':
-        if (msg.attempt !== p.attempt) return
-        p.redirect = msg.master ?? null
-        this.timer(n, 10, () => {
+      case 'redirect': {
+        if (msg.attempt !== p.sub.attempt) return
+        const seq = ++p.seq
+        const ms = p.sub.redirected(msg.master ?? null)
+        this.timer(n, ms, () => {
           const q = n.pending.get(msg.task)
-          if (q && q.attempt === msg.attempt) this.route(n, msg.task)
+          if (q && q.seq === seq) this.route(n, msg.task)
         })
         break
+      }
     }
   }
 

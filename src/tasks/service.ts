@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto'
 import { Counter, Histogram, type Registry } from 'prom-client'
 import type { Agent } from '../agent/types.ts'
-import { routeReceive, routeSubmit, type PlacementCandidate } from '../core/routing.ts'
-import type { MasterView } from '../core/types.ts'
+import { routeReceive, type PlacementCandidate } from '../core/routing.ts'
+import { Submission } from '../core/submit.ts'
 import { parseTaskOptions, taskTypeName, type OnConfig, type TaskOptions, type TaskTypeConfig } from './config.ts'
 import { readBootId, startTicksOf } from '../agent/datadir-lock.ts'
 import { Executor, groupAlive, killGroup, type TaskDefinition, type TypeLoad } from './executor.ts'
@@ -64,8 +64,6 @@ export interface TaskServiceOptions {
 /** Extra deadline beyond the run timeout, so a submit rides out a master failover by default. */
 const FAILOVER_SLACK_MS = 30_000
 const MAX_DEADLINE_MS = 24 * 3600_000
-/** Re-evaluate a waiting task at least this often even without a master event. */
-const WAIT_POLL_MS = 250
 const LOAD_STALE_MS = 15_000
 
 const idSchema = taskTypeName
@@ -397,13 +395,8 @@ export class TaskService {
     where?: Record<string, string>,
   ): Promise<TaskOutcome> {
     const started = Date.now()
-    let attempt = firstAttempt
-    // A forward whose answer was lost: the task may have started there. The next delivery is a new attempt,
-    // except a retry to the same node under the same term, which that node treats idempotently (join or stored).
-    let lost: { node: string; term: number | undefined } | null = null
-    let redirect: MasterView | null = null
-    let lastTarget: string | null = null
-    let redirects = 0
+    // The retry rules (attempts, redirects, failover) are the core's submit machine; this loop carries out its steps.
+    const sub = new Submission(firstAttempt)
     const finish = (o: TaskOutcome): TaskOutcome => {
       // What a stop of this agent cut short keeps its unfinished state in the journal (recover() decides on restart).
       if (this.stopped && isFailure(o) && o.error === 'interrupted') return o
@@ -418,46 +411,44 @@ export class TaskService {
       this.metrics.duration.observe({ type, where }, (Date.now() - started) / 1000)
       return o
     }
+    const pause = (ms: number) => this.waitForMaster(Math.min(ms, deadline - Date.now()))
     const onAbort = () => this.wakeWaiters()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
       for (;;) {
-        if (this.stopped) return finish(this.fail(id, type, 'interrupted', `agent ${this.nodeId} stopped before the task finished`, { attempt }))
+        if (this.stopped) return finish(this.fail(id, type, 'interrupted', `agent ${this.nodeId} stopped before the task finished`, { attempt: sub.attempt }))
         if (signal?.aborted) {
-          const where = lastTarget ? `; it was sent to ${lastTarget}, whose journal has its outcome if it ran` : ''
-          return finish(this.fail(id, type, 'interrupted', `the client went away before task ${id} finished on ${this.nodeId}${where}`, { attempt }))
+          const sent = sub.lastTarget ? `; it was sent to ${sub.lastTarget}, whose journal has its outcome if it ran` : ''
+          return finish(this.fail(id, type, 'interrupted', `the client went away before task ${id} finished on ${this.nodeId}${sent}`, { attempt: sub.attempt }))
         }
         const status = this.agent.coreStatus()
-        const d = routeSubmit({
-          masterOnly,
-          self: this.nodeId,
-          master: this.agent.master(),
-          isMaster: this.agent.isMaster(),
-          quorum: status.quorum,
-          redirect,
-          deadline,
-          now: Date.now(),
-          where,
-          candidates: where ? this.candidates(type) : undefined,
-        })
-        if (d.action === 'fail') {
-          if (d.error === 'timeout') {
-            const where = lastTarget ? `; it was last sent to ${lastTarget} (attempt ${attempt})` : ''
-            return finish(this.fail(id, type, 'timeout', `task ${id} timed out after ${deadline - started} ms${where}`, { attempt, node: lastTarget ?? undefined }))
+        const step = sub.next(
+          {
+            masterOnly,
+            self: this.nodeId,
+            master: this.agent.master(),
+            isMaster: this.agent.isMaster(),
+            quorum: status.quorum,
+            deadline,
+            now: Date.now(),
+            where,
+            candidates: where ? this.candidates(type) : undefined,
+          },
+          this.agent.master()?.term,
+        )
+        if (step.kind === 'fail') {
+          if (step.error === 'timeout') {
+            const sent = step.lastTarget ? `; it was last sent to ${step.lastTarget} (attempt ${step.attempt})` : ''
+            return finish(this.fail(id, type, 'timeout', `task ${id} timed out after ${deadline - started} ms${sent}`, { attempt: step.attempt, node: step.lastTarget ?? undefined }))
           }
-          return finish(this.fail(id, type, d.error, `${d.reason} (waited ${deadline - started} ms)`, { attempt }))
+          return finish(this.fail(id, type, step.error, `${step.reason} (waited ${deadline - started} ms)`, { attempt: step.attempt }))
         }
-        if (d.action === 'wait') {
-          await this.waitForMaster(Math.min(WAIT_POLL_MS * 4, deadline - Date.now()))
+        if (step.kind === 'wait') {
+          await pause(step.ms)
           continue
         }
-        if (d.action === 'run-local') {
-          if (lost) {
-            attempt++
-            lost = null
-          }
-          const term = d.term ?? this.agent.master()?.term
-          const runAttempt = attempt
+        if (step.kind === 'run-local') {
+          const { attempt, term } = step
           // 'running' only once it leaves the executor's queue: a stop keeps a task that never started 'queued'.
           // A masterOnly task that lands here because this node became master may be forwarded here too: one run.
           const o = await this.executor.run({
@@ -467,39 +458,31 @@ export class TaskService {
             attempt,
             term,
             signal,
-            onStart: () => this.journal.progress(id, 'running', runAttempt, this.nodeId, term ?? null),
+            onStart: () => this.journal.progress(id, 'running', attempt, this.nodeId, term ?? null),
             onSpawn: (pgid) => this.journal.recordGroup(id, groupOf(pgid)),
           })
           // Killed because this node lost the master role mid-run: retry on the next master, like a lost forward.
           if (masterOnly && isFailure(o) && o.error === 'interrupted' && !this.stopped) {
-            lost = { node: this.nodeId, term }
-            await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+            await pause(sub.fenced(this.nodeId, term))
             continue
           }
           return finish(o)
         }
         // forward
-        const target = d.to
+        const { to: target, attempt } = step
         const member = this.agent.member(target)
         if (!member || member.state === 'dead' || member.state === 'left') {
-          redirect = null
-          await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+          await pause(sub.targetGone())
           continue
         }
-        if (lost && (lost.node !== target || lost.term !== d.term)) {
-          attempt++
-          lost = null
-        }
-        lastTarget = target
-        this.journal.progress(id, 'forwarded', attempt, target, d.term ?? null)
+        this.journal.progress(id, 'forwarded', attempt, target, step.term ?? null)
         const reply = await this.forward(member.peer, member.addrs, target, { id, type, payload, attempt, remainingMs: Math.max(0, deadline - Date.now()), from: this.nodeId }, deadline, signal)
         if (reply.kind === 'outcome') {
           const o = reply.outcome
           // The master was stopping or its queue rejected it: not this task's fault, try again (maybe elsewhere).
           if (isFailure(o) && o.error === 'interrupted') {
             this.metrics.forwarded.inc({ type, result: 'interrupted' })
-            lost = { node: target, term: undefined }
-            await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+            await pause(sub.interrupted(target))
             continue
           }
           this.metrics.forwarded.inc({ type, result: isFailure(o) ? 'error' : 'ok' })
@@ -507,18 +490,13 @@ export class TaskService {
         }
         if (reply.kind === 'redirect') {
           this.metrics.forwarded.inc({ type, result: 'redirect' })
-          redirects++
-          redirect = reply.master
-          // Views converge within a lease period; back off a little so two stale views cannot ping-pong fast.
-          await this.waitForMaster(Math.min(redirects > 2 ? WAIT_POLL_MS : 20, deadline - Date.now()))
+          await pause(sub.redirected(reply.master))
           continue
         }
         // Connection lost, master died, timed out or the master changed under us: same id, next attempt.
         this.metrics.forwarded.inc({ type, result: 'lost' })
         this.agent.logger.info({ task: id, type, target, attempt, err: reply.error }, `forward of task ${id} to ${target} failed, retrying`)
-        lost = { node: target, term: d.term }
-        redirect = null
-        await this.waitForMaster(Math.min(WAIT_POLL_MS, deadline - Date.now()))
+        await pause(sub.lostForward(target, step.term))
       }
     } finally {
       signal?.removeEventListener('abort', onAbort)
