@@ -1,0 +1,122 @@
+// The installable package runs compiled code: the bin and the library entry load dist/ (built by the vitest
+// globalSetup, as by `npm run build`), with no TypeScript loader in the process, and the client commands do not
+// load the agent's libp2p stack.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { BIN, ROOT, freePorts } from '../integration/harness.ts'
+
+interface Ran {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs plain `node <args>` (no loader, no NODE_OPTIONS), bounded to 20 s. */
+function node(args: string[], opts: { cwd?: string } = {}): Promise<Ran> {
+  return new Promise((resolve) => {
+    const env = { ...process.env }
+    delete env.NODE_OPTIONS
+    const child = spawn(process.execPath, args, { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+/**
+ * A preload that prints every module URL the process loads to stderr (module.registerHooks, Node >= 22.15), so a
+ * test can see which files a command pulled in.
+ */
+const TRACE_LOADS =
+  'data:text/javascript,' +
+  encodeURIComponent(
+    `import { registerHooks } from 'node:module'
+registerHooks({ load(url, context, next) { process.stderr.write('LOAD ' + url + '\\n'); return next(url, context) } })`,
+  )
+
+const loaded = (r: Ran) => r.stderr.split('\n').filter((l) => l.startsWith('LOAD ')).map((l) => l.slice(5))
+
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
+const dirs: string[] = []
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+describe('compiled package', () => {
+  it('the bin prints the version from dist/, loading no TypeScript file', async () => {
+    const r = await node(['--import', TRACE_LOADS, BIN, '--version'])
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim()).toBe(pkg.version)
+    const files = loaded(r).filter((u) => u.startsWith('file:'))
+    expect(files.some((u) => u.endsWith('/dist/cli/main.js'))).toBe(true)
+    expect(files.filter((u) => /\.[cm]?ts$/.test(u))).toEqual([])
+    expect(files.filter((u) => u.includes('/node_modules/tsx/'))).toEqual([])
+  })
+
+  it('dist/cli/main.js runs on its own', async () => {
+    const r = await node(['dist/cli/main.js', '--version'])
+    expect(r).toMatchObject({ code: 0, stdout: `${pkg.version}\n` })
+  })
+
+  it('status, members and --version do not load libp2p, fastify or the agent', async () => {
+    for (const args of [['--version'], ['status', '--api', '127.0.0.1:1'], ['members', '--api', '127.0.0.1:1']]) {
+      const r = await node(['--import', TRACE_LOADS, BIN, ...args])
+      // Nothing listens on port 1: the client reports it and exits 1 (the version prints and exits 0).
+      expect(r.code).toBe(args[0] === '--version' ? 0 : 1)
+      const heavy = loaded(r).filter((u) => /\/node_modules\/(libp2p|@libp2p|@chainsafe|fastify)\/|\/dist\/agent\//.test(u))
+      expect(heavy, `conclave ${args.join(' ')}`).toEqual([])
+    }
+  })
+
+  it('the agent command does load them (the check above can fail)', async () => {
+    const r = await node(['--import', TRACE_LOADS, BIN, 'agent', '--quorum', 'nonsense'])
+    expect(r.code).toBe(2)
+    expect(loaded(r).some((u) => u.includes('/node_modules/libp2p/'))).toBe(true)
+  })
+
+  it("the package entry ('conclave', as a consumer imports it) resolves to dist/index.js with types, and runs an agent", async () => {
+    expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', default: './dist/index.js' })
+    const dataDir = mkdtempSync(join(tmpdir(), 'conclave-pkg-'))
+    dirs.push(dataDir)
+    const [p2p, api] = await freePorts(2)
+    const script = `
+      import * as conclave from 'conclave'
+      console.log(JSON.stringify({ url: import.meta.resolve('conclave'), exports: Object.keys(conclave).sort() }))
+      const agent = await conclave.createAgent({ id: 'pkg-1', listen: '/ip4/127.0.0.1/tcp/${p2p}', api: '127.0.0.1:${api}',
+        dataDir: ${JSON.stringify(dataDir)}, mdns: false, logLevel: 'silent' })
+      console.log(JSON.stringify({ id: agent.status().id }))
+      await agent.stop()
+      process.exit(0)`
+    const r = await node(['--input-type=module', '-e', script])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    const [entry, running] = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    expect(entry.url).toBe(`file://${ROOT}/dist/index.js`)
+    expect(entry.exports).toEqual(['TaskError', 'createAgent'])
+    expect(running).toEqual({ id: 'pkg-1' })
+  })
+
+  it('the published files hold dist/, bin/, the README and the licence, and no tests or scripts', async () => {
+    const r = await new Promise<Ran>((resolve) => {
+      const child = spawn('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+      let stdout = ''
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+      child.once('exit', (code) => resolve({ code, stdout, stderr: '' }))
+    })
+    expect(r.code).toBe(0)
+    const files: string[] = JSON.parse(r.stdout)[0].files.map((f: { path: string }) => f.path)
+    expect(files).toEqual(expect.arrayContaining(['bin/conclave.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'README.md', 'LICENSE', 'package.json', 'packaging/conclave.service']))
+    expect(files.filter((f) => !/^(dist|bin|packaging)\/|^(README\.md|LICENSE|package\.json)$/.test(f))).toEqual([])
+    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([])
+    expect(files).not.toContain('dist/conclave')
+  })
+})
