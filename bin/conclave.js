@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
-// Entry point of the `conclave` command. It runs the compiled CLI in dist/ (`npm run build`, which `npm ci` in a
-// checkout and `npm pack` run); no TypeScript loader is involved.
+// Entry point of the `conclave` command. It runs the bundled CLI in dist/bundle/ (`npm run build`, which `npm ci`
+// in a checkout and `npm pack` run); no TypeScript loader is involved.
 // --max-semi-space-size=1: a small young generation keeps an idle agent's RSS down (measured in docs/bench-runtime.md).
 //
 // This file is the one thing an old Node reads, so it uses nothing newer than ES2020 before the version check.
@@ -10,7 +10,11 @@ if (major < MIN[0] || (major === MIN[0] && minor < MIN[1])) {
   process.stderr.write(`conclave: needs Node.js >= ${MIN.join('.')}, this is ${process.version}\n`)
   process.exit(2)
 }
-const main = new URL('../dist/cli/main.js', import.meta.url)
+const main = new URL('../dist/bundle/main.js', import.meta.url)
+// V8's compiled code is kept on disk (Node's compile cache, in the OS temp dir unless NODE_COMPILE_CACHE says
+// otherwise): after the first run an agent starts listening in about half the time.
+const { enableCompileCache } = await import('node:module')
+enableCompileCache?.()
 try {
   await import(main.href)
 } catch (e) {
