@@ -6,6 +6,7 @@
 //
 //   npm run bench -- runtime        (builds dist/ first)
 //   npx tsx scripts/bench/runtime.ts [--sizes 5,10] [--idle-s 30] [--settle-s 10] [--runs 20] [--out docs/bench-runtime.md]
+//                                    [--kinds conclave,conclave-exe,serf] [--parts cli,listen,join,idle]
 //
 // Wire bytes are counted by the kernel: an nftables table of this run (`inet conclave_bench_<pid>`, counters
 // only, no verdicts, deleted at exit) counts every IPv4 packet leaving through the output hook whose TCP or
@@ -28,6 +29,10 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '20' },
     out: { type: 'string', default: 'docs/bench-runtime.md' },
     'no-serf': { type: 'boolean', default: false },
+    /** Which agents to run (conclave, conclave-exe, serf); the default is all that are available. */
+    kinds: { type: 'string' },
+    /** Which parts to measure: cli, listen, join, idle. */
+    parts: { type: 'string', default: 'cli,listen,join,idle' },
   },
 })
 const sizes = args.sizes.split(',').map(Number)
@@ -318,7 +323,9 @@ async function measureListen(kind: Kind, reps: number): Promise<{ listen: number
 
 const haveSerf = !args['no-serf'] && spawnSync('serf', ['version']).status === 0
 const haveExe = existsSync(EXE)
-const kinds: Kind[] = ['conclave', ...(haveExe ? ['conclave-exe' as const] : []), ...(haveSerf ? ['serf' as const] : [])]
+const available: Kind[] = ['conclave', ...(haveExe ? ['conclave-exe' as const] : []), ...(haveSerf ? ['serf' as const] : [])]
+const kinds = args.kinds ? available.filter((k) => args.kinds!.split(',').includes(k)) : available
+const parts = new Set(args.parts.split(','))
 if (!existsSync(join(ROOT, 'dist/cli/main.js'))) {
   console.error('bench runtime: dist/ is missing; run `npm run build` (npm run bench does)')
   process.exit(2)
@@ -331,6 +338,7 @@ const idles: Idle[] = []
 const joins: { kind: Kind; n: number; listenMs: number; seenByAllMs: number }[] = []
 
 try {
+  if (parts.has('cli')) {
   log(`start-up: ${runs} runs per command`)
   cli.push({ label: '`node bin/conclave.js --version`', ...timeCommand(process.execPath, [...NODE_FLAGS, BIN, '--version'], runs) })
   if (haveExe) cli.push({ label: '`dist/conclave --version` (one-file executable)', ...timeCommand(EXE, ['--version'], runs) })
@@ -347,16 +355,20 @@ try {
     }
     await Promise.all(c.agents.map((a) => stop(a.child)))
   }
-  log('process start to listening: 10 lone agents per kind')
-  for (const kind of kinds) listens.push({ kind, ...(await measureListen(kind, 10)) })
+  }
+  if (parts.has('listen')) {
+    log('process start to listening: 10 lone agents per kind')
+    for (const kind of kinds) listens.push({ kind, ...(await measureListen(kind, 10)) })
+  }
 
   for (const n of sizes) {
+    if (!parts.has('idle') && !parts.has('join')) break
     for (const kind of kinds) {
       log(`${kind}: starting ${n} agents`)
       const c = await startCluster(kind, n)
-      idles.push(await measureIdle(c))
+      if (parts.has('idle')) idles.push(await measureIdle(c))
       dropCounters()
-      for (let r = 0; r < 3; r++) joins.push({ kind, n, ...(await measureJoin(c)) })
+      if (parts.has('join')) for (let r = 0; r < 3; r++) joins.push({ kind, n, ...(await measureJoin(c)) })
       await Promise.all(c.agents.map((a) => stop(a.child)))
     }
   }

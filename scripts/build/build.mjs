@@ -41,6 +41,10 @@ const bundled = await build({
   outdir: join(dist, 'bundle'),
   chunkNames: '[name]-[hash]',
   logLevel: 'warning',
+  // Smaller source text is less to read and parse and about 4 MB less resident per agent (measured); names are
+  // not mangled, so stack traces still name the functions (and `node dist/cli/main.js` runs the unbundled code).
+  minifyWhitespace: true,
+  minifySyntax: true,
   // Some dependencies are CommonJS and require() Node's built-ins; an ES module has no `require` of its own.
   banner: { js: "import { createRequire as __conclaveCreateRequire } from 'node:module'; const require = __conclaveCreateRequire(import.meta.url);" },
 })
