@@ -37,8 +37,8 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
     addresses: { listen: [o.listen] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    // yamux's keep-alive pings every connection every 30 s but does nothing when no answer comes; the connection monitor below
-    // already pings each connection and closes it when the ping fails, so the yamux pings were pure traffic.
+    // yamux's keep-alive pings every connection every 30 s but does nothing when no answer comes; the connection
+    // monitor below already pings each connection and closes it when the ping fails, so those were pure traffic.
     streamMuxers: [yamux({ enableKeepAlive: false })],
     peerDiscovery,
     connectionManager: {
