@@ -33,6 +33,10 @@ const { values: args } = parseArgs({
     kinds: { type: 'string' },
     /** Which parts to measure: cli, listen, join, idle. */
     parts: { type: 'string', default: 'cli,listen,join,idle' },
+    /** The conclave bin to run (default: this checkout's bin/conclave.js), e.g. another checkout's, for before/after. */
+    bin: { type: 'string' },
+    /** Label of the conclave rows (default: conclave). */
+    label: { type: 'string', default: 'conclave' },
   },
 })
 const sizes = args.sizes.split(',').map(Number)
@@ -45,6 +49,8 @@ if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 20) || !(idleS >= 5 &
 }
 
 const EXE = join(ROOT, 'dist/conclave')
+const CONCLAVE_BIN = args.bin ? resolve(args.bin) : BIN
+const shown = (k: string) => (k === 'conclave' ? args.label : k)
 const NODE_FLAGS = ['--max-semi-space-size=1'] // what bin/conclave.js's shebang gives `npx conclave`
 const CLK_TCK = 100 // USER_HZ on Linux
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -93,7 +99,7 @@ function launch(kind: Kind, id: string, port: number, api: number, join_: number
     const argv = ['agent', '--id', id, '--no-mdns', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', `127.0.0.1:${api}`,
       '--data-dir', tempDir(id), '--log-level', 'warn']
     if (join_ !== null) argv.push('--bootstrap', `/ip4/127.0.0.1/tcp/${join_}`)
-    child = kind === 'conclave' ? start(process.execPath, [...NODE_FLAGS, BIN, ...argv]) : start(EXE, argv)
+    child = kind === 'conclave' ? start(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, ...argv]) : start(EXE, argv)
   }
   return { kind, id, port, api, child, startedAt: performance.now() }
 }
@@ -239,7 +245,7 @@ async function startCluster(kind: Kind, n: number): Promise<Cluster> {
       if (!ids.every((id) => seen.has(id))) return false
     }
     return true
-  }, 60_000, 200)
+  }, 120_000, 200)
   return { kind, agents }
 }
 
@@ -326,6 +332,8 @@ const haveExe = existsSync(EXE)
 const available: Kind[] = ['conclave', ...(haveExe ? ['conclave-exe' as const] : []), ...(haveSerf ? ['serf' as const] : [])]
 const kinds = args.kinds ? available.filter((k) => args.kinds!.split(',').includes(k)) : available
 const parts = new Set(args.parts.split(','))
+const runExe = kinds.includes('conclave-exe')
+const runSerf = kinds.includes('serf')
 if (!existsSync(join(ROOT, 'dist/cli/main.js'))) {
   console.error('bench runtime: dist/ is missing; run `npm run build` (npm run bench does)')
   process.exit(2)
@@ -336,19 +344,21 @@ const cli: { label: string; times: number[]; ok: boolean }[] = []
 const listens: { kind: Kind; listen: number[]; api: number[] }[] = []
 const idles: Idle[] = []
 const joins: { kind: Kind; n: number; listenMs: number; seenByAllMs: number }[] = []
+const failures: string[] = []
 
 try {
   if (parts.has('cli')) {
   log(`start-up: ${runs} runs per command`)
-  cli.push({ label: '`node bin/conclave.js --version`', ...timeCommand(process.execPath, [...NODE_FLAGS, BIN, '--version'], runs) })
-  if (haveExe) cli.push({ label: '`dist/conclave --version` (one-file executable)', ...timeCommand(EXE, ['--version'], runs) })
-  cli.push({ label: '`npx conclave --version` (npx resolves the bin first)', ...timeCommand('npx', ['conclave', '--version'], Math.min(runs, 5)) })
+  const binShown = args.bin ? `node ${args.bin}` : 'node bin/conclave.js'
+  cli.push({ label: `\`${binShown} --version\``, ...timeCommand(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, '--version'], runs) })
+  if (runExe) cli.push({ label: '`dist/conclave --version` (one-file executable)', ...timeCommand(EXE, ['--version'], runs) })
+  if (!args.bin) cli.push({ label: '`npx conclave --version` (npx resolves the bin first)', ...timeCommand('npx', ['conclave', '--version'], Math.min(runs, 5)) })
   {
     const c = await startCluster('conclave', 1)
     const api = `127.0.0.1:${c.agents[0]!.api}`
-    cli.push({ label: '`node bin/conclave.js status` (against a running agent)', ...timeCommand(process.execPath, [...NODE_FLAGS, BIN, 'status', '--api', api], runs) })
-    if (haveExe) cli.push({ label: '`dist/conclave status` (against a running agent)', ...timeCommand(EXE, ['status', '--api', api], runs) })
-    if (haveSerf) {
+    cli.push({ label: `\`${binShown} status\` (against a running agent)`, ...timeCommand(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, 'status', '--api', api], runs) })
+    if (runExe) cli.push({ label: '`dist/conclave status` (against a running agent)', ...timeCommand(EXE, ['status', '--api', api], runs) })
+    if (runSerf) {
       const s = await startCluster('serf', 1)
       cli.push({ label: '`serf members` (against a running Serf agent, for comparison)', ...timeCommand('serf', ['members', '-rpc-addr', `127.0.0.1:${s.agents[0]!.api}`], runs) })
       await Promise.all(s.agents.map((a) => stop(a.child)))
@@ -365,11 +375,20 @@ try {
     if (!parts.has('idle') && !parts.has('join')) break
     for (const kind of kinds) {
       log(`${kind}: starting ${n} agents`)
-      const c = await startCluster(kind, n)
-      if (parts.has('idle')) idles.push(await measureIdle(c))
-      dropCounters()
-      if (parts.has('join')) for (let r = 0; r < 3; r++) joins.push({ kind, n, ...(await measureJoin(c)) })
-      await Promise.all(c.agents.map((a) => stop(a.child)))
+      let c: Cluster | null = null
+      try {
+        c = await startCluster(kind, n)
+        if (parts.has('idle')) idles.push(await measureIdle(c))
+        dropCounters()
+        if (parts.has('join')) for (let r = 0; r < 3; r++) joins.push({ kind, n, ...(await measureJoin(c)) })
+      } catch (e) {
+        // A cluster that does not form (e.g. on an overloaded machine) is reported, and the run goes on.
+        failures.push(`${shown(kind)} × ${n}: ${(e as Error).message}`)
+        log(`FAILED ${failures.at(-1)}`)
+      } finally {
+        if (c) await Promise.all(c.agents.map((a) => stop(a.child)))
+        await Promise.all([...started].map(stop))
+      }
     }
   }
 } finally {
@@ -384,9 +403,9 @@ L.push('# Runtime benchmark: start-up, listening, idle cost (conclave vs Serf)',
 L.push(`Run ${startedAt.toISOString()} on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, all processes on 127.0.0.1. ` +
   `Load average (1 min) ${f2(loadBefore[0]!)} before, ${f2(loadAfter[0]!)} after: the machine is shared with other work, so CPU and timing figures carry that noise.`)
 L.push(`Reproduce: \`npm run bench -- runtime\` (or \`npx tsx scripts/bench/runtime.ts --sizes ${sizes.join(',')} --idle-s ${idleS} --settle-s ${settleS} --runs ${runs}\`). ` +
-  'conclave agents run the compiled `dist/` (`node --max-semi-space-size=1 bin/conclave.js agent …`, no TypeScript loader)' +
-  (haveExe ? ' and the one-file executable `dist/conclave` (`npm run build:exe`)' : '') + '; ' +
-  (haveSerf ? `Serf is \`${spawnSync('serf', ['version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\` from Debian (\`serf agent -bind 127.0.0.1:<port> -rpc-addr 127.0.0.1:<port> -join …\`).` : 'Serf was not measured (not installed, or --no-serf).'), '')
+  (args.bin ? `"${args.label}" agents run \`node --max-semi-space-size=1 ${args.bin} agent …\`` : 'conclave agents run the compiled `dist/` (`node --max-semi-space-size=1 bin/conclave.js agent …`, no TypeScript loader)') +
+  (runExe ? ' and the one-file executable `dist/conclave` (`npm run build:exe`)' : '') + '; ' +
+  (runSerf ? `Serf is \`${spawnSync('serf', ['version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\` from Debian (\`serf agent -bind 127.0.0.1:<port> -rpc-addr 127.0.0.1:<port> -join …\`).` : 'Serf was not measured (not installed, or --no-serf).'), '')
 
 L.push('## Start-up of the CLI', '', `Wall time from spawn to exit, ${runs} runs in a row (npx: 5); min / median / p90 in ms.`, '')
 L.push('| command | min / median / p90 ms | exit 0 |', '|---|---|---|')
@@ -395,7 +414,7 @@ L.push('')
 
 L.push('## Process start to listening', '', 'A lone agent (no peers), 10 starts: time from spawn() to the first TCP connect that succeeds on its listen port (libp2p / Serf gossip) and its API (conclave HTTP API / Serf RPC); min / median / p90 in ms.', '')
 L.push('| agent | listen port | API |', '|---|---|---|')
-for (const l of listens) L.push(`| ${l.kind} | ${ms(l.listen)} | ${ms(l.api)} |`)
+for (const l of listens) L.push(`| ${shown(l.kind)} | ${ms(l.listen)} | ${ms(l.api)} |`)
 L.push('')
 
 L.push('## A new agent joining a running cluster', '', 'Process start of the joiner (bootstrapping to the first agent) to listening, and to "alive" in every member\'s view (polled every 10 ms; Serf\'s view is read with one `serf members` process per member, which adds up to ~10 ms per member to its figure). 3 joins per row; each figure is min / median / max in ms.', '')
@@ -405,7 +424,7 @@ for (const n of sizes) {
     const js = joins.filter((j) => j.kind === kind && j.n === n)
     if (js.length === 0) continue
     const r = (xs: number[]) => `${f0(Math.min(...xs))} / ${f0(median(xs))} / ${f0(Math.max(...xs))}`
-    L.push(`| ${kind} | ${n} | ${r(js.map((j) => j.listenMs))} | ${r(js.map((j) => j.seenByAllMs))} |`)
+    L.push(`| ${shown(kind)} | ${n} | ${r(js.map((j) => j.listenMs))} | ${r(js.map((j) => j.seenByAllMs))} |`)
   }
 }
 L.push('')
@@ -414,10 +433,10 @@ L.push('## Idle cost per agent', '', `After all agents see each other and ${sett
   'wire bytes from the nftables counters described in the script header (every IP packet of the cluster, headers included, per agent and second).', '')
 L.push('| agent | agents | CPU % median (max) | RSS MB median (max) | TCP B/s | UDP B/s | total B/s |', '|---|---|---|---|---|---|---|')
 for (const i of idles) {
-  L.push(`| ${i.kind} | ${i.n} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(Math.max(...i.rssMb))}) | ${f0(i.tcpBps)} | ${f0(i.udpBps)} | ${f0(i.tcpBps + i.udpBps)} |`)
+  L.push(`| ${shown(i.kind)} | ${i.n} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(Math.max(...i.rssMb))}) | ${f0(i.tcpBps)} | ${f0(i.udpBps)} | ${f0(i.tcpBps + i.udpBps)} |`)
 }
 L.push('')
-if (haveSerf) {
+if (runSerf) {
   L.push('Ratios conclave / Serf (same cluster size, same run):', '')
   L.push('| agents | CPU | RSS | wire bytes |', '|---|---|---|---|')
   for (const n of sizes) {
@@ -428,6 +447,8 @@ if (haveSerf) {
   }
   L.push('')
 }
+
+if (failures.length > 0) L.push('## Not measured', '', ...failures.map((f) => `- ${f}`), '')
 
 const outFile = resolve(ROOT, args.out)
 let previous = ''
