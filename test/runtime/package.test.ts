@@ -1,8 +1,8 @@
 // The installable package runs compiled code: the bin runs the bundled CLI in dist/bundle/ and the library entry
 // is dist/index.js (both built by the vitest globalSetup, as by `npm run build`), with no TypeScript loader in the
 // process, and the client commands do not load the agent's code (libp2p, fastify: the bundle's agent chunk).
-import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -51,7 +51,19 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 
+/** A Node older than the package's minimum, if the system has one (Debian 12's is 20): the bin must refuse it. */
+const OLD_NODE = '/usr/bin/node'
+const oldNodeMajor = existsSync(OLD_NODE) ? Number(spawnSync(OLD_NODE, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.split('.')[0]) : null
+
 describe('compiled package', () => {
+  it.skipIf(oldNodeMajor === null || oldNodeMajor >= 22)('on an older Node the bin prints one line and exits 2', () => {
+    const r = spawnSync(OLD_NODE, [BIN, '--version'], { encoding: 'utf8', timeout: 20_000 })
+    expect(r.status).toBe(2)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toMatch(/^conclave: needs Node\.js >= 22\.13, this is v\d+\.\d+\.\d+\n$/)
+    expect(pkg.engines.node).toBe('>=22.13.0') // the same minimum as the bin's check
+  })
+
   it('the bin prints the version from the bundle in dist/, loading no TypeScript file', async () => {
     const r = await node(['--import', TRACE_LOADS, BIN, '--version'])
     expect(r.code).toBe(0)
