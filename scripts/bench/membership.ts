@@ -328,7 +328,7 @@ idleRow('idle protocol bytes sent per agent (encoded messages)', (i) => `${i.app
 idleRow('idle bytes written per agent (all write syscalls: TCP incl. noise/yamux/gossipsub framing, logs)', (i) => `${i.wcharMean.toFixed(0)} B/s (${i.wcharMax.toFixed(0)} B/s)`, '≤ 1,000 B/s')
 lines.push('')
 lines.push(`Idle figures: ${idleS} s window after the cluster converged and settled 5 s. CPU from /proc/<pid>/stat (utime+stime),`)
-lines.push('RSS from /proc/<pid>/status, bytes written from /proc/<pid>/io `wchar`; agents run under tsx (about 35 MB of the RSS).')
+lines.push('RSS from /proc/<pid>/status, bytes written from /proc/<pid>/io `wchar`; agents run the compiled dist/ through bin/conclave.js.')
 const out = resolve(ROOT, args.out)
 writeFileSync(out, lines.join('\n') + '\n')
 console.log(lines.join('\n'))

@@ -11,6 +11,8 @@ const benches = [
   { name: 'membership', file: 'membership.ts', out: 'docs/bench-membership.md' },
   { name: 'tasks', file: 'tasks.ts', out: 'docs/bench-tasks.md' },
   { name: 'floods', file: 'floods.ts', out: 'docs/bench-floods.md' },
+  { name: 'runtime', file: 'runtime.ts', out: 'docs/bench-runtime.md' },
+  { name: 'election', file: 'election.ts', out: 'docs/bench-election.md' },
 ]
 
 let failed = 0

@@ -1,8 +1,9 @@
-// One benchmark agent: a real process running the library API (createAgent from src/index.ts) with
+// One benchmark agent: a real process running the library API (createAgent from the package entry, i.e. the
+// compiled dist/index.js; this file runs on Node's own type stripping, with no TypeScript loader) with
 // an in-process no-op handler (`noop-mod`, masterOnly; `noop-mod-local`) and command handlers from the config
 // (`noop-cmd`, masterOnly; `noop-cmd-local`). Used by scripts/bench/tasks.ts.
 // usage: tasks-agent.ts <id> <p2pPort> <apiPort> <dataDir> [bootstrap...]
-import { createAgent } from '../../src/index.ts'
+import { createAgent } from 'conclave'
 
 const [id, p2p, api, dataDir, ...bootstrap] = process.argv.slice(2)
 if (!id || !p2p || !api || !dataDir) {

@@ -53,7 +53,7 @@ async function freePort(): Promise<number> {
 }
 
 function launch(id: string, p2p: number, api: number, dataDir: string, bootstrap: string[]): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'tasks-agent.ts'), id, String(p2p), String(api), dataDir, ...bootstrap], {
+  const child = spawn(process.execPath, [join(here, 'tasks-agent.ts'), id, String(p2p), String(api), dataDir, ...bootstrap], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
   })

@@ -1,17 +1,15 @@
 // The HTTP API: JSON status, member operations, Prometheus metrics, Server-Sent Events streams of core events and
 // log records, and the dashboard (static files in ./ui, served as they are: no build step, no CDN).
 import { EventEmitter } from 'node:events'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { levelValues, logBusOf, type LogRecord } from '../agent/logger.ts'
 import type { Agent, AgentPlugin } from '../agent/types.ts'
 import type { CoreEvent, Member } from '../core/types.ts'
 import { registerHttpLimits, type HttpLimits } from './limits.ts'
+import { loadUiFiles, UI_TYPES } from './ui-files.ts'
+import { VERSION } from '../version.ts'
 
-const UI_DIR = join(import.meta.dirname, 'ui')
-const uiFiles: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' }
-export const VERSION: string = (JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string }).version
+export { VERSION } from '../version.ts'
 /** SSE comment sent this often so proxies and idle timeouts keep the stream open. */
 const SSE_KEEPALIVE_MS = 15_000
 /** Recent core events kept for GET /v1/events/recent (the dashboard's timeline on load); probes are not kept. */
@@ -74,7 +72,7 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance 
   const app = Fastify({ logger: false, forceCloseConnections: true })
   const limits = registerHttpLimits(app, agent.metrics)
   const startedAt = Date.now()
-  const ui = Object.fromEntries(Object.keys(uiFiles).map((f) => [f, readFileSync(join(UI_DIR, f))]))
+  const ui = loadUiFiles()
 
   // Every core event gets a sequence number, so a client that reads the history and follows the stream can drop
   // what it got twice.
@@ -96,8 +94,8 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance 
   app.get<{ Params: { file?: string } }>('/ui/:file?', async (req, reply) => {
     if (req.url === '/ui') return reply.redirect('/ui/')
     const file = req.params.file || 'index.html'
-    if (!(file in uiFiles)) return reply.code(404).send({ error: 'not-found', detail: `no file ${file} in the dashboard` })
-    return reply.type(uiFiles[file]).header('cache-control', 'no-cache').send(ui[file])
+    if (!(file in UI_TYPES)) return reply.code(404).send({ error: 'not-found', detail: `no file ${file} in the dashboard` })
+    return reply.type(UI_TYPES[file]!).header('cache-control', 'no-cache').send(ui[file])
   })
 
   // Facts about this agent that GET /v1/status does not carry: `conclave info` and the dashboard header.

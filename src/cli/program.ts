@@ -1,9 +1,8 @@
 // The `conclave` command. Each subcommand lives in commands/<name>.ts and exports register(program);
-// add new ones to the list in buildProgram(). Exit codes (errors.ts EXIT): 0 ok, 1 the operation failed,
-// 2 usage or configuration error.
+// add new ones to clientCommands (or, for a command that needs the agent's code, to commandsFor()). Exit codes
+// (errors.ts EXIT): 0 ok, 1 the operation failed, 2 usage or configuration error.
 import { Command, CommanderError } from 'commander'
-import { VERSION } from '../api/server.ts'
-import * as agent from './commands/agent.ts'
+import { VERSION } from '../version.ts'
 import * as info from './commands/info.ts'
 import * as leave from './commands/leave.ts'
 import * as members from './commands/members.ts'
@@ -15,7 +14,28 @@ import * as submit from './commands/submit.ts'
 import * as tasks from './commands/tasks.ts'
 import { CliError, EXIT } from './errors.ts'
 
-export function buildProgram(): Command {
+interface CommandModule {
+  register(program: Command): void
+}
+
+/** The commands that only talk to an agent's HTTP API: cheap to import. */
+const clientCommands: Record<string, CommandModule> = { status, members, info, monitor, leave, remove, recover, submit, tasks }
+
+/**
+ * The command modules a command line needs. `agent` pulls in libp2p, fastify and the agent (about 0.5 s of
+ * imports and 60 MB), so it is imported only when the line runs it, or may print help or a suggestion that
+ * lists it; `conclave status` and `conclave --version` then answer without it.
+ */
+export async function commandsFor(argv: string[]): Promise<CommandModule[]> {
+  const args = argv.slice(2)
+  const first = args[0]
+  const versionOnly = args.length === 1 && (first === '--version' || first === '-V')
+  if (versionOnly || (first !== undefined && Object.hasOwn(clientCommands, first))) return Object.values(clientCommands)
+  const agent = await import('./commands/agent.ts')
+  return [agent, ...Object.values(clientCommands)]
+}
+
+export function buildProgram(commands: CommandModule[]): Command {
   const program = new Command('conclave')
     .description('peer-to-peer high-availability agent: membership, master election, task allocation')
     .version(VERSION)
@@ -23,12 +43,12 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: () => {} })
     .showSuggestionAfterError(true)
-  for (const cmd of [agent, status, members, info, monitor, leave, remove, recover, submit, tasks]) cmd.register(program)
+  for (const cmd of commands) cmd.register(program)
   return program
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const program = buildProgram()
+  const program = buildProgram(await commandsFor(argv))
   try {
     await program.parseAsync(argv)
     return typeof process.exitCode === 'number' ? process.exitCode : 0

@@ -37,7 +37,9 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
     addresses: { listen: [o.listen] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // yamux's keep-alive pings every connection every 30 s but does nothing when no answer comes; the connection
+    // monitor below already pings each connection and closes it when the ping fails, so those were pure traffic.
+    streamMuxers: [yamux({ enableKeepAlive: false })],
     peerDiscovery,
     connectionManager: {
       // The default (5 new connections per second per IP) refuses peers when a cluster on one host starts at once.

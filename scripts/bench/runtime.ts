@@ -1,0 +1,463 @@
+// Runtime benchmark: how fast the compiled CLI answers, how soon an agent listens after its process starts,
+// how soon a new agent is seen by every member, and what an idle agent costs (CPU, RSS, bytes on the wire), for
+// conclave (compiled dist/ through bin/conclave.js, and the one-file executable dist/conclave when it is built)
+// and for Serf (Debian's `serf`) in the same run, all on 127.0.0.1. Writes docs/bench-runtime.md.
+// A benchmark, not a test: nothing here asserts.
+//
+//   npm run bench -- runtime        (builds dist/ first)
+//   npx tsx scripts/bench/runtime.ts [--sizes 5,10] [--idle-s 30] [--settle-s 10] [--runs 20] [--out docs/bench-runtime.md]
+//                                    [--kinds conclave,conclave-exe,serf] [--parts cli,listen,join,idle]
+//
+// Wire bytes are counted by the kernel: an nftables table of this run (`inet conclave_bench_<pid>`, counters
+// only, no verdicts, deleted at exit) counts every IPv4 packet leaving through the output hook whose TCP or
+// UDP source or destination port is one of the cluster's listen ports. On loopback each packet passes the output
+// hook once, so this is every byte of the cluster's traffic including IP and TCP/UDP headers, noise, yamux and
+// gossipsub framing and pure ACKs; per agent = total / agents / seconds. Needs root and `nft` (Debian nftables).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { BIN, ROOT, freePorts } from '../../test/integration/harness.ts'
+
+const { values: args } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '5,10' },
+    'idle-s': { type: 'string', default: '30' },
+    'settle-s': { type: 'string', default: '10' },
+    runs: { type: 'string', default: '20' },
+    out: { type: 'string', default: 'docs/bench-runtime.md' },
+    'no-serf': { type: 'boolean', default: false },
+    /** Which agents to run (conclave, conclave-exe, serf); the default is all that are available. */
+    kinds: { type: 'string' },
+    /** Which parts to measure: cli, listen, join, idle. */
+    parts: { type: 'string', default: 'cli,listen,join,idle' },
+    /** The conclave bin to run (default: this checkout's bin/conclave.js), e.g. another checkout's, for before/after. */
+    bin: { type: 'string' },
+    /** Label of the conclave rows (default: conclave). */
+    label: { type: 'string', default: 'conclave' },
+  },
+})
+const sizes = args.sizes.split(',').map(Number)
+const idleS = Number(args['idle-s'])
+const settleS = Number(args['settle-s'])
+const runs = Number(args.runs)
+if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 20) || !(idleS >= 5 && idleS <= 300) || !(settleS >= 0 && settleS <= 120) || !(runs >= 3 && runs <= 100)) {
+  console.error('bench runtime: --sizes takes integers 2..20, --idle-s 5..300, --settle-s 0..120, --runs 3..100')
+  process.exit(2)
+}
+
+const EXE = join(ROOT, 'dist/conclave')
+const CONCLAVE_BIN = args.bin ? resolve(args.bin) : BIN
+const shown = (k: string) => (k === 'conclave' ? args.label : k)
+const NODE_FLAGS = ['--max-semi-space-size=1'] // what bin/conclave.js's shebang gives `npx conclave`
+const CLK_TCK = 100 // USER_HZ on Linux
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const log = (s: string) => console.log(`[runtime] ${s}`)
+
+// ---------- processes (all ours, killed by pid) ----------
+
+const started = new Set<ChildProcess>()
+const tempDirs: string[] = []
+function tempDir(tag: string): string {
+  const d = mkdtempSync(join(tmpdir(), `conclave-bench-${tag}-`))
+  tempDirs.push(d)
+  return d
+}
+function start(cmd: string, argv: string[]): ChildProcess {
+  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } })
+  child.stderr!.resume()
+  started.add(child)
+  child.once('exit', () => started.delete(child))
+  return child
+}
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const gone = new Promise<void>((r) => child.once('exit', () => r()))
+  child.kill('SIGKILL')
+  await gone
+}
+
+type Kind = 'conclave' | 'conclave-exe' | 'serf'
+interface Agent {
+  kind: Kind
+  id: string
+  port: number // the gossip/libp2p listen port (TCP, and UDP for Serf)
+  api: number // conclave HTTP API / Serf RPC
+  child: ChildProcess
+  startedAt: number
+}
+
+function launch(kind: Kind, id: string, port: number, api: number, join_: number | null): Agent {
+  let child: ChildProcess
+  if (kind === 'serf') {
+    const argv = ['agent', '-node', id, '-bind', `127.0.0.1:${port}`, '-rpc-addr', `127.0.0.1:${api}`, '-log-level', 'warn']
+    if (join_ !== null) argv.push('-join', `127.0.0.1:${join_}`)
+    child = start('serf', argv)
+  } else {
+    const argv = ['agent', '--id', id, '--no-mdns', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', `127.0.0.1:${api}`,
+      '--data-dir', tempDir(id), '--log-level', 'warn']
+    if (join_ !== null) argv.push('--bootstrap', `/ip4/127.0.0.1/tcp/${join_}`)
+    child = kind === 'conclave' ? start(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, ...argv]) : start(EXE, argv)
+  }
+  return { kind, id, port, api, child, startedAt: performance.now() }
+}
+
+/** True once a TCP connect to 127.0.0.1:port succeeds. */
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect({ host: '127.0.0.1', port })
+    s.once('connect', () => { s.destroy(); res(true) })
+    s.once('error', () => res(false))
+  })
+}
+
+/** Ids the agent sees alive (conclave: GET /v1/members; Serf: `serf members -status alive`). */
+async function aliveSeenBy(a: Agent): Promise<Set<string>> {
+  try {
+    if (a.kind === 'serf') {
+      const r = spawnSync('serf', ['members', '-rpc-addr', `127.0.0.1:${a.api}`, '-status', 'alive'], { encoding: 'utf8', timeout: 5_000 })
+      return new Set(r.stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]!))
+    }
+    const res = await fetch(`http://127.0.0.1:${a.api}/v1/members`, { signal: AbortSignal.timeout(2_000) })
+    const members = (await res.json()) as { id: string; state: string }[]
+    return new Set(members.filter((m) => m.state === 'alive').map((m) => m.id))
+  } catch {
+    return new Set()
+  }
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, everyMs = 10): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`)
+    await sleep(everyMs)
+  }
+}
+
+// ---------- /proc ----------
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(f[11]) + Number(f[12]) // utime + stime (fields 14, 15)
+}
+function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) : Number.NaN
+}
+
+// ---------- nftables byte counters ----------
+
+const TABLE = `conclave_bench_${process.pid}`
+let nftReady = false
+function nft(script: string): string {
+  const r = spawnSync('nft', ['-f', '-'], { input: script, encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`nft: ${r.stderr || r.error?.message}`)
+  return r.stdout
+}
+/** (Re)creates the counters for these listen ports, at zero. */
+function countPorts(ports: number[]): void {
+  if (nftReady) nft(`delete table inet ${TABLE}`)
+  const set = ports.join(', ')
+  nft(`table inet ${TABLE} {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    meta l4proto tcp th sport { ${set} } counter comment "tcp-from"
+    meta l4proto tcp th sport != { ${set} } th dport { ${set} } counter comment "tcp-to"
+    meta l4proto udp th sport { ${set} } counter comment "udp-from"
+    meta l4proto udp th sport != { ${set} } th dport { ${set} } counter comment "udp-to"
+  }
+}`)
+  nftReady = true
+}
+function readCounters(): { tcp: number; udp: number; packets: number } {
+  const r = spawnSync('nft', ['-j', 'list', 'table', 'inet', TABLE], { encoding: 'utf8' })
+  const out = { tcp: 0, udp: 0, packets: 0 }
+  for (const item of JSON.parse(r.stdout).nftables) {
+    const rule = item.rule
+    if (!rule) continue
+    const counter = rule.expr.find((e: any) => e.counter)?.counter
+    if (!counter) continue
+    out[String(rule.comment).startsWith('tcp') ? 'tcp' : 'udp'] += counter.bytes
+    out.packets += counter.packets
+  }
+  return out
+}
+function dropCounters(): void {
+  if (nftReady) spawnSync('nft', ['delete', 'table', 'inet', TABLE])
+  nftReady = false
+}
+
+async function cleanup(): Promise<void> {
+  await Promise.all([...started].map(stop))
+  dropCounters()
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true })
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void cleanup().then(() => process.exit(130)))
+
+// ---------- statistics ----------
+
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b)
+const quantile = (xs: number[], q: number) => {
+  const s = sorted(xs)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!
+}
+const median = (xs: number[]) => quantile(xs, 0.5)
+const f0 = (x: number) => x.toFixed(0)
+const f1 = (x: number) => x.toFixed(1)
+const f2 = (x: number) => x.toFixed(2)
+const ms = (xs: number[]) => `${f0(quantile(xs, 0))} / ${f0(median(xs))} / ${f0(quantile(xs, 0.9))}`
+
+// ---------- measurements ----------
+
+/** Wall time of a command run to completion, `n` times in a row (like hyperfine without warm-up exclusion). */
+function timeCommand(cmd: string, argv: string[], n: number): { times: number[]; ok: boolean } {
+  const times: number[] = []
+  let ok = true
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    const r = spawnSync(cmd, argv, { cwd: ROOT, stdio: 'ignore', timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '' } })
+    times.push(performance.now() - t0)
+    if (r.status !== 0) ok = false
+  }
+  return { times, ok }
+}
+
+interface Cluster {
+  kind: Kind
+  agents: Agent[]
+}
+
+async function startCluster(kind: Kind, n: number): Promise<Cluster> {
+  const ports = await freePorts(2 * n)
+  const agents: Agent[] = []
+  for (let i = 0; i < n; i++) {
+    const a = launch(kind, `${kind === 'serf' ? 's' : 'node'}-${i + 1}`, ports[2 * i]!, ports[2 * i + 1]!, i === 0 ? null : ports[0]!)
+    agents.push(a)
+    if (i === 0) await until(`${kind} seed listening`, () => tcpOpen(a.port), 15_000)
+  }
+  const ids = agents.map((a) => a.id)
+  await until(`${kind}: all ${n} agents see all alive`, async () => {
+    for (const a of agents) {
+      const seen = await aliveSeenBy(a)
+      if (!ids.every((id) => seen.has(id))) return false
+    }
+    return true
+  }, 120_000, 200)
+  return { kind, agents }
+}
+
+interface Idle {
+  kind: Kind
+  n: number
+  cpuPct: number[] // per agent, % of one core
+  rssMb: number[]
+  tcpBps: number // per agent
+  udpBps: number
+}
+
+async function measureIdle(c: Cluster): Promise<Idle> {
+  log(`${c.kind} x${c.agents.length}: settling ${settleS} s, then idle for ${idleS} s`)
+  await sleep(settleS * 1000)
+  countPorts(c.agents.map((a) => a.port))
+  const pids = c.agents.map((a) => a.child.pid!)
+  const t0 = performance.now()
+  const ticks0 = pids.map(cpuTicks)
+  await sleep(idleS * 1000)
+  const secs = (performance.now() - t0) / 1000
+  const ticks1 = pids.map(cpuTicks)
+  const bytes = readCounters()
+  const n = c.agents.length
+  return {
+    kind: c.kind,
+    n,
+    cpuPct: pids.map((_, i) => ((ticks1[i]! - ticks0[i]!) / CLK_TCK / secs) * 100),
+    rssMb: pids.map((p) => rssKb(p) / 1024),
+    tcpBps: bytes.tcp / n / secs,
+    udpBps: bytes.udp / n / secs,
+  }
+}
+
+/** A new agent joins the running cluster: process start to listening, and to alive in every member's view. */
+async function measureJoin(c: Cluster): Promise<{ listenMs: number; seenByAllMs: number }> {
+  const [port, api] = await freePorts(2)
+  const id = `${c.kind === 'serf' ? 's' : 'node'}-join-${port}`
+  const a = launch(c.kind, id, port, api, c.agents[0]!.port)
+  let listenMs = Number.NaN
+  const listening = until('joiner listening', async () => {
+    if (await tcpOpen(port)) { listenMs = performance.now() - a.startedAt; return true }
+    return false
+  }, 15_000, 5)
+  // Serf's members command is a process per call: polling all members takes ~10 ms each, which bounds the
+  // resolution of Serf's figure; conclave's members are polled over HTTP in parallel.
+  let seenMs = Number.NaN
+  const everyone = [...c.agents]
+  await until(`${id} seen alive by all`, async () => {
+    const views = await Promise.all(everyone.map(aliveSeenBy))
+    if (views.every((v) => v.has(id))) { seenMs = performance.now() - a.startedAt; return true }
+    return false
+  }, 30_000, 10)
+  await listening
+  await stop(a.child)
+  return { listenMs, seenByAllMs: seenMs }
+}
+
+/** A lone agent's process start to its listen port (and for conclave its API) accepting connections. */
+async function measureListen(kind: Kind, reps: number): Promise<{ listen: number[]; api: number[] }> {
+  const listen: number[] = []
+  const api: number[] = []
+  for (let i = 0; i < reps; i++) {
+    const [p, q] = await freePorts(2)
+    const a = launch(kind, `${kind === 'serf' ? 's' : 'node'}-lone-${p}`, p!, q!, null)
+    let lt = Number.NaN
+    let at = Number.NaN
+    await until('listening', async () => {
+      if (Number.isNaN(lt) && (await tcpOpen(p!))) lt = performance.now() - a.startedAt
+      if (Number.isNaN(at) && (await tcpOpen(q!))) at = performance.now() - a.startedAt
+      return !Number.isNaN(lt) && !Number.isNaN(at)
+    }, 15_000, 2)
+    listen.push(lt)
+    api.push(at)
+    await stop(a.child)
+  }
+  return { listen, api }
+}
+
+// ---------- run ----------
+
+const haveSerf = !args['no-serf'] && spawnSync('serf', ['version']).status === 0
+const haveExe = existsSync(EXE)
+const available: Kind[] = ['conclave', ...(haveExe ? ['conclave-exe' as const] : []), ...(haveSerf ? ['serf' as const] : [])]
+const kinds = args.kinds ? available.filter((k) => args.kinds!.split(',').includes(k)) : available
+const parts = new Set(args.parts.split(','))
+const runExe = kinds.includes('conclave-exe')
+const runSerf = kinds.includes('serf')
+if (!existsSync(join(ROOT, 'dist/cli/main.js'))) {
+  console.error('bench runtime: dist/ is missing; run `npm run build` (npm run bench does)')
+  process.exit(2)
+}
+const loadBefore = loadavg()
+const startedAt = new Date()
+const cli: { label: string; times: number[]; ok: boolean }[] = []
+const listens: { kind: Kind; listen: number[]; api: number[] }[] = []
+const idles: Idle[] = []
+const joins: { kind: Kind; n: number; listenMs: number; seenByAllMs: number }[] = []
+const failures: string[] = []
+
+try {
+  if (parts.has('cli')) {
+  log(`start-up: ${runs} runs per command`)
+  const binShown = args.bin ? `node ${args.bin}` : 'node bin/conclave.js'
+  cli.push({ label: `\`${binShown} --version\``, ...timeCommand(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, '--version'], runs) })
+  if (runExe) cli.push({ label: '`dist/conclave --version` (one-file executable)', ...timeCommand(EXE, ['--version'], runs) })
+  if (!args.bin) cli.push({ label: '`npx conclave --version` (npx resolves the bin first)', ...timeCommand('npx', ['conclave', '--version'], Math.min(runs, 5)) })
+  {
+    const c = await startCluster('conclave', 1)
+    const api = `127.0.0.1:${c.agents[0]!.api}`
+    cli.push({ label: `\`${binShown} status\` (against a running agent)`, ...timeCommand(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, 'status', '--api', api], runs) })
+    if (runExe) cli.push({ label: '`dist/conclave status` (against a running agent)', ...timeCommand(EXE, ['status', '--api', api], runs) })
+    if (runSerf) {
+      const s = await startCluster('serf', 1)
+      cli.push({ label: '`serf members` (against a running Serf agent, for comparison)', ...timeCommand('serf', ['members', '-rpc-addr', `127.0.0.1:${s.agents[0]!.api}`], runs) })
+      await Promise.all(s.agents.map((a) => stop(a.child)))
+    }
+    await Promise.all(c.agents.map((a) => stop(a.child)))
+  }
+  }
+  if (parts.has('listen')) {
+    log('process start to listening: 10 lone agents per kind')
+    for (const kind of kinds) listens.push({ kind, ...(await measureListen(kind, 10)) })
+  }
+
+  for (const n of sizes) {
+    if (!parts.has('idle') && !parts.has('join')) break
+    for (const kind of kinds) {
+      log(`${kind}: starting ${n} agents`)
+      let c: Cluster | null = null
+      try {
+        c = await startCluster(kind, n)
+        if (parts.has('idle')) idles.push(await measureIdle(c))
+        dropCounters()
+        if (parts.has('join')) for (let r = 0; r < 3; r++) joins.push({ kind, n, ...(await measureJoin(c)) })
+      } catch (e) {
+        // A cluster that does not form (e.g. on an overloaded machine) is reported, and the run goes on.
+        failures.push(`${shown(kind)} × ${n}: ${(e as Error).message}`)
+        log(`FAILED ${failures.at(-1)}`)
+      } finally {
+        if (c) await Promise.all(c.agents.map((a) => stop(a.child)))
+        await Promise.all([...started].map(stop))
+      }
+    }
+  }
+} finally {
+  await cleanup()
+}
+const loadAfter = loadavg()
+
+// ---------- report ----------
+
+const L: string[] = []
+L.push('# Runtime benchmark: start-up, listening, idle cost (conclave vs Serf)', '')
+L.push(`Run ${startedAt.toISOString()} on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, all processes on 127.0.0.1. ` +
+  `Load average (1 min) ${f2(loadBefore[0]!)} before, ${f2(loadAfter[0]!)} after: the machine is shared with other work, so CPU and timing figures carry that noise.`)
+L.push(`Reproduce: \`npm run bench -- runtime\` (or \`npx tsx scripts/bench/runtime.ts --sizes ${sizes.join(',')} --idle-s ${idleS} --settle-s ${settleS} --runs ${runs}\`). ` +
+  (args.bin ? `"${args.label}" agents run \`node --max-semi-space-size=1 ${args.bin} agent …\`` : 'conclave agents run the compiled `dist/` (`node --max-semi-space-size=1 bin/conclave.js agent …`, no TypeScript loader)') +
+  (runExe ? ' and the one-file executable `dist/conclave` (`npm run build:exe`)' : '') + '; ' +
+  (runSerf ? `Serf is \`${spawnSync('serf', ['version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\` from Debian (\`serf agent -bind 127.0.0.1:<port> -rpc-addr 127.0.0.1:<port> -join …\`).` : 'Serf was not measured (not installed, or --no-serf).'), '')
+
+L.push('## Start-up of the CLI', '', `Wall time from spawn to exit, ${runs} runs in a row (npx: 5); min / median / p90 in ms.`, '')
+L.push('| command | min / median / p90 ms | exit 0 |', '|---|---|---|')
+for (const c of cli) L.push(`| ${c.label} | ${ms(c.times)} | ${c.ok ? 'yes' : 'NO'} |`)
+L.push('')
+
+L.push('## Process start to listening', '', 'A lone agent (no peers), 10 starts: time from spawn() to the first TCP connect that succeeds on its listen port (libp2p / Serf gossip) and its API (conclave HTTP API / Serf RPC); min / median / p90 in ms.', '')
+L.push('| agent | listen port | API |', '|---|---|---|')
+for (const l of listens) L.push(`| ${shown(l.kind)} | ${ms(l.listen)} | ${ms(l.api)} |`)
+L.push('')
+
+L.push('## A new agent joining a running cluster', '', 'Process start of the joiner (bootstrapping to the first agent) to listening, and to "alive" in every member\'s view (polled every 10 ms; Serf\'s view is read with one `serf members` process per member, which adds up to ~10 ms per member to its figure). 3 joins per row; each figure is min / median / max in ms.', '')
+L.push('| agent | cluster | listening | seen alive by all |', '|---|---|---|---|')
+for (const n of sizes) {
+  for (const kind of kinds) {
+    const js = joins.filter((j) => j.kind === kind && j.n === n)
+    if (js.length === 0) continue
+    const r = (xs: number[]) => `${f0(Math.min(...xs))} / ${f0(median(xs))} / ${f0(Math.max(...xs))}`
+    L.push(`| ${shown(kind)} | ${n} | ${r(js.map((j) => j.listenMs))} | ${r(js.map((j) => j.seenByAllMs))} |`)
+  }
+}
+L.push('')
+
+L.push('## Idle cost per agent', '', `After all agents see each other and ${settleS} s more, ${idleS} s of idling. CPU from /proc/<pid>/stat (utime+stime), as % of one core; RSS from /proc/<pid>/status at the end; ` +
+  'wire bytes from the nftables counters described in the script header (every IP packet of the cluster, headers included, per agent and second).', '')
+L.push('| agent | agents | CPU % median (max) | RSS MB median (max) | TCP B/s | UDP B/s | total B/s |', '|---|---|---|---|---|---|---|')
+for (const i of idles) {
+  L.push(`| ${shown(i.kind)} | ${i.n} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(Math.max(...i.rssMb))}) | ${f0(i.tcpBps)} | ${f0(i.udpBps)} | ${f0(i.tcpBps + i.udpBps)} |`)
+}
+L.push('')
+if (runSerf) {
+  L.push('Ratios conclave / Serf (same cluster size, same run):', '')
+  L.push('| agents | CPU | RSS | wire bytes |', '|---|---|---|---|')
+  for (const n of sizes) {
+    const c = idles.find((i) => i.kind === 'conclave' && i.n === n)
+    const s = idles.find((i) => i.kind === 'serf' && i.n === n)
+    if (!c || !s) continue
+    L.push(`| ${n} | ${f1(median(c.cpuPct) / median(s.cpuPct))}× | ${f1(median(c.rssMb) / median(s.rssMb))}× | ${f1((c.tcpBps + c.udpBps) / (s.tcpBps + s.udpBps))}× |`)
+  }
+  L.push('')
+}
+
+if (failures.length > 0) L.push('## Not measured', '', ...failures.map((f) => `- ${f}`), '')
+
+const outFile = resolve(ROOT, args.out)
+let previous = ''
+if (existsSync(outFile)) {
+  // Hand-written notes below this marker (profiles, before/after comparisons) survive a re-run.
+  const text = readFileSync(outFile, 'utf8')
+  const at = text.indexOf('<!-- notes -->')
+  if (at >= 0) previous = text.slice(at)
+}
+writeFileSync(outFile, L.join('\n') + '\n' + (previous ? '\n' + previous : ''))
+log(`wrote ${outFile}`)
+console.log(L.join('\n'))
