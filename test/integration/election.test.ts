@@ -145,7 +145,7 @@ describe('the defaults a user runs', () => {
     const a = await cluster.spawn('node-1', [], ['--config', file])
     await converged([a], 'node-1')
     // (The harness passes --log-level and --listen as flags, which override the file, as they would for a user.)
-    writeFileSync(file, JSON.stringify({ probeIntervalMs: 700, quorum: 'none' }))
+    writeFileSync(file, JSON.stringify({ probeIntervalMs: 450, quorum: 'none' }))
     a.signal('SIGHUP')
     await waitFor('reload logged', async () => /config reloaded from .*quorum changed: takes effect after a restart/.test(a.stderr), 10_000)
     writeFileSync(file, '{ "probeIntervalMs": -1 }')
