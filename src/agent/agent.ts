@@ -56,6 +56,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     peer: peerId,
     addrs: net.addrs(),
     tags: config.tags,
+    wallClockAtStart: Date.now(),
     ...(stored ? { stored } : {}),
   } satisfies CoreConfig
   const c = new ClusterCore(coreConfig, options.rng ?? Math.random, now())

@@ -234,7 +234,7 @@ export class MajorityElection extends ElectionBase {
       this.ctx.live().map((m) => m.id),
       cfg.voters,
     )
-    this.lineage.cluster = newClusterId(this.ctx.rng)
+    this.lineage.cluster = newClusterId((cfg.wallClockAtStart ?? 0) + (now - this.ctx.startedAt), this.ctx.rng)
     this.lineage.config = { version: 1, term: 0, voters }
     for (const m of this.ctx.live()) this.lineage.heard(m.id, m === this.ctx.self ? this.lineage.cluster : null)
     this.amnesiac = false

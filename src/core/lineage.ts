@@ -5,9 +5,12 @@
 //   C2  A node without state bootstraps only after the discovery window (or once `expect` members were seen),
 //       only if no member it sees already belongs to a cluster, and only if it is the lowest live id it sees;
 //       everyone else waits for a config to reach it. Agents that start together thus get one initial config.
-//   C3  When two lineages meet, `survivor` decides deterministically which one lives on: a lineage that already
-//       absorbed the other (its `retired` list names it) wins; else the one with more voters; else the lower
-//       cluster id. A node of the other lineage defects: its master steps down first (its masterOnly work is
+//   C3  When two lineages meet, `survives` decides deterministically which one lives on: the older one. A cluster
+//       id starts with its birth time (the founder's wall clock, fixed width), so ids order by age and the order
+//       never changes: every node, at any time, picks the same survivor, and an established cluster is never
+//       absorbed by one born later (a node whose data dir was wiped and that founded a cluster alone, say). An order
+//       that looked at anything that changes (voter counts) let two sides each defect to the other (sim seed 3099,
+//       a sync storm). A node of the other lineage defects: its master steps down first (its masterOnly work is
 //       fenced), then it adopts the survivor's id and config as a non-voter. Its voter grant stays binding until
 //       it expires (L1), and its terms travel with it, so the survivor's master moves to a term above every term
 //       either side used (election.ts: a master that hears of a higher term steps down and campaigns above it).
@@ -26,15 +29,10 @@ export interface LineageView {
   config: VoterConfig | null
 }
 
-/** True when lineage `a` survives a meeting with lineage `b` (both born, different ids). */
+/** True when lineage `a` survives a meeting with lineage `b` (C3: the older; ids order by birth time). */
 export function survives(a: LineageView, b: LineageView): boolean {
   if (a.cluster === null) return false
   if (b.cluster === null) return true
-  if (a.retired.includes(b.cluster)) return true
-  if (b.retired.includes(a.cluster)) return false
-  const av = a.config?.voters.length ?? 0
-  const bv = b.config?.voters.length ?? 0
-  if (av !== bv) return av > bv
   return a.cluster < b.cluster
 }
 
@@ -110,9 +108,13 @@ export class Lineage {
   }
 }
 
-/** A new cluster id from the core's injected randomness (64 bits, hex). */
-export function newClusterId(rng: () => number): string {
-  let s = ''
-  for (let i = 0; i < 4; i++) s += Math.floor(rng() * 0x10000).toString(16).padStart(4, '0')
+/**
+ * A new cluster id: the birth time (ms since the epoch on the founder's clock, 12 hex digits: fixed width, so ids
+ * order by age as strings) and 32 random bits from the core's injected randomness. Clock skew between hosts only
+ * matters for clusters born within the skew of each other, and even then the order stays total and fixed.
+ */
+export function newClusterId(wallMs: number, rng: () => number): string {
+  let s = Math.max(0, Math.floor(wallMs)).toString(16).padStart(12, '0')
+  for (let i = 0; i < 2; i++) s += Math.floor(rng() * 0x10000).toString(16).padStart(4, '0')
   return s
 }

@@ -205,6 +205,11 @@ export interface CoreConfig {
   clockDrift: number
   /** A lower id that joined or came back takes the master role only after being alive this long. */
   stabilityWindowMs: number
+  /**
+   * The wall clock (ms since the epoch) when the core was created: only used to stamp a new cluster id with its
+   * birth time, so that of two clusters that meet the older survives (lineage.ts C3). Time otherwise comes in `now`.
+   */
+  wallClockAtStart?: number
   /** What this node stored in a previous run (data dir); absent for a new node or a wiped data dir. */
   stored?: StoredState
   tags?: Record<string, string>

@@ -84,6 +84,9 @@ type Ev =
   /** A world action (fault schedule, client, checks). */
   | { k: 'call'; fn: () => void }
 
+/** The simulated wall clock's epoch (2026-01-01): only its order across nodes matters (cluster ids, lineage.ts C3). */
+const SIM_EPOCH_MS = Date.UTC(2026, 0, 1)
+
 export interface WorldOptions {
   seed: number
   quorum: QuorumMode
@@ -248,6 +251,8 @@ export class World {
       addrs: [`/sim/${n.id}`],
       quorum: this.opts.quorum,
       expect: this.opts.expect,
+      // The node's wall clock: its local clock (skewed like every timer) plus a fixed epoch.
+      wallClockAtStart: SIM_EPOCH_MS + this.local(n),
       ...(n.stored ? { stored: clone(n.stored) } : {}),
     }
   }

@@ -39,7 +39,7 @@ describe('cold start without --expect', () => {
     expect(net.masters()).toEqual(['node-1'])
     const ids = clusters(net, ['node-1', 'node-2', 'node-3'])
     expect(ids.size).toBe(1)
-    expect([...ids][0]).toMatch(/^[0-9a-f]{16}$/)
+    expect([...ids][0]).toMatch(/^[0-9a-f]{20}$/)
     for (const c of net.live()) expect(c.status(net.now).config?.voters).toEqual(['node-1', 'node-2', 'node-3'])
     expect(net.events.filter((e) => e.event.type === 'cluster-born').map((e) => e.node)).toEqual(['node-1'])
     expect(net.violations).toEqual([])
@@ -115,15 +115,17 @@ describe('restarts keep the lineage', () => {
 })
 
 describe('two clusters meet', () => {
-  it('the smaller lineage steps down and merges; the survivor moves above every term either side used', () => {
+  it('the younger cluster steps down and merges into the older; the survivor moves above every term either side used', () => {
     const net = new MiniNet(9)
     net.partition(['node-1', 'node-2'], ['node-3', 'node-4', 'node-5'])
     net.checkSingleMaster = false // two clusters that have not met each elect a master
-    net.add('node-1')
-    net.add('node-2', {}, ['node-1'])
+    // node-3's side starts a second earlier: its cluster is the older one, which survives (C3).
     net.add('node-3')
     net.add('node-4', {}, ['node-3'])
     net.add('node-5', {}, ['node-3'])
+    net.run(1000)
+    net.add('node-1')
+    net.add('node-2', {}, ['node-1'])
     net.run(W + 3000)
     expect(net.masters().sort()).toEqual(['node-1', 'node-3'])
     expect(clusters(net, ['node-1', 'node-2', 'node-3', 'node-4', 'node-5']).size).toBe(2)

@@ -39,7 +39,7 @@ export class MiniNet {
   add(id: string, overrides: Partial<CoreConfig> = {}, seeds: string[] = []): ClusterCore {
     // A restart keeps what the node persisted, as the agent does through its data dir.
     const stored = this.stored.get(id)
-    const cfg: CoreConfig = { ...protocolDefaults, id, peer: 'p:' + id, addrs: ['/sim/' + id], ...(stored ? { stored } : {}), ...overrides }
+    const cfg: CoreConfig = { ...protocolDefaults, id, peer: 'p:' + id, addrs: ['/sim/' + id], wallClockAtStart: this.now, ...(stored ? { stored } : {}), ...overrides }
     const core = new ClusterCore(cfg, mulberry32(this.seed * 1000 + this.cores.size + 1), this.now)
     this.cores.set(id, core)
     this.down.delete(id)
