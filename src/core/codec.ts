@@ -19,6 +19,8 @@ const memberUpdate = z.object({
   state: z.enum(['alive', 'suspect', 'dead', 'left']),
   by: str.optional(),
   tags: z.record(z.string().max(64), z.string().max(256)).optional(),
+  /** The subject's Ed25519 signature of its own claim (trust.ts R3): 64 bytes. */
+  sig: z.instanceof(Uint8Array).refine((b) => b.byteLength === 64, { error: 'a signature is 64 bytes' }).optional(),
 })
 const updates = z.array(memberUpdate).max(4096)
 

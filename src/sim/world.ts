@@ -12,6 +12,8 @@ import { Network, type NetworkConfig, type PartitionRule } from './network.ts'
 import { Checker, fmt, type ExecutionRecord } from './invariants.ts'
 import { describeEvent, describeMessage } from './describe.ts'
 import { nodeId } from './ids.ts'
+import { ed25519Trust, privateKeyFromSeed, rawPublicKey, simKeySeed } from '../security/ed25519.ts'
+import type { TrustCrypto, TrustRule } from '../core/trust.ts'
 
 export type NodeState = 'idle' | 'up' | 'paused' | 'crashed' | 'left'
 
@@ -105,6 +107,11 @@ export interface WorldOptions {
   traceMessages: boolean
   /** Keep a running hash of the trace (determinism test and replay check). */
   hash: boolean
+  /**
+   * Members sign their own claims with real Ed25519 (keys derived from the seed, src/security/ed25519.ts) and the
+   * cores verify them (trust.ts R3). Default on: the simulator runs what the agent runs.
+   */
+  signing?: boolean
 }
 
 export interface Counters {
@@ -123,6 +130,8 @@ export interface Counters {
   tasksAcked: number
   tasksFailed: number
   leftDeclaredDead: number
+  /** Messages or updates honest cores dropped by a trust rule (trust.ts), by rule. */
+  trustDrops: Map<TrustRule, number>
 }
 
 export type EmitListener = (node: SimNode, event: CoreEvent, time: number) => void
@@ -156,10 +165,14 @@ export class World {
     tasksAcked: 0,
     tasksFailed: 0,
     leftDeclaredDead: 0,
+    trustDrops: new Map(),
   }
   readonly emitListeners: EmitListener[] = []
   /** Set when a core throws: the run stops and reports it. */
   fatal: Error | null = null
+  /** Raw Ed25519 public key of every simulated peer, and each node's signer (when opts.signing). */
+  readonly publicKeys = new Map<string, Uint8Array>()
+  private readonly signers = new Map<string, TrustCrypto>()
 
   constructor(readonly opts: WorldOptions) {
     this.rng = createRng(opts.seed)
@@ -233,7 +246,21 @@ export class World {
     this.nodes.push(n)
     this.byId.set(id, n)
     this.byPeer.set(n.peer, n)
+    if (this.opts.signing !== false) {
+      const priv = privateKeyFromSeed(simKeySeed(this.opts.seed, n.peer))
+      this.publicKeys.set(n.peer, rawPublicKey(priv))
+      this.signers.set(n.peer, ed25519Trust(priv, (peer) => this.publicKeys.get(peer)))
+    }
     return n
+  }
+
+  /** Trust options of a node's core: its signer, and drops counted in counters.trustDrops. */
+  private trustOf(n: SimNode) {
+    const crypto = this.signers.get(n.peer)
+    return {
+      ...(crypto ? { crypto } : {}),
+      dropped: (rule: TrustRule) => this.counters.trustDrops.set(rule, (this.counters.trustDrops.get(rule) ?? 0) + 1),
+    }
   }
 
   coreConfig(n: SimNode): CoreConfig {
@@ -264,7 +291,7 @@ export class World {
     const local = this.local(n)
     this.record(n, `start gen=${n.gen} seeds=${seeds.map((s) => s.id).join(',') || '-'}`)
     try {
-      n.core = new ClusterCore(this.coreConfig(n), rng, local)
+      n.core = new ClusterCore(this.coreConfig(n), rng, local, this.trustOf(n))
     } catch (err) {
       this.fail(n, err)
       return
@@ -862,6 +889,7 @@ export class World {
 /** Deep copy of plain message data: what goes over the wire is a snapshot, never shared between cores. */
 export function clone<T>(v: T): T {
   if (v === null || typeof v !== 'object') return v
+  if (v instanceof Uint8Array) return v.slice() as T
   if (Array.isArray(v)) return v.map(clone) as T
   const out: Record<string, unknown> = {}
   for (const k in v as Record<string, unknown>) out[k] = clone((v as Record<string, unknown>)[k])
