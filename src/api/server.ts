@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { levelValues, logBusOf, type LogRecord } from '../agent/logger.ts'
 import type { Agent, AgentPlugin } from '../agent/types.ts'
 import type { CoreEvent, Member } from '../core/types.ts'
+import { requireAuthForMutations } from '../security/api-auth.ts'
 
 const UI_DIR = join(import.meta.dirname, 'ui')
 const uiFiles: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' }
@@ -74,8 +75,16 @@ async function counters(agent: Agent): Promise<Record<string, number>> {
   return out
 }
 
-export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance {
+export interface ApiAuth {
+  /** The API token (null: none; mutations then need the X-Conclave-Client header). */
+  token(): string | null
+  refused?(reason: 'no-credentials' | 'bad-token'): void
+}
+
+export function buildApi(agent: Agent, plugins: AgentPlugin[], auth: ApiAuth = { token: () => null }): FastifyInstance {
   const app = Fastify({ logger: false, forceCloseConnections: true })
+  // Mutations need the token or the CLI's header (security/api-auth.ts A1-A3); plugin routes included.
+  requireAuthForMutations(app, auth.token, (reason) => auth.refused?.(reason))
   const startedAt = Date.now()
   const ui = Object.fromEntries(Object.keys(uiFiles).map((f) => [f, readFileSync(join(UI_DIR, f))]))
 

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander'
 import { VERSION } from '../api/server.ts'
 import * as agent from './commands/agent.ts'
 import * as info from './commands/info.ts'
+import * as keygen from './commands/keygen.ts'
 import * as leave from './commands/leave.ts'
 import * as members from './commands/members.ts'
 import * as monitor from './commands/monitor.ts'
@@ -13,6 +14,7 @@ import * as remove from './commands/remove.ts'
 import * as status from './commands/status.ts'
 import * as submit from './commands/submit.ts'
 import * as tasks from './commands/tasks.ts'
+import { setTokenFile } from './client.ts'
 import { CliError, EXIT } from './errors.ts'
 
 export function buildProgram(): Command {
@@ -23,7 +25,9 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: () => {} })
     .showSuggestionAfterError(true)
-  for (const cmd of [agent, status, members, info, monitor, leave, remove, recover, submit, tasks]) cmd.register(program)
+    .option('--token-file <file>', 'file with the agent\'s API token (default: $CONCLAVE_API_TOKEN, $CONCLAVE_API_TOKEN_FILE, or apiTokenFile of the config in $CONCLAVE_CONFIG)')
+    .hook('preAction', (cmd) => setTokenFile(cmd.opts<{ tokenFile?: string }>().tokenFile))
+  for (const cmd of [agent, status, members, info, monitor, leave, remove, recover, submit, tasks, keygen]) cmd.register(program)
   return program
 }
 

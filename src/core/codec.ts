@@ -70,7 +70,7 @@ export const messageSchema = z.discriminatedUnion('t', [
     config: voterConfig.optional(),
   }),
   z.object({ t: z.literal('lease-release'), from: str, term: uint }),
-  z.object({ t: z.literal('leave'), from: str, incarnation: uint }),
+  z.object({ t: z.literal('leave'), from: str, incarnation: uint, sig: z.instanceof(Uint8Array).refine((b) => b.byteLength === 64, { error: 'a signature is 64 bytes' }).optional() }),
   z.object({ t: z.literal('remove'), from: str, id: str }),
 ])
 

@@ -213,9 +213,16 @@ export class Trust {
         return null
       }
     }
-    if (msg.t === 'leave' && msg.incarnation > MAX_INCARNATION) {
-      this.drop('incarnation-cap', fromPeer, `leave at incarnation ${msg.incarnation}`)
-      return null
+    if (msg.t === 'leave') {
+      if (msg.incarnation > MAX_INCARNATION) {
+        this.drop('incarnation-cap', fromPeer, `leave at incarnation ${msg.incarnation}`)
+        return null
+      }
+      // The leaver signs its left claim, so that those who hear it first-hand can relay it (R3).
+      const sig = (msg as typeof msg & { sig?: Uint8Array }).sig
+      const m = claimed!
+      const u = { id: m.id, peer: m.peer, incarnation: msg.incarnation, addrs: m.addrs, tags: m.tags }
+      if (sig && this.opts.crypto?.verify(m.peer, claimBytes(u, 'left'), sig)) this.remember(claimKey(u, 'left'), sig)
     }
     // R6: a bad config is taken out of the message (the rest still counts: a lease request is still answered).
     const cfg = configOf(msg)
@@ -303,6 +310,18 @@ export class Trust {
     this.claims.set(key, sig)
   }
 
+  /** Our signature of our own claim, made once per claim. */
+  private signOwn(u: Pick<MemberUpdate, 'id' | 'peer' | 'incarnation' | 'addrs' | 'tags'>, kind: Kind): Uint8Array {
+    const key = claimKey(u, kind)
+    let sig = this.own.get(key)
+    if (!sig) {
+      sig = this.opts.crypto!.sign(claimBytes(u, kind))
+      if (this.own.size >= 64) this.own.delete(this.own.keys().next().value!)
+      this.own.set(key, sig)
+    }
+    return sig
+  }
+
   /** R3's exception: run `apply` for a member's first-hand claim about itself (a `leave` on its own connection). */
   firstHandClaim(fromPeer: PeerKey, apply: () => void): void {
     this.firstHand = fromPeer
@@ -331,6 +350,10 @@ export class Trust {
   sealOutgoing(msg: Message): Message {
     const crypto = this.opts.crypto
     if (!crypto) return msg
+    if (msg.t === 'leave') {
+      const self = this.ctx.self
+      return { ...msg, sig: this.signOwn({ id: self.id, peer: self.peer, incarnation: msg.incarnation, addrs: self.addrs, tags: self.tags }, 'left') } as Message
+    }
     const lists = updateLists(msg)
     if (lists.length === 0) return msg
     const sealed: MemberUpdate[] = []
@@ -338,14 +361,8 @@ export class Trust {
       const kind = kindOf(u.state)
       const key = claimKey(u, kind)
       let sig: Uint8Array | undefined
-      if (u.peer === this.ctx.self.peer && u.id === this.ctx.self.id) {
-        sig = this.own.get(key)
-        if (!sig) {
-          sig = crypto.sign(claimBytes(u, kind))
-          if (this.own.size >= 64) this.own.delete(this.own.keys().next().value!)
-          this.own.set(key, sig)
-        }
-      } else sig = this.claims.get(key)
+      if (u.peer === this.ctx.self.peer && u.id === this.ctx.self.id) sig = this.signOwn(u, kind)
+      else sig = this.claims.get(key)
       if (sig) sealed.push({ ...u, sig } as MemberUpdate)
     }
     switch (msg.t) {

@@ -59,9 +59,10 @@ function sameToken(a: string, b: string): boolean {
 }
 
 /** A2/A3 as a Fastify hook on every route, plugin routes included. */
-export function requireAuthForMutations(app: FastifyInstance, token: string | null, refused: (reason: 'no-credentials' | 'bad-token') => void): void {
+export function requireAuthForMutations(app: FastifyInstance, tokenOf: () => string | null, refused: (reason: 'no-credentials' | 'bad-token') => void): void {
   app.addHook('onRequest', async (req, reply) => {
     if (req.method === 'GET' || req.method === 'HEAD') return
+    const token = tokenOf()
     const auth = req.headers.authorization
     if (auth !== undefined) {
       const m = /^Bearer\s+(\S+)$/i.exec(auth)

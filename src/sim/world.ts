@@ -246,7 +246,7 @@ export class World {
     this.nodes.push(n)
     this.byId.set(id, n)
     this.byPeer.set(n.peer, n)
-    if (this.opts.signing !== false) {
+    if (this.opts.signing !== false && !process.env.SIM_NO_SIGNING) {
       const priv = privateKeyFromSeed(simKeySeed(this.opts.seed, n.peer))
       this.publicKeys.set(n.peer, rawPublicKey(priv))
       this.signers.set(n.peer, ed25519Trust(priv, (peer) => this.publicKeys.get(peer)))
