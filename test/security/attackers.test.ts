@@ -148,6 +148,9 @@ describe('an insider with the key', () => {
       { t: 'leave', from: other, incarnation: inc(other) + 1 },
       // Speaking for a voter: grant a lease to the insider's candidate term.
       { t: 'lease-ack', from: voter, seq: 1, cluster, term: term + 1, granted: true, durationMs: 60_000, maxTerm: term + 1, configVersion: 1 },
+      // Role messages from an id nobody knows (a voter the insider made up).
+      { t: 'lease-ack', from: 'fake-0', seq: 1, cluster, term: term + 1, granted: true, durationMs: 60_000, maxTerm: term + 1, configVersion: 1 },
+      { t: 'remove', from: 'fake-0', id: other },
       // Claims about others: dead far above their incarnation (eviction), unsigned and with a made-up signature.
       { t: 'updates', from: 'zz-insider', updates: [{ ...member(other), incarnation: HUGE, state: 'dead', by: voter }] },
       { t: 'updates', from: 'zz-insider', updates: [{ ...member(master), incarnation: inc(master), state: 'dead', by: voter, sig: fakeSig } as never] },
