@@ -132,6 +132,8 @@ export interface Counters {
   leftDeclaredDead: number
   /** Messages or updates honest cores dropped by a trust rule (trust.ts), by rule. */
   trustDrops: Map<TrustRule, number>
+  /** Forged messages a hostile member sent (sim/hostile.ts), by kind. */
+  forged: Map<string, number>
 }
 
 export type EmitListener = (node: SimNode, event: CoreEvent, time: number) => void
@@ -166,6 +168,7 @@ export class World {
     tasksFailed: 0,
     leftDeclaredDead: 0,
     trustDrops: new Map(),
+    forged: new Map(),
   }
   readonly emitListeners: EmitListener[] = []
   /** Set when a core throws: the run stops and reports it. */
@@ -558,6 +561,12 @@ export class World {
 
   private countType(t: string): void {
     this.counters.byType.set(t, (this.counters.byType.get(t) ?? 0) + 1)
+  }
+
+  /** A hostile member's forged message (sim/hostile.ts): sent like any other, through the codec and the network. */
+  forge(from: SimNode, to: SimNode, msg: Message, kind: string): void {
+    this.counters.forged.set(kind, (this.counters.forged.get(kind) ?? 0) + 1)
+    this.send(from, to.peer, msg)
   }
 
   private send(from: SimNode, to: string, msg: Message): void {
