@@ -29,9 +29,11 @@
 //       config versions are capped likewise.
 //   R6  bad-config: a voter config is adopted only if it names no more voters than the cap (or the current
 //       config), none twice, runs at most MAX_CONFIG_VERSION_STEP versions ahead, and (in a lease request) has no
-//       term above the request's own: the master writes configs under its own term. A bad config is removed from
-//       its message; the rest of the message counts. (Not enforced: that a relayed config was written by a master
-//       of its term; see docs/security.md.)
+//       term above the request's own: the master writes configs under its own term. A relayed config (state
+//       exchange, ack) names only members this node knows. A bad config is removed from its message; the rest of
+//       the message counts. In a lease request, a config (and a master announcement) counts only from the node
+//       this one would make master (election.ts onLeaseRequest). Not enforced: that a relayed config was written
+//       by a master of its term (configs carry no master's signature; see docs/security.md).
 //
 // What a member that holds the cluster key can still do is written down in docs/security.md.
 
@@ -227,7 +229,7 @@ export class Trust {
     // R6: a bad config is taken out of the message (the rest still counts: a lease request is still answered).
     const cfg = configOf(msg)
     if (cfg) {
-      const problem = this.configProblem(cfg, view, msg.t === 'lease-req' ? msg.term : undefined)
+      const problem = this.configProblem(cfg, view, msg.t === 'lease-req' ? msg.term : undefined, msg.t !== 'lease-req')
       if (problem) {
         this.drop('bad-config', fromPeer, `${msg.t} from ${msg.from}: ${problem}`)
         if (msg.t === 'sync') msg = { ...msg, config: null }
@@ -256,7 +258,7 @@ export class Trust {
     }
   }
 
-  private configProblem(cfg: VoterConfig, view: TrustView, requestTerm: number | undefined): string | null {
+  private configProblem(cfg: VoterConfig, view: TrustView, requestTerm: number | undefined, relayed: boolean): string | null {
     const cur = view.config
     if (requestTerm !== undefined && cfg.term > requestTerm) return `config term ${cfg.term} above the request's term ${requestTerm}`
     if (cur && cfg.version > cur.version + MAX_CONFIG_VERSION_STEP) return `config version ${cfg.version} far above ours (${cur.version})`
@@ -265,6 +267,10 @@ export class Trust {
     const cap = Math.max(this.ctx.config.voters, cur?.voters.length ?? 0)
     if (cfg.voters.length > cap) return `config names ${cfg.voters.length} voters, more than the cap of ${cap}`
     if (new Set(cfg.voters).size !== cfg.voters.length) return 'config names a voter twice'
+    // A relayed config (state exchange, a voter's ack) may name only members we know: a real voter is in the
+    // sender's member list, which is merged first; a made-up one is not.
+    const unknown = relayed && cur !== null ? cfg.voters.find((v) => !this.ctx.members.has(v)) : undefined
+    if (unknown !== undefined) return `config names "${unknown}", not a member this node knows`
     return null
   }
 
