@@ -10,6 +10,7 @@ const only = process.argv.slice(2)
 const benches = [
   { name: 'membership', file: 'membership.ts', out: 'docs/bench-membership.md' },
   { name: 'tasks', file: 'tasks.ts', out: 'docs/bench-tasks.md' },
+  { name: 'security', file: 'security.ts', out: 'docs/bench-security.md' },
 ]
 
 let failed = 0
