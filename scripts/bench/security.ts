@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { claimBytes } from '../../src/core/trust.ts'
 import { ed25519Ops, ed25519Trust, privateKeyFromSeed, rawPublicKey, simKeySeed } from '../../src/security/ed25519.ts'
 import { defaultNetwork } from '../../src/sim/network.ts'
+import { runSeed } from '../../src/sim/run.ts'
 import { World } from '../../src/sim/world.ts'
 
 const NODES = 10
@@ -39,7 +40,9 @@ function cluster(signing: boolean) {
   })
   for (let i = 1; i <= NODES; i++) world.addNode(i)
   for (const n of world.nodes) world.call(0, () => world.start(n, world.nodes.filter((x) => x !== n).slice(0, 2)))
-  world.runUntil(10_000) // formation, not measured
+  const opsStart = { ...ed25519Ops }
+  world.runUntil(10_000) // formation, reported apart
+  const formation = { signs: (ed25519Ops.sign - opsStart.sign) / NODES, verifies: (ed25519Ops.verifyCalls - opsStart.verifyCalls) / NODES }
   const ops0 = { ...ed25519Ops }
   const msgs0 = world.counters.direct + world.counters.broadcastCopies
   const bytes0 = world.counters.wireBytes
@@ -53,19 +56,38 @@ function cluster(signing: boolean) {
   const perSec = (x: number) => x / NODES / (VIRTUAL_MS / 1000)
   return {
     signsPerAgentSec: perSec(ed25519Ops.sign - ops0.sign),
-    verifiesPerAgentSec: perSec(ed25519Ops.verify - ops0.verify),
+    verifiesPerAgentSec: perSec(ed25519Ops.verifyCalls - ops0.verifyCalls),
     cpuMsPerAgentSec: perSec((cpu.user + cpu.system) / 1000),
     messagesPerAgentSec: perSec(msgs),
     // wireBytes counts one copy per direct message and per broadcast (not per broadcast recipient)
     bytesPerEncodedMessage: (world.counters.wireBytes - bytes0) / Math.max(1, encoded() - encoded0),
     masters: world.mastersNow().map((n) => n.id),
+    formation,
     drops: Object.fromEntries(world.counters.trustDrops),
   }
+}
+
+/** The 500-seed gate's faults (partitions, crashes, pauses, joins, leaves...) on 10 nodes: churn makes claims change. */
+function churn(signing: boolean, seeds: number[]) {
+  const ops0 = { ...ed25519Ops }
+  const t0 = performance.now()
+  let virtualMs = 0
+  let ok = 0
+  for (const seed of seeds) {
+    const r = runSeed({ seed, nodes: NODES, signing })
+    virtualMs += r.virtualMs
+    if (r.ok) ok++
+  }
+  const perAgentSec = (x: number) => x / NODES / (virtualMs / 1000)
+  return { wallMs: performance.now() - t0, signs: perAgentSec(ed25519Ops.sign - ops0.sign), verifies: perAgentSec(ed25519Ops.verify - ops0.verify), agentVerifies: perAgentSec(ed25519Ops.verifyCalls - ops0.verifyCalls), ok }
 }
 
 const m = micro()
 const off = cluster(false)
 const on = cluster(true)
+const CHURN_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
+const churnOff = churn(false, CHURN_SEEDS)
+const churnOn = churn(true, CHURN_SEEDS)
 const load = loadavg().map((x) => x.toFixed(1)).join(' ')
 const f = (x: number, d = 1) => x.toFixed(d)
 const lines = [
@@ -89,10 +111,21 @@ const lines = [
   `| signatures made per agent per second | ${f(off.signsPerAgentSec, 2)} | ${f(on.signsPerAgentSec, 2)} |`,
   `| signatures verified per agent per second | ${f(off.verifiesPerAgentSec, 2)} | ${f(on.verifiesPerAgentSec, 2)} |`,
   `| Ed25519 CPU per agent (ops × the times above) | 0 | ${f(on.signsPerAgentSec * m.signUs / 1000 + on.verifiesPerAgentSec * m.verifyUs / 1000, 3)} ms/s |`,
-  `| whole simulated agent CPU (core + codec + sim), per agent | ${f(off.cpuMsPerAgentSec, 2)} ms/s | ${f(on.cpuMsPerAgentSec, 2)} ms/s |`,
   `| messages sent per agent per second | ${f(off.messagesPerAgentSec)} | ${f(on.messagesPerAgentSec)} |`,
   `| encoded bytes per message (mean) | ${f(off.bytesPerEncodedMessage)} | ${f(on.bytesPerEncodedMessage)} |`,
   `| master at the end | ${off.masters.join(',')} | ${on.masters.join(',')} |`,
+  '',
+  `Formation (first 10 s, ${NODES} agents joining): ${f(on.formation.signs)} signatures made and ${f(on.formation.verifies)} verified per agent in all, about ${f((on.formation.signs * m.signUs + on.formation.verifies * m.verifyUs) / 1000, 1)} ms of CPU per agent once.`,
+  '',
+  `## ${NODES} agents under the simulator's full fault mix (${CHURN_SEEDS.length} seeds of the 500-seed gate's faults: partitions, one-way cuts, crashes, pauses, loss, joins, leaves, removals)`,
+  '',
+  '| | signing off | signing on |',
+  '|---|---|---|',
+  `| signatures made per agent per virtual second | 0 | ${f(churnOn.signs, 2)} |`,
+  `| signatures verified, per agent per virtual second, counted as an agent does them (each agent verifies each claim it receives once) | 0 | ${f(churnOn.agentVerifies, 2)} |`,
+  `| Ed25519 CPU per agent | 0 | ${f((churnOn.signs * m.signUs + churnOn.agentVerifies * m.verifyUs) / 1000, 3)} ms/s |`,
+  `| wall time of the ${CHURN_SEEDS.length} runs (all ${NODES} cores in one process; the simulator shares verdicts between its cores, so one claim is verified once per world) | ${f(churnOff.wallMs / 1000, 1)} s | ${f(churnOn.wallMs / 1000, 1)} s |`,
+  `| seeds without a violation | ${churnOff.ok}/${CHURN_SEEDS.length} | ${churnOn.ok}/${CHURN_SEEDS.length} |`,
   '',
   'Bytes: every member update on the wire carries its 64-byte signature (plus 2 bytes of msgpack framing and the 3-byte key);' +
     ' a ping or ack with piggybacked updates grows by that per update, a bare probe not at all. Honest traffic dropped by a trust rule in the signing run: ' +

@@ -174,7 +174,6 @@ export class Trust {
 
   private drop(rule: TrustRule, fromPeer: PeerKey, detail: string): void {
     this.opts.dropped?.(rule, fromPeer, detail)
-    if (process.env.TRUST_DEBUG) console.log("DROP", this.ctx.self.id, rule, detail)
   }
 
   /**

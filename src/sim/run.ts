@@ -42,6 +42,8 @@ export interface RunOptions {
   traceMessages: boolean
   /** The highest-numbered node is a hostile member (sim/hostile.ts) that forges messages during the fault phase. */
   hostile: boolean
+  /** Ed25519 signing of self-claims (WorldOptions.signing); on by default, off only to measure its cost. */
+  signing: boolean
 }
 
 export const defaultRunOptions: Omit<RunOptions, 'seed' | 'nodes'> = {
@@ -65,6 +67,7 @@ export const defaultRunOptions: Omit<RunOptions, 'seed' | 'nodes'> = {
   trace: false,
   traceMessages: false,
   hostile: false,
+  signing: true,
 }
 
 export interface RunResult {
@@ -155,6 +158,7 @@ export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: nu
     trace: o.trace || o.traceMessages,
     traceMessages: o.traceMessages,
     hash: true,
+    signing: o.signing,
   })
   const scenario = createRng(o.seed).fork('scenario')
   world.record(null, `seed ${o.seed}: ${o.nodes} nodes, quorum ${o.quorum}, faults ${o.faults.join(',') || 'none'}, loss ${o.loss}, cold start ${coldStartOf(o)}`)

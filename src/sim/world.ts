@@ -176,6 +176,8 @@ export class World {
   /** Raw Ed25519 public key of every simulated peer, and each node's signer (when opts.signing). */
   readonly publicKeys = new Map<string, Uint8Array>()
   private readonly signers = new Map<string, TrustCrypto>()
+  /** Verdicts shared by the cores of this world: one real Ed25519 verification per distinct signed claim. */
+  private readonly verdicts = new Map<string, boolean>()
 
   constructor(readonly opts: WorldOptions) {
     this.rng = createRng(opts.seed)
@@ -249,10 +251,10 @@ export class World {
     this.nodes.push(n)
     this.byId.set(id, n)
     this.byPeer.set(n.peer, n)
-    if (this.opts.signing !== false && !process.env.SIM_NO_SIGNING) {
+    if (this.opts.signing !== false) {
       const priv = privateKeyFromSeed(simKeySeed(this.opts.seed, n.peer))
       this.publicKeys.set(n.peer, rawPublicKey(priv))
-      this.signers.set(n.peer, ed25519Trust(priv, (peer) => this.publicKeys.get(peer)))
+      this.signers.set(n.peer, ed25519Trust(priv, (peer) => this.publicKeys.get(peer), this.verdicts))
     }
     return n
   }
