@@ -28,9 +28,8 @@
 //       it can be observed or persisted; a node with no cluster yet takes terms up to MAX_TERM. Incarnations and
 //       config versions are capped likewise.
 //   R6  bad-config: a voter config is adopted only if it names no more voters than the cap (or the current
-//       config), none twice, runs at most MAX_CONFIG_VERSION_STEP versions ahead, and (in a lease request) has no
-//       term above the request's own: the master writes configs under its own term. A relayed config (state
-//       exchange, ack) names only members this node knows. A bad config is removed from its message; the rest of
+//       config), none twice, and runs at most MAX_CONFIG_VERSION_STEP versions ahead. A relayed config (state
+//       exchange, ack) names only members this node knows (or that the same state exchange brings). A bad config is removed from its message; the rest of
 //       the message counts. In a lease request, a config (and a master announcement) counts only from the node
 //       this one would make master (election.ts onLeaseRequest). Not enforced: that a relayed config was written
 //       by a master of its term (configs carry no master's signature; see docs/security.md).
@@ -225,23 +224,9 @@ export class Trust {
       const u = { id: m.id, peer: m.peer, incarnation: msg.incarnation, addrs: m.addrs, tags: m.tags }
       if (sig && this.opts.crypto?.verify(m.peer, claimBytes(u, 'left'), sig)) this.remember(claimKey(u, 'left'), sig)
     }
-    // R6: a bad config is taken out of the message (the rest still counts: a lease request is still answered).
-    const cfg = configOf(msg)
-    if (cfg) {
-      const problem = this.configProblem(cfg, view, msg.t === 'lease-req' ? msg.term : undefined, msg.t !== 'lease-req')
-      if (problem) {
-        this.drop('bad-config', fromPeer, `${msg.t} from ${msg.from}: ${problem}`)
-        if (msg.t === 'sync') msg = { ...msg, config: null }
-        else if (msg.t === 'lease-req' || msg.t === 'lease-ack') {
-          const { config: _c, ...rest } = msg
-          void _c
-          msg = rest
-        }
-      }
-    }
     // R3/R4 per update
     const lists = updateLists(msg)
-    if (lists.length === 0) return msg
+    if (lists.length === 0) return this.checkConfig(fromPeer, msg, view)
     // Signatures are checked here and not kept on the member table (the claims map holds them for relaying).
     const kept = lists[0].filter((u) => this.acceptUpdate(fromPeer, msg.from, u)).map(withoutSig)
     switch (msg.t) {
@@ -249,7 +234,7 @@ export class Trust {
       case 'ack':
         return { ...msg, gossip: kept }
       case 'sync':
-        return { ...msg, members: kept }
+        return this.checkConfig(fromPeer, { ...msg, members: kept }, view)
       case 'updates':
         return { ...msg, updates: kept }
       default:
@@ -257,9 +242,26 @@ export class Trust {
     }
   }
 
-  private configProblem(cfg: VoterConfig, view: TrustView, requestTerm: number | undefined, relayed: boolean): string | null {
+  /** R6: a bad config is taken out of its message (the rest still counts: a lease request is still answered). */
+  private checkConfig(fromPeer: PeerKey, msg: Message, view: TrustView): Message {
+    const cfg = configOf(msg)
+    if (!cfg) return msg
+    // Members the message itself brings count as known (a state exchange is merged before its config is read).
+    const known = new Set(msg.t === 'sync' ? msg.members.map((u) => u.id) : [])
+    const problem = this.configProblem(cfg, view, msg.t !== 'lease-req', known)
+    if (!problem) return msg
+    this.drop('bad-config', fromPeer, `${msg.t} from ${msg.from}: ${problem}`)
+    if (msg.t === 'sync') return { ...msg, config: null }
+    if (msg.t === 'lease-req' || msg.t === 'lease-ack') {
+      const { config: _c, ...rest } = msg
+      void _c
+      return rest
+    }
+    return msg
+  }
+
+  private configProblem(cfg: VoterConfig, view: TrustView, relayed: boolean, known: Set<string>): string | null {
     const cur = view.config
-    if (requestTerm !== undefined && cfg.term > requestTerm) return `config term ${cfg.term} above the request's term ${requestTerm}`
     if (cur && cfg.version > cur.version + MAX_CONFIG_VERSION_STEP) return `config version ${cfg.version} far above ours (${cur.version})`
     if (cfg.version > MAX_TERM) return `config version ${cfg.version} above the cap`
     if (cur && cfg.version <= cur.version) return null // an older or the same config changes nothing
@@ -268,7 +270,7 @@ export class Trust {
     if (new Set(cfg.voters).size !== cfg.voters.length) return 'config names a voter twice'
     // A relayed config (state exchange, a voter's ack) may name only members we know: a real voter is in the
     // sender's member list, which is merged first; a made-up one is not.
-    const unknown = relayed && cur !== null ? cfg.voters.find((v) => !this.ctx.members.has(v)) : undefined
+    const unknown = relayed && cur !== null ? cfg.voters.find((v) => !this.ctx.members.has(v) && !known.has(v)) : undefined
     if (unknown !== undefined) return `config names "${unknown}", not a member this node knows`
     return null
   }
