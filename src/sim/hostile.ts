@@ -89,9 +89,22 @@ export const forgeries: Record<string, Forgery> = {
   },
 }
 
+/**
+ * Forgeries the core does not stop yet (docs/security.md, "can still"): run only by the test that documents the gap.
+ * A lineage merge is not authenticated, so a claim that the cluster was merged into a lineage the hostile member
+ * invents, with itself as the only voter, makes honest nodes defect into it.
+ */
+export const openGapForgeries: Record<string, Forgery> = {
+  'forge-merge': ({ world, target, self }) => {
+    const s = view(world, target)
+    if (!s.clusterId) return null
+    return { t: 'sync', from: self.id, reply: true, members: [], cluster: `forged-${self.id}`, retired: [s.clusterId], config: { version: 1, term: s.maxTerm, voters: [self.id] }, maxTerm: s.maxTerm }
+  },
+}
+
 /** Drive one hostile member from `from` to `until` (virtual ms): one forgery to a random honest node at a time. */
-export function runHostile(world: World, self: SimNode, rng: Rng, from: number, until: number): void {
-  const kinds = Object.keys(forgeries)
+export function runHostile(world: World, self: SimNode, rng: Rng, from: number, until: number, set: Record<string, Forgery> = forgeries): void {
+  const kinds = Object.keys(set)
   const every = 1000 / HOSTILE_RATE
   for (let t = from; t < until; t += every) {
     world.call(t - world.now, () => {
@@ -100,7 +113,7 @@ export function runHostile(world: World, self: SimNode, rng: Rng, from: number, 
       if (honest.length === 0) return
       const target = rng.pick(honest)
       const kind = rng.pick(kinds)
-      const msg = forgeries[kind]({ world, self, target, rng })
+      const msg = set[kind]({ world, self, target, rng })
       if (msg) world.forge(self, target, msg, kind)
     })
   }

@@ -7,7 +7,7 @@ import { defaultNetwork, type NetworkConfig } from './network.ts'
 import { FaultInjector, defaultFaultOptions, type FaultKind, type FaultOptions } from './faults.ts'
 import { fmt, type Violation } from './invariants.ts'
 import { lowestId } from './ids.ts'
-import { runHostile } from './hostile.ts'
+import { forgeries, openGapForgeries, runHostile } from './hostile.ts'
 
 export interface RunOptions {
   seed: number
@@ -40,8 +40,11 @@ export interface RunOptions {
   coldStart: 'expect' | 'window' | 'mixed'
   trace: boolean
   traceMessages: boolean
-  /** The highest-numbered node is a hostile member (sim/hostile.ts) that forges messages during the fault phase. */
-  hostile: boolean
+  /**
+   * The highest-numbered node is a hostile member (sim/hostile.ts) that forges messages during the fault phase;
+   * 'open-gaps' makes it send the forgeries the core does not stop yet (docs/security.md).
+   */
+  hostile: boolean | 'open-gaps'
   /** Ed25519 signing of self-claims (WorldOptions.signing); on by default, off only to measure its cost. */
   signing: boolean
 }
@@ -175,7 +178,7 @@ export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: nu
   const faultEnd = faultStart + o.durationMs
   const injector = new FaultInjector(world, scenario.fork('faults'), { ...defaultFaultOptions, ...o.faultOptions, kinds: o.faults })
   injector.schedule(faultStart, faultEnd)
-  if (o.hostile) runHostile(world, world.nodes[world.nodes.length - 1], createRng(o.seed).fork('hostile'), faultStart, faultEnd)
+  if (o.hostile) runHostile(world, world.nodes[world.nodes.length - 1], createRng(o.seed).fork('hostile'), faultStart, faultEnd, o.hostile === 'open-gaps' ? openGapForgeries : forgeries)
 
   // Failover watch: a crash or pause of the master starts a clock that stops when every running node names
   // one other master that holds a majority; another fault meanwhile cancels the measurement.
