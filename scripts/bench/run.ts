@@ -13,6 +13,7 @@ const benches = [
   { name: 'floods', file: 'floods.ts', out: 'docs/bench-floods.md' },
   { name: 'runtime', file: 'runtime.ts', out: 'docs/bench-runtime.md' },
   { name: 'election', file: 'election.ts', out: 'docs/bench-election.md' },
+  { name: 'security', file: 'security.ts', out: 'docs/bench-security.md' },
 ]
 
 let failed = 0

@@ -90,7 +90,7 @@ async function masterIs(among: Proc[], id: string, ms = 60_000): Promise<void> {
 async function submit(p: Proc, type: string, timeoutMs = 10_000): Promise<{ ok: boolean; node?: string; attempt?: number; error?: string }> {
   const r = await fetch(`http://127.0.0.1:${p.api}/v1/tasks`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', 'x-conclave-client': 'test' },
     body: JSON.stringify({ type, payload: { n: 1 }, timeoutMs }),
     signal: AbortSignal.timeout(timeoutMs + 10_000),
   })

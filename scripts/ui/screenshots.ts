@@ -34,7 +34,7 @@ try {
   const page = await openDashboard(browser, watcher.spec.apiPort, 1280, 960)
   const api = `http://127.0.0.1:${watcher.spec.apiPort}`
   for (let i = 0; i < 3; i++) {
-    await fetch(`${api}/v1/tasks?async=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'disk-report', payload: { disk: `/dev/sd${'abc'[i]}` } }) })
+    await fetch(`${api}/v1/tasks?async=1`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-conclave-client': 'test' }, body: JSON.stringify({ type: 'disk-report', payload: { disk: `/dev/sd${'abc'[i]}` } }) })
   }
   await settle(1_500)
   await waitOnPage('5 members', async () => Object.keys(await visibleMembers(page)).length === 5)

@@ -11,6 +11,8 @@ import type { CoreConfig, CoreEvent, Effect } from '../core/types.ts'
 import { loadOrCreateKey } from '../net/key.ts'
 import { Net } from '../net/shell.ts'
 import { DataDirLock } from './datadir-lock.ts'
+import { setUpSecurity } from '../security/agent-security.ts'
+import { libp2pTrust } from '../security/ed25519.ts'
 import { createLogger, logEvent } from './logger.ts'
 import { createMetrics } from './metrics.ts'
 import { StateFile } from './state.ts'
@@ -37,15 +39,26 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const { config } = options
   const plugins = options.plugins ?? []
   const log = options.logger ?? createLogger(config.logLevel, config.id, config.logFormat)
+  let core: ClusterCore | null = null
+  const metrics = createMetrics(() => core?.status(now()) ?? null)
+  // Refuses to start, before any socket opens, on mDNS without a key or an exposed API without a token.
+  const security = setUpSecurity(config, log, metrics.registry)
   // One process per data dir (node key, journal, state): a second one stops here with exit code 2.
   const lock = DataDirLock.acquire(config.dataDir, (stale) => log.warn({ dataDir: config.dataDir, stale }, `took over the stale data dir lock of ${stale}`))
   const { key, created } = await loadOrCreateKey(config.dataDir)
 
   const state = new StateFile(config.dataDir)
   const stored = state.read()
-  let core: ClusterCore | null = null
-  const metrics = createMetrics(() => core?.status(now()) ?? null)
-  const net = await Net.create({ privateKey: key, listen: config.listen, bootstrap: config.bootstrap, mdns: config.mdns, logger: log, metrics })
+  const net = await Net.create({
+    privateKey: key,
+    listen: config.listen,
+    bootstrap: config.bootstrap,
+    mdns: config.mdns,
+    logger: log,
+    metrics,
+    ...(security.connectionProtector ? { connectionProtector: security.connectionProtector } : {}),
+    onPeerLimit: (peer) => security.onPeerLimit(peer),
+  })
   await net.start()
 
   const peerId = net.peerId
@@ -59,7 +72,8 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     wallClockAtStart: Date.now(),
     ...(stored ? { stored } : {}),
   } satisfies CoreConfig
-  const c = new ClusterCore(coreConfig, options.rng ?? Math.random, now())
+  // Members sign their own claims with their libp2p key and verify the others' (core/trust.ts R3).
+  const c = new ClusterCore(coreConfig, options.rng ?? Math.random, now(), security.trust(libp2pTrust(key)))
   core = c
 
   const events = new EventEmitter<AgentEvents>()
@@ -137,6 +151,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
         voter: s.config?.voters.includes(m.id) ?? false,
         tags: m.tags ?? {},
       })),
+      keyed: security.keyed,
     }
   }
 
@@ -223,6 +238,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       if (JSON.stringify(next[k]) !== JSON.stringify(current[k])) notes.push(`${k} changed: takes effect after a restart`)
     }
     if (next.logLevel !== current.logLevel) log.level = next.logLevel
+    notes.push(...security.reload(next))
     const live = Object.fromEntries(LIVE_TUNABLES.map((k) => [k, next[k]])) as Partial<CoreConfig>
     c.reconfigure(live)
     for (const p of plugins) {
@@ -236,7 +252,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     return notes
   }
 
-  const app = buildApi(agent, plugins)
+  const app = buildApi(agent, plugins, { token: () => security.token, refused: (reason) => security.metrics.apiRefused.inc({ reason }) })
   try {
     await listenApi(app, config.api)
   } catch (e) {
@@ -245,7 +261,10 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     throw e
   }
 
-  log.info({ peer: peerId, addrs: coreConfig.addrs, api: config.api, dataDir: config.dataDir, newKey: created }, `agent ${config.id} listening`)
+  log.info(
+    { peer: peerId, addrs: coreConfig.addrs, api: config.api, dataDir: config.dataDir, newKey: created, keyed: security.keyed, clusterKeys: security.ring?.keys.map((k) => k.id) ?? [], apiToken: security.token !== null },
+    `agent ${config.id} listening${security.keyed ? ` (cluster key ${security.ring!.dialKey.id})` : ' (no cluster key: an open cluster)'}`,
+  )
   net.attach({
     message: (from, msg) => drive(`receive ${msg.t}`, () => c.receive(from, msg, now())),
     observe: (obs) => drive(`observe ${obs.type}`, () => c.observe(obs, now())),

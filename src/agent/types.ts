@@ -64,6 +64,8 @@ export interface StatusView {
   master: MasterView | null
   quorum: { has: boolean; visible: number; voting: number; needed: number }
   members: MemberView[]
+  /** Every connection is protected by the cluster key (--cluster-key-file). */
+  keyed: boolean
 }
 
 export interface Agent {

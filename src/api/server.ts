@@ -8,6 +8,7 @@ import type { CoreEvent, Member } from '../core/types.ts'
 import { registerHttpLimits, type HttpLimits } from './limits.ts'
 import { loadUiFiles, UI_TYPES } from './ui-files.ts'
 import { VERSION } from '../version.ts'
+import { requireAuthForMutations } from '../security/api-auth.ts'
 
 export { VERSION } from '../version.ts'
 /** SSE comment sent this often so proxies and idle timeouts keep the stream open. */
@@ -68,9 +69,17 @@ async function counters(agent: Agent): Promise<Record<string, number>> {
   return out
 }
 
-export function buildApi(agent: Agent, plugins: AgentPlugin[]): FastifyInstance {
+export interface ApiAuth {
+  /** The API token (null: none; mutations then need the X-Conclave-Client header). */
+  token(): string | null
+  refused?(reason: 'no-credentials' | 'bad-token'): void
+}
+
+export function buildApi(agent: Agent, plugins: AgentPlugin[], auth: ApiAuth = { token: () => null }): FastifyInstance {
   const app = Fastify({ logger: false, forceCloseConnections: true })
   const limits = registerHttpLimits(app, agent.metrics)
+  // Mutations need the token or the CLI's header (security/api-auth.ts A1-A3); plugin routes included.
+  requireAuthForMutations(app, auth.token, (reason) => auth.refused?.(reason))
   const startedAt = Date.now()
   const ui = loadUiFiles()
 

@@ -1,7 +1,9 @@
 // A small client for the agent's HTTP API, used by every command but `agent`.
 // The address comes from --api, else $CONCLAVE_API, else 127.0.0.1:7947 (the agent's default, which also follows
 // $CONCLAVE_API), so one exported variable points both the agent and the CLI at the same place.
+import { readFileSync } from 'node:fs'
 import { Option } from 'commander'
+import { CLIENT_HEADER } from '../security/api-auth.ts'
 import { CliError, EXIT } from './errors.ts'
 
 export const DEFAULT_API = '127.0.0.1:7947'
@@ -24,6 +26,53 @@ export function apiBase(hostPort: string): string {
   return `http://${hostPort}`
 }
 
+/** Set by the global --token-file option (program.ts). */
+let tokenFileFlag: string | undefined
+export function setTokenFile(path: string | undefined): void {
+  tokenFileFlag = path
+}
+
+function readToken(path: string, from: string): string {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new CliError(`${from}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, EXIT.usage)
+  }
+  const token = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== '')
+  if (!token) throw new CliError(`${from}: ${path} holds no token`, EXIT.usage)
+  return token
+}
+
+/**
+ * The API token, if any: --token-file, else $CONCLAVE_API_TOKEN, else $CONCLAVE_API_TOKEN_FILE, else the
+ * apiTokenFile of the agent config named by $CONCLAVE_CONFIG. No token: the agent must have none either.
+ */
+export function resolveToken(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (tokenFileFlag !== undefined) return readToken(tokenFileFlag, '--token-file')
+  if (env.CONCLAVE_API_TOKEN) return env.CONCLAVE_API_TOKEN.trim()
+  if (env.CONCLAVE_API_TOKEN_FILE) return readToken(env.CONCLAVE_API_TOKEN_FILE, 'CONCLAVE_API_TOKEN_FILE')
+  if (env.CONCLAVE_CONFIG) {
+    let file: { apiTokenFile?: unknown }
+    try {
+      file = JSON.parse(readFileSync(env.CONCLAVE_CONFIG, 'utf8')) as { apiTokenFile?: unknown }
+    } catch (e) {
+      throw new CliError(`CONCLAVE_CONFIG: cannot read ${env.CONCLAVE_CONFIG} as JSON (${(e as Error).message})`, EXIT.usage)
+    }
+    if (typeof file.apiTokenFile === 'string') return readToken(file.apiTokenFile, `apiTokenFile in ${env.CONCLAVE_CONFIG}`)
+  }
+  return null
+}
+
+/**
+ * Headers of every CLI request: the client header (a cross-origin web page cannot send it without a preflight, so
+ * the agent takes it as proof of a non-browser client) and the token when there is one.
+ */
+export function authHeaders(): Record<string, string> {
+  const token = resolveToken()
+  return { [CLIENT_HEADER]: 'cli', ...(token ? { authorization: `Bearer ${token}` } : {}) }
+}
+
 function unreachable(hostPort: string, e: unknown): CliError {
   const cause = (e as { cause?: { code?: string; message?: string } }).cause
   const why = cause?.code ?? cause?.message ?? (e as Error).message
@@ -44,7 +93,7 @@ export async function callApi<T>(hostPort: string, method: 'GET' | 'POST', path:
   const url = apiBase(hostPort) + path
   let res: Response
   try {
-    res = await fetch(url, { method, signal: AbortSignal.timeout(10_000) })
+    res = await fetch(url, { method, headers: authHeaders(), signal: AbortSignal.timeout(10_000) })
   } catch (e) {
     throw unreachable(hostPort, e)
   }
@@ -80,7 +129,7 @@ export async function callApiOptional<T>(hostPort: string, path: string): Promis
 export async function followSse(hostPort: string, path: string, onEvent: (event: string, data: unknown) => void, signal: AbortSignal): Promise<'ended' | 'aborted'> {
   let res: Response
   try {
-    res = await fetch(apiBase(hostPort) + path, { signal, headers: { accept: 'text/event-stream' } })
+    res = await fetch(apiBase(hostPort) + path, { signal, headers: { accept: 'text/event-stream', ...authHeaders() } })
   } catch (e) {
     if (signal.aborted) return 'aborted'
     throw unreachable(hostPort, e)

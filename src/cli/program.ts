@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander'
 import { VERSION } from '../version.ts'
 import * as info from './commands/info.ts'
+import * as keygen from './commands/keygen.ts'
 import * as leave from './commands/leave.ts'
 import * as members from './commands/members.ts'
 import * as monitor from './commands/monitor.ts'
@@ -12,6 +13,7 @@ import * as remove from './commands/remove.ts'
 import * as status from './commands/status.ts'
 import * as submit from './commands/submit.ts'
 import * as tasks from './commands/tasks.ts'
+import { setTokenFile } from './client.ts'
 import { CliError, EXIT } from './errors.ts'
 
 interface CommandModule {
@@ -19,7 +21,7 @@ interface CommandModule {
 }
 
 /** The commands that only talk to an agent's HTTP API: cheap to import. */
-const clientCommands: Record<string, CommandModule> = { status, members, info, monitor, leave, remove, recover, submit, tasks }
+const clientCommands: Record<string, CommandModule> = { status, members, info, monitor, leave, remove, recover, submit, tasks, keygen }
 
 /**
  * The command modules a command line needs. `agent` pulls in libp2p, fastify and the agent (about 0.5 s of
@@ -43,6 +45,8 @@ export function buildProgram(commands: CommandModule[]): Command {
     .exitOverride()
     .configureOutput({ outputError: () => {} })
     .showSuggestionAfterError(true)
+    .option('--token-file <file>', 'file with the agent\'s API token (default: $CONCLAVE_API_TOKEN, $CONCLAVE_API_TOKEN_FILE, or apiTokenFile of the config in $CONCLAVE_CONFIG)')
+    .hook('preAction', (cmd) => setTokenFile(cmd.opts<{ tokenFile?: string }>().tokenFile))
   for (const cmd of commands) cmd.register(program)
   return program
 }

@@ -21,6 +21,9 @@ const flagNames: Partial<Record<keyof AgentConfig, string>> = {
   logLevel: '--log-level',
   logFormat: '--log-format',
   tags: '--tag',
+  clusterKeyFile: '--cluster-key-file',
+  apiTokenFile: '--api-token-file',
+  insecure: '--insecure',
 }
 
 export function formatIssues(error: z.ZodError, source: 'file' | 'flags' | 'merged', flagKeys: Set<string> = new Set()): string {

@@ -126,6 +126,15 @@ const agentObject = z
     logFormat: z.enum(logFormats, { error: `expected one of ${logFormats.join(', ')}` }),
     /** Operator labels (role=web, zone=a), gossiped with membership; `conclave submit --where` selects by them. */
     tags,
+    /**
+     * The cluster key file (`conclave keygen`): every connection becomes a private network keyed by it. Several
+     * keys in the file: all are accepted, the first is used to dial (key rotation, docs/security.md).
+     */
+    clusterKeyFile: z.string({ error: 'expected a path' }).min(1, { error: 'must not be empty' }).optional(),
+    /** File holding the HTTP API token; mutations then need `Authorization: Bearer <token>`. */
+    apiTokenFile: z.string({ error: 'expected a path' }).min(1, { error: 'must not be empty' }).optional(),
+    /** Allow mDNS discovery on a non-loopback address without a cluster key (anyone on the LAN can join). */
+    insecure: z.boolean({ error: 'expected true or false' }),
     /** Validated by the task subsystem (src/tasks). */
     tasks: z.unknown().optional(),
     /** Event hooks, validated by the task subsystem (src/tasks). */
@@ -215,6 +224,7 @@ export function baseDefaults(): Omit<AgentConfig, 'dataDir' | 'tasks' | 'on'> {
     logLevel: 'info',
     logFormat: 'auto',
     tags: {},
+    insecure: false,
     ...protocolDefaults,
   }
 }

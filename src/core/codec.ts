@@ -58,6 +58,8 @@ const memberUpdate = z.object({
   state: z.enum(['alive', 'suspect', 'dead', 'left']),
   by: str.optional(),
   tags: z.record(z.string().max(64), z.string().max(256)).optional(),
+  /** The subject's Ed25519 signature of its own claim (trust.ts R3): 64 bytes. */
+  sig: z.instanceof(Uint8Array).refine((b) => b.byteLength === 64, { error: 'a signature is 64 bytes' }).optional(),
 })
 const updates = failFastArray(memberUpdate, 4096)
 
@@ -107,7 +109,7 @@ export const messageSchema = z.discriminatedUnion('t', [
     config: voterConfig.optional(),
   }),
   z.object({ t: z.literal('lease-release'), from: str, term: uint }),
-  z.object({ t: z.literal('leave'), from: str, incarnation: uint }),
+  z.object({ t: z.literal('leave'), from: str, incarnation: uint, sig: z.instanceof(Uint8Array).refine((b) => b.byteLength === 64, { error: 'a signature is 64 bytes' }).optional() }),
   z.object({ t: z.literal('remove'), from: str, id: str }),
 ])
 

@@ -473,8 +473,11 @@ export class MajorityElection extends ElectionBase {
       this.hooks.sendSync(fromPeer, sender.addrs, false)
       return
     }
-    if (msg.config) this.adoptConfig(msg.config)
-    if (msg.master) this.hearClaim(msg.from, msg.term, this.ctx.config.leaseDurationMs, now)
+    // Trust R6 (trust.ts): a config change, and a master announcement, count only from the node this one would
+    // make master (the lowest eligible id, or the holder of its grant): any other member may ask, but not write.
+    const entitled = this.candidate(now) === msg.from || this.lease.holder(now) === msg.from
+    if (msg.config && entitled) this.adoptConfig(msg.config)
+    if (msg.master && entitled) this.hearClaim(msg.from, msg.term, this.ctx.config.leaseDurationMs, now)
     const cfg = this.lineage.config
     // Non-voters only listen to the announcement.
     if (!cfg || !cfg.voters.includes(this.ctx.self.id)) {

@@ -24,6 +24,8 @@ export interface MembershipHooks {
   synced(fromPeer: PeerKey, msg: SyncMessage, now: number): void
   /** The table changed in a way the stored peer list should follow. */
   peersChanged(): void
+  /** Trust rule R3 (trust.ts): whether an update is backed by its subject's own claim; absent: always. */
+  mayMerge?(u: MemberUpdate): boolean
 }
 
 export class Membership {
@@ -65,6 +67,8 @@ export class Membership {
    */
   merge(u: MemberUpdate, now: number, direct: boolean): void {
     const ctx = this.ctx
+    // Trust R3/R4 (trust.ts): only what the subject itself claimed (signed, or first-hand) is merged.
+    if (this.hooks.mayMerge && !this.hooks.mayMerge(u)) return
     if (u.id === ctx.self.id) return this.mergeAboutSelf(u, now)
     const m = ctx.members.get(u.id)
     if (!m) {

@@ -17,6 +17,7 @@ import { copy, Membership } from './membership.ts'
 import { compareIds } from './order.ts'
 import { Prober, type ProbeExtras } from './probes.ts'
 import { Suspicions } from './suspicion.ts'
+import { Trust, type TrustOptions } from './trust.ts'
 import type { CoreConfig, CoreStatus, Effect, MasterView, Member, Message, Observation, PeerKey, QuorumView, StoredState } from './types.ts'
 
 export { needed, compareConfigs } from './voters.ts'
@@ -42,6 +43,7 @@ export class ClusterCore {
   private readonly prober: Prober
   private readonly membership: Membership
   private readonly election: ElectionBase
+  private readonly trust: Trust
   private leftCluster = false
   /** Durable state as last handed to the shell (compared at the end of every step). */
   private persistedKey: string
@@ -52,9 +54,11 @@ export class ClusterCore {
   private rejoinBackoff = REJOIN_MIN_MS
   private nextSyncAt: number
 
-  constructor(config: CoreConfig, rng: () => number, now: number) {
+  /** `trust`: the signing functions and the drop counter of the trust rules (trust.ts); without crypto, R3 is off. */
+  constructor(config: CoreConfig, rng: () => number, now: number, trust: TrustOptions = {}) {
     this.config = config
     const ctx = (this.ctx = new Ctx(config, rng, now))
+    this.trust = new Trust(ctx, trust)
     this.health = new LocalHealth(config.maxHealthScore)
     this.suspicions = new Suspicions(ctx)
     this.prober = new Prober(ctx, this.health, {
@@ -72,6 +76,7 @@ export class ClusterCore {
       },
       synced: (fromPeer, msg, t) => this.election.onSync(fromPeer, msg, t),
       peersChanged: () => (this.peersDirty = true),
+      mayMerge: (u) => this.trust.mayMerge(u),
     })
     const hooks = { sendSync: (peer: PeerKey, addrs: string[], reply: boolean) => this.membership.sendSync(peer, addrs, reply) }
     this.election =
@@ -115,8 +120,12 @@ export class ClusterCore {
     return this.finish(now)
   }
 
-  receive(fromPeer: PeerKey, msg: Message, now: number): Effect[] {
+  receive(fromPeer: PeerKey, received: Message, now: number): Effect[] {
     if (this.leftCluster) return []
+    // The acceptance filter (trust.ts R1-R6): a message that breaks a rule is dropped before any concern sees it.
+    const l = this.election.lineage
+    const msg = this.trust.accept(fromPeer, received, { maxTerm: this.election.terms.maxTerm, inCluster: l.cluster !== null, config: l.config })
+    if (!msg) return this.finish(now)
     this.membership.nudgeSuspect(fromPeer, now)
     const m = this.membership
     switch (msg.t) {
@@ -145,7 +154,8 @@ export class ClusterCore {
         m.mergeAll(msg.updates, now, false)
         break
       case 'leave':
-        m.onLeave(fromPeer, msg, now)
+        // R3's exception: the member's own word on its authenticated connection.
+        this.trust.firstHandClaim(fromPeer, () => m.onLeave(fromPeer, msg, now))
         break
       case 'lease-req':
         this.election.onLeaseRequest(fromPeer, msg, now)
@@ -366,7 +376,8 @@ export class ClusterCore {
       m.broadcastBatch = []
     }
     this.election.terms.check()
-    const out = this.ctx.out
+    // Trust R3: own claims leave signed, relayed ones with their subject's signature.
+    const out = this.trust.signing ? this.ctx.out.map((e) => (e.type === 'send' || e.type === 'broadcast' ? { ...e, msg: this.trust.sealOutgoing(e.msg) } : e)) : this.ctx.out
     this.ctx.out = []
     const key = this.durableKey()
     const peersDue = this.peersDirty && now >= this.nextPeersPersistAt

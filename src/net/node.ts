@@ -4,7 +4,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { identify, type Identify } from '@libp2p/identify'
-import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { ConnectionProtector, PeerDiscovery, PeerId, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping, type PingService } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -19,8 +19,25 @@ export interface NodeOptions {
   /** Bootstrap addresses that carry a /p2p/<peer-id> component (the bootstrap module needs it). */
   bootstrapWithPeerId: string[]
   mdns: boolean
+  /** The cluster key protector (src/net/cluster-key.ts); absent: an unkeyed cluster. */
+  connectionProtector?: () => ConnectionProtector
+  /** Called when an inbound connection is refused because the peer already has MAX_CONNECTIONS_PER_PEER. */
+  onPeerLimit?: (peer: string) => void
 }
 
+/**
+ * Connections one peer may hold to this node. Two agents need one (the lower peer id dials; a simultaneous dial
+ * can make two for a moment); a few more cover reconnects racing the close of the old one. A peer that opens
+ * more is refused after the handshake (libp2p 2.x has no per-peer cap of its own), so it cannot pin our sockets
+ * and memory (about 0.55 MB per connection end) beyond this.
+ */
+export const MAX_CONNECTIONS_PER_PEER = 4
+/**
+ * Streams per connection (yamux, all protocols together). Our own traffic needs one direct stream each way
+ * plus gossipsub's, identify's and ping's, and one per in-flight task request (at most 128 by the task
+ * protocol's own limit): 256 bounds what one connection can open, the default 1024 would allow four times as much.
+ */
+export const MAX_STREAMS_PER_CONNECTION = 256
 /** mDNS service name: only conclave agents answer, not every libp2p node on the LAN. */
 export const MDNS_SERVICE_TAG = '_conclave._udp.local'
 export const BOOTSTRAP_TAG = 'keep-alive-bootstrap'
@@ -31,15 +48,23 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
   if (o.bootstrapWithPeerId.length > 0) {
     peerDiscovery.push(bootstrap({ list: o.bootstrapWithPeerId, timeout: 0, tagName: BOOTSTRAP_TAG }))
   }
-  return createLibp2p({
+  let node: Node | undefined
+  const tooMany = (peer: PeerId): boolean => {
+    if (!node || node.getConnections(peer).length < MAX_CONNECTIONS_PER_PEER) return false
+    o.onPeerLimit?.(peer.toString())
+    return true
+  }
+  node = await createLibp2p({
     start: false,
+    ...(o.connectionProtector ? { connectionProtector: o.connectionProtector } : {}),
+    connectionGater: { denyInboundEncryptedConnection: tooMany },
     privateKey: o.privateKey,
     addresses: { listen: [o.listen] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     // yamux's keep-alive pings every connection every 30 s but does nothing when no answer comes; the connection
     // monitor below already pings each connection and closes it when the ping fails, so those were pure traffic.
-    streamMuxers: [yamux({ enableKeepAlive: false })],
+    streamMuxers: [yamux({ enableKeepAlive: false, maxInboundStreams: MAX_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_STREAMS_PER_CONNECTION })],
     peerDiscovery,
     connectionManager: {
       // The default (5 new connections per second per IP) refuses peers when a cluster on one host starts at once.
@@ -70,4 +95,5 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
       }) as (components: any) => GossipSub,
     },
   })
+  return node
 }

@@ -1,7 +1,7 @@
 // The libp2p adapter: turns wire bytes into core inputs and core effects into streams and publishes.
 // Nothing here decides anything about the protocol.
 import type { Message as PubsubMessage } from '@libp2p/interface'
-import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { ConnectionProtector, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { lpStream, type LengthPrefixedStream } from 'it-length-prefixed-stream'
@@ -47,6 +47,9 @@ export interface NetOptions {
   metrics: AgentMetrics
   /** Per-peer inbound limits (src/net/limits.ts); defaults in docs/limits.md. */
   limits?: Partial<InboundLimitOptions>
+  /** The cluster key protector (cluster-key.ts); absent: an unkeyed cluster. */
+  connectionProtector?: () => ConnectionProtector
+  onPeerLimit?: (peer: string) => void
 }
 
 /** A problem the operator must fix (port in use, unusable address); the CLI prints it as one line. */
@@ -189,7 +192,14 @@ export class Net implements AgentNet {
 
   static async create(opts: NetOptions): Promise<Net> {
     const withPeer = opts.bootstrap.filter((a) => multiaddr(a).getPeerId() != null)
-    const node = await buildNode({ privateKey: opts.privateKey, listen: opts.listen, bootstrapWithPeerId: withPeer, mdns: opts.mdns })
+    const node = await buildNode({
+      privateKey: opts.privateKey,
+      listen: opts.listen,
+      bootstrapWithPeerId: withPeer,
+      mdns: opts.mdns,
+      ...(opts.connectionProtector ? { connectionProtector: opts.connectionProtector } : {}),
+      ...(opts.onPeerLimit ? { onPeerLimit: opts.onPeerLimit } : {}),
+    })
     return new Net(node, opts)
   }
 

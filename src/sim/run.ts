@@ -7,6 +7,7 @@ import { defaultNetwork, type NetworkConfig } from './network.ts'
 import { FaultInjector, defaultFaultOptions, type FaultKind, type FaultOptions } from './faults.ts'
 import { fmt, type Violation } from './invariants.ts'
 import { lowestId } from './ids.ts'
+import { forgeries, openGapForgeries, runHostile } from './hostile.ts'
 
 export interface RunOptions {
   seed: number
@@ -39,6 +40,13 @@ export interface RunOptions {
   coldStart: 'expect' | 'window' | 'mixed'
   trace: boolean
   traceMessages: boolean
+  /**
+   * The highest-numbered node is a hostile member (sim/hostile.ts) that forges messages during the fault phase;
+   * 'open-gaps' makes it send the forgeries the core does not stop yet (docs/security.md).
+   */
+  hostile: boolean | 'open-gaps'
+  /** Ed25519 signing of self-claims (WorldOptions.signing); on by default, off only to measure its cost. */
+  signing: boolean
 }
 
 export const defaultRunOptions: Omit<RunOptions, 'seed' | 'nodes'> = {
@@ -61,6 +69,8 @@ export const defaultRunOptions: Omit<RunOptions, 'seed' | 'nodes'> = {
   coldStart: 'mixed',
   trace: false,
   traceMessages: false,
+  hostile: false,
+  signing: true,
 }
 
 export interface RunResult {
@@ -83,6 +93,9 @@ export interface RunResult {
   trace: string[]
   finalMaster: string | null
   wallMs: number
+  /** Messages or updates the cores dropped by a trust rule, and forgeries sent (hostile runs), by name. */
+  trustDrops: Record<string, number>
+  forged: Record<string, number>
 }
 
 /** Check convergence: the reason it does not hold yet, or null when it does. */
@@ -148,6 +161,7 @@ export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: nu
     trace: o.trace || o.traceMessages,
     traceMessages: o.traceMessages,
     hash: true,
+    signing: o.signing,
   })
   const scenario = createRng(o.seed).fork('scenario')
   world.record(null, `seed ${o.seed}: ${o.nodes} nodes, quorum ${o.quorum}, faults ${o.faults.join(',') || 'none'}, loss ${o.loss}, cold start ${coldStartOf(o)}`)
@@ -164,6 +178,7 @@ export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: nu
   const faultEnd = faultStart + o.durationMs
   const injector = new FaultInjector(world, scenario.fork('faults'), { ...defaultFaultOptions, ...o.faultOptions, kinds: o.faults })
   injector.schedule(faultStart, faultEnd)
+  if (o.hostile) runHostile(world, world.nodes[world.nodes.length - 1], createRng(o.seed).fork('hostile'), faultStart, faultEnd, o.hostile === 'open-gaps' ? openGapForgeries : forgeries)
 
   // Failover watch: a crash or pause of the master starts a clock that stops when every running node names
   // one other master that holds a majority; another fault meanwhile cancels the measurement.
@@ -296,5 +311,7 @@ export function runSeed(partial: Partial<RunOptions> & { seed: number; nodes: nu
     trace: world.trace,
     finalMaster: masters.length === 1 ? masters[0].id : live.length ? null : null,
     wallMs: performance.now() - wallStart,
+    trustDrops: Object.fromEntries(c.trustDrops),
+    forged: Object.fromEntries(c.forged),
   }
 }

@@ -13,6 +13,8 @@ import { Network, type NetworkConfig, type PartitionRule } from './network.ts'
 import { Checker, fmt, type ExecutionRecord } from './invariants.ts'
 import { describeEvent, describeMessage } from './describe.ts'
 import { nodeId } from './ids.ts'
+import { ed25519Trust, privateKeyFromSeed, rawPublicKey, simKeySeed } from '../security/ed25519.ts'
+import type { TrustCrypto, TrustRule } from '../core/trust.ts'
 
 export type NodeState = 'idle' | 'up' | 'paused' | 'crashed' | 'left'
 
@@ -111,6 +113,11 @@ export interface WorldOptions {
   traceMessages: boolean
   /** Keep a running hash of the trace (determinism test and replay check). */
   hash: boolean
+  /**
+   * Members sign their own claims with real Ed25519 (keys derived from the seed, src/security/ed25519.ts) and the
+   * cores verify them (trust.ts R3). Default on: the simulator runs what the agent runs.
+   */
+  signing?: boolean
 }
 
 export interface Counters {
@@ -129,6 +136,10 @@ export interface Counters {
   tasksAcked: number
   tasksFailed: number
   leftDeclaredDead: number
+  /** Messages or updates honest cores dropped by a trust rule (trust.ts), by rule. */
+  trustDrops: Map<TrustRule, number>
+  /** Forged messages a hostile member sent (sim/hostile.ts), by kind. */
+  forged: Map<string, number>
 }
 
 export type EmitListener = (node: SimNode, event: CoreEvent, time: number) => void
@@ -162,10 +173,17 @@ export class World {
     tasksAcked: 0,
     tasksFailed: 0,
     leftDeclaredDead: 0,
+    trustDrops: new Map(),
+    forged: new Map(),
   }
   readonly emitListeners: EmitListener[] = []
   /** Set when a core throws: the run stops and reports it. */
   fatal: Error | null = null
+  /** Raw Ed25519 public key of every simulated peer, and each node's signer (when opts.signing). */
+  readonly publicKeys = new Map<string, Uint8Array>()
+  private readonly signers = new Map<string, TrustCrypto>()
+  /** Verdicts shared by the cores of this world: one real Ed25519 verification per distinct signed claim. */
+  private readonly verdicts = new Map<string, boolean>()
 
   constructor(readonly opts: WorldOptions) {
     this.rng = createRng(opts.seed)
@@ -239,7 +257,21 @@ export class World {
     this.nodes.push(n)
     this.byId.set(id, n)
     this.byPeer.set(n.peer, n)
+    if (this.opts.signing !== false) {
+      const priv = privateKeyFromSeed(simKeySeed(this.opts.seed, n.peer))
+      this.publicKeys.set(n.peer, rawPublicKey(priv))
+      this.signers.set(n.peer, ed25519Trust(priv, (peer) => this.publicKeys.get(peer), this.verdicts))
+    }
     return n
+  }
+
+  /** Trust options of a node's core: its signer, and drops counted in counters.trustDrops. */
+  private trustOf(n: SimNode) {
+    const crypto = this.signers.get(n.peer)
+    return {
+      ...(crypto ? { crypto } : {}),
+      dropped: (rule: TrustRule) => this.counters.trustDrops.set(rule, (this.counters.trustDrops.get(rule) ?? 0) + 1),
+    }
   }
 
   coreConfig(n: SimNode): CoreConfig {
@@ -272,7 +304,7 @@ export class World {
     const local = this.local(n)
     this.record(n, `start gen=${n.gen} seeds=${seeds.map((s) => s.id).join(',') || '-'}`)
     try {
-      n.core = new ClusterCore(this.coreConfig(n), rng, local)
+      n.core = new ClusterCore(this.coreConfig(n), rng, local, this.trustOf(n))
     } catch (err) {
       this.fail(n, err)
       return
@@ -539,6 +571,12 @@ export class World {
 
   private countType(t: string): void {
     this.counters.byType.set(t, (this.counters.byType.get(t) ?? 0) + 1)
+  }
+
+  /** A hostile member's forged message (sim/hostile.ts): sent like any other, through the codec and the network. */
+  forge(from: SimNode, to: SimNode, msg: Message, kind: string): void {
+    this.counters.forged.set(kind, (this.counters.forged.get(kind) ?? 0) + 1)
+    this.send(from, to.peer, msg)
   }
 
   private send(from: SimNode, to: string, msg: Message): void {
@@ -873,6 +911,7 @@ export class World {
 /** Deep copy of plain message data: what goes over the wire is a snapshot, never shared between cores. */
 export function clone<T>(v: T): T {
   if (v === null || typeof v !== 'object') return v
+  if (v instanceof Uint8Array) return v.slice() as T
   if (Array.isArray(v)) return v.map(clone) as T
   const out: Record<string, unknown> = {}
   for (const k in v as Record<string, unknown>) out[k] = clone((v as Record<string, unknown>)[k])

@@ -47,7 +47,7 @@ describe('five agents on 127.0.0.1', () => {
     expect(new Set(st.map((s) => s.clusterId)).size).toBe(1)
     for (const s of st) expect(s.voters).toEqual(agents.map((a) => a.id))
     for (const s of st) {
-      expect(Object.keys(s).sort()).toEqual(['addrs', 'clusterId', 'id', 'master', 'members', 'peerId', 'quorum', 'role', 'voters'])
+      expect(Object.keys(s).sort()).toEqual(['addrs', 'clusterId', 'id', 'keyed', 'master', 'members', 'peerId', 'quorum', 'role', 'voters'])
       expect(s.quorum).toEqual({ has: true, visible: 5, voting: 5, needed: 3 })
       const self = stateOf(s, s.id)!
       expect(self.peerId).toBe(s.peerId)

@@ -45,7 +45,7 @@ interface Res {
 async function submit(a: AgentProc, body: Record<string, unknown>, query = '', boundMs = 60_000): Promise<Res> {
   const res = await fetch(`http://127.0.0.1:${a.spec.apiPort}/v1/tasks${query}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', 'x-conclave-client': 'test' },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(boundMs),
   })

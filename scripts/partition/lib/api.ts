@@ -21,7 +21,7 @@ export function request(sock: string, method: string, path: string, body?: unkno
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     const req = http.request({
       socketPath: sock, method, path, agent: false,
-      headers: { host: 'conclave', ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) },
+      headers: { host: 'conclave', 'x-conclave-client': 'partition-harness', ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) },
     }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { createBridge, createNodeNet, destroyNet, applyFaults, emptyFaults, nsExists, nsPids } from './net.ts'
 import { agentAlive, ensureDirs, signalAgent, startAgent, startProxy, waitExit } from './proc.ts'
 import { getStatus, request, type Status } from './api.ts'
+import { newKeyText } from '../../../src/net/cluster-key.ts'
 import { PARTITION_DIR, RUN_KIND, listRuns, newPrefix, runDirFor, saveState, type NodeState, type RunState } from './state.ts'
 import { lowestId, naturalCompare, procStartTime, sameProcess, signal, sleep, sh } from './sys.ts'
 
@@ -280,7 +281,10 @@ function writeAgentConfig(s: RunState): void {
     command: [join(PARTITION_DIR, 'probe-task.sh'), s.recordFile, '0.1'],
     timeoutMs: 10_000,
   }
-  const config = { ...user, tasks: { ...(user.tasks ?? {}), probe } }
+  // The agents run keyed, as a user should run them on a LAN with mDNS: one new cluster key per run (mode 0600).
+  const keyFile = join(s.dir, 'cluster.key')
+  if (!existsSync(keyFile)) writeFileSync(keyFile, newKeyText(), { mode: 0o600 })
+  const config = { clusterKeyFile: keyFile, ...user, tasks: { ...(user.tasks ?? {}), probe } }
   writeFileSync(s.agentConfig, JSON.stringify(config, null, 2))
 }
 

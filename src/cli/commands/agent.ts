@@ -24,6 +24,9 @@ const flagKeys: Record<string, keyof AgentConfig> = {
   logLevel: 'logLevel',
   logFormat: 'logFormat',
   tag: 'tags',
+  clusterKeyFile: 'clusterKeyFile',
+  apiTokenFile: 'apiTokenFile',
+  insecure: 'insecure',
 }
 
 /** --tag key=value, repeatable; a later value for the same key wins. */
@@ -45,6 +48,9 @@ export function register(program: Command): void {
     .option('--no-mdns', 'do not discover peers with mDNS on the LAN')
     .addOption(new Option('--quorum <mode>', 'master election safety: majority (leases from a majority) or none (a master in every partition)'))
     .option('--expect <n>', 'hold the election until this many members (self included) were seen (default: 1)', positiveInt)
+    .option('--cluster-key-file <file>', 'cluster key (make one with `conclave keygen`): only agents with the key can connect; several keys in the file: all accepted, the first dials')
+    .option('--api-token-file <file>', 'file with the HTTP API token; changes (POST) then need it; required when --api is not a loopback address')
+    .option('--insecure', 'allow mDNS on a non-loopback address without a cluster key (any host on the LAN can join)')
     .option('--config <file>', 'JSON config file; flags override it')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default: info)')
     .option('--log-format <format>', 'pretty (readable lines), json (JSON lines) or auto: pretty when stderr is a terminal (default: auto)')

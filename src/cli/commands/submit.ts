@@ -2,7 +2,7 @@
 // (the object POST /v1/tasks returns). Exit 0 on success, 1 with the error object when the task failed.
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
-import { apiBase, apiOption, resolveApi } from '../client.ts'
+import { apiBase, apiOption, resolveApi, authHeaders } from '../client.ts'
 import { CliError } from '../errors.ts'
 import { collectTag } from './agent.ts'
 
@@ -33,7 +33,7 @@ export async function postJson(hostPort: string, path: string, body: unknown, ti
   try {
     res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...authHeaders() },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     })
