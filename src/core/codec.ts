@@ -23,7 +23,8 @@ export const MESSAGE_SCAN_LIMITS: ScanLimits = {
   maxContainers: 16,
   minBytesPerContainer: 16,
   rootMap: true,
-  allowBinary: false,
+  // Signatures of self-claims (trust.ts R3) are 64-byte msgpack bins; the schema checks their exact length.
+  allowBinary: true,
 }
 
 /** An array validated element by element that stops at the first bad element (one issue, with its path). */
