@@ -168,7 +168,12 @@ export class Cluster {
 
   /** Start an agent again with exactly the same command (same ports, data dir and flags). */
   async respawn(old: AgentProc): Promise<AgentProc> {
-    const a = new AgentProc(old.spec)
+    return this.start(old.spec)
+  }
+
+  /** Start an agent from a full spec (e.g. another agent's, with another data dir). */
+  start(spec: AgentSpec): AgentProc {
+    const a = new AgentProc(spec)
     this.agents.push(a)
     return a
   }
