@@ -14,7 +14,6 @@ import type { Node } from '../../src/net/node.ts'
 import { Cluster, waitFor, type AgentProc } from '../../test/integration/harness.ts'
 import {
   badLengthPrefixes,
-  counter,
   cpuSeconds,
   dialAgent,
   DIRECT_PROTOCOL,

@@ -129,7 +129,8 @@ describe('the defaults a user runs', () => {
     expect(refused.code).toBe(1)
     expect(refused.stderr).toMatch(/the cluster has its majority, recovery is refused/)
     await Promise.all(agents.slice(0, 3).map((a) => a.kill()))
-    await waitFor('no master on the survivors', async () => (await statuses(agents.slice(3))).every((s) => s !== null && s.master === null), 20_000)
+    await waitFor('the survivors see the three dead and no master', async () =>
+      (await statuses(agents.slice(3))).every((s) => s !== null && s.master === null && s.quorum.visible === 2), 30_000)
     const ok = await runCli(['recover', '--voters', 'node-4,node-5', '--api', api])
     expect(ok.code, ok.stderr).toBe(0)
     const after = await converged(agents.slice(3), 'node-4', 20_000)

@@ -173,7 +173,7 @@ describe('floods against the master (node-1)', () => {
     expect(rssDuring - rssBefore).toBeLessThan(150) // the issue saw +456 MB with 62 such streams
     expect(latency.max).toBeLessThan(LATENCY_BOUND_MS)
     // The budget is given back: a real task still runs on the victim after the flood.
-    const res = await fetch(`http://127.0.0.1:${victim.spec.apiPort}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'quick' }), signal: AbortSignal.timeout(10_000) })
+    const res = await fetch(`http://127.0.0.1:${victim.spec.apiPort}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-conclave-client': 'test' }, body: JSON.stringify({ type: 'quick' }), signal: AbortSignal.timeout(10_000) })
     expect(res.status).toBe(200)
     noAlarms()
   })
@@ -185,12 +185,12 @@ describe('careless HTTP clients against node-1', () => {
 
   it('a JSON body nested a million deep is a 400 with a clear error, not a 500', async () => {
     const deep = '['.repeat(1_000_000) + ']'.repeat(1_000_000)
-    const r = await fetch(`${api()}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"type":"quick","payload":${deep}}` })
+    const r = await fetch(`${api()}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-conclave-client': 'test' }, body: `{"type":"quick","payload":${deep}}` })
     expect(r.status).toBe(400)
     expect(await r.json()).toEqual({ error: 'bad-request', detail: 'JSON body nests deeper than 64 levels (at byte 89)' })
     expect(counter(await metrics(), 'conclave_http_refused_total', 'limit="json-depth"')).toBe(1)
     // Just within the bound is fine.
-    const ok = await fetch(`${api()}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"type":"quick","payload":${'['.repeat(63)}${']'.repeat(63)}}` })
+    const ok = await fetch(`${api()}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-conclave-client': 'test' }, body: `{"type":"quick","payload":${'['.repeat(63)}${']'.repeat(63)}}` })
     expect(ok.status).toBe(200)
   })
 
@@ -214,12 +214,12 @@ describe('careless HTTP clients against node-1', () => {
 
   it('in-flight tasks are bounded per client (429 with a clear error) and long polls end when their clients go', async () => {
     // One task holds the only slot of type hold for 60 s; every further submit waits in flight.
-    const first = await fetch(`${api()}/v1/tasks?async=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'hold', id: 'holder' }) })
+    const first = await fetch(`${api()}/v1/tasks?async=1`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-conclave-client': 'test' }, body: JSON.stringify({ type: 'hold', id: 'holder' }) })
     expect(first.status).toBe(202)
     const polls = Array.from({ length: 250 }, () => new AbortController())
     let refusedNow = 0
     const answers: Array<Promise<number>> = polls.map((ac) =>
-      fetch(`${api()}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'hold' }), signal: ac.signal }).then(
+      fetch(`${api()}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-conclave-client': 'test' }, body: JSON.stringify({ type: 'hold' }), signal: ac.signal }).then(
         async (r) => {
           const body = (await r.json()) as { error?: string; detail?: string }
           if (r.status === 429) {
@@ -247,7 +247,7 @@ describe('careless HTTP clients against node-1', () => {
     const rssBefore = rssMb(victim.pid)
     const { result: statuses, latency } = await underFlood(() =>
       pool(1_000, 50, async () => {
-        const r = await fetch(`${api()}/v1/tasks?async=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'hold' }), signal: AbortSignal.timeout(10_000) })
+        const r = await fetch(`${api()}/v1/tasks?async=1`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-conclave-client': 'test' }, body: JSON.stringify({ type: 'hold' }), signal: AbortSignal.timeout(10_000) })
         await r.arrayBuffer()
         return r.status
       }),

@@ -20,7 +20,9 @@ describe('a hostile member', () => {
     }
     expect(failing).toEqual([])
     for (const kind of Object.keys(forgeries)) expect(forged.get(kind) ?? 0, `forgery ${kind} sent`).toBeGreaterThan(0)
-    for (const rule of ['impersonation', 'unknown-sender', 'unsigned', 'bad-signature', 'term-jump', 'bad-config', 'incarnation-cap']) {
+    // (unknown-sender fires here only when a target has the hostile member as gone: R1 catches its role forgeries
+    // first otherwise. test/security/attackers.test.ts checks it against real agents.)
+    for (const rule of ['impersonation', 'unsigned', 'bad-signature', 'term-jump', 'bad-config', 'incarnation-cap']) {
       expect(drops.get(rule) ?? 0, `drops by ${rule}`).toBeGreaterThan(0)
     }
   }, 240_000)

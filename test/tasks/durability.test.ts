@@ -33,7 +33,7 @@ afterAll(() => cluster.destroy())
 async function post(a: AgentProc, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`http://127.0.0.1:${a.spec.apiPort}/v1/tasks?async=1`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', 'x-conclave-client': 'test' },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(10_000),
   })
