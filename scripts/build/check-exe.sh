@@ -49,7 +49,7 @@ done
 cat "$work/status.txt"
 grep -q '^master   exe-check' "$work/status.txt" || { echo "check-exe: status does not show the agent as master within 10 s" >&2; exit 1; }
 run members --api "127.0.0.1:$api" >"$work/members.txt"
-grep -q '^exe-check  *alive' "$work/members.txt" || { echo "check-exe: members does not list the agent alive" >&2; exit 1; }
+grep -Eq '^exe-check\*? +alive' "$work/members.txt" || { echo "check-exe: members does not list the agent alive" >&2; exit 1; }
 # The task journal (node:sqlite inside the executable) answers:
 run tasks --api "127.0.0.1:$api" >/dev/null
 [ -f "$work/data/tasks.sqlite" ] || { echo "check-exe: no task journal in the data dir" >&2; exit 1; }
