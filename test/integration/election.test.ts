@@ -31,6 +31,17 @@ async function converged(agents: AgentProc[], master: string, timeoutMs = 40_000
   )
 }
 
+/** Agents started as README's "Several agents on one host": the first alone, the others bootstrapping to it. */
+async function readmeAgents(ids: string[]): Promise<AgentProc[]> {
+  const first = await cluster.spawn(ids[0]!, [])
+  const seed = `/ip4/127.0.0.1/tcp/${first.spec.p2pPort}`
+  const agents = [first]
+  for (const id of ids.slice(1)) agents.push(await cluster.spawn(id, [seed]))
+  return agents
+}
+
+const FIVE = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5']
+
 /** Samples who claims the master role under which term; fails on two different nodes under one term. */
 class MastershipLog {
   private readonly byTerm = new Map<number, string>()
@@ -49,10 +60,7 @@ describe('the defaults a user runs', () => {
   it("README's example: node-1 leaves and restarts with the same command; one master per term, node-1 again under a higher term", async () => {
     cluster = new Cluster()
     onTestFailed(() => console.error(cluster.logs()))
-    const n1 = await cluster.spawn('node-1', [])
-    const seed = `/ip4/127.0.0.1/tcp/${n1.spec.p2pPort}`
-    const n2 = await cluster.spawn('node-2', [seed])
-    const n3 = await cluster.spawn('node-3', [seed])
+    const [n1, n2, n3] = (await readmeAgents(['node-1', 'node-2', 'node-3'])) as [AgentProc, AgentProc, AgentProc]
     const before = await converged([n1, n2, n3], 'node-1')
     expect(new Set(before.map((s) => s.clusterId)).size).toBe(1)
     const log = new MastershipLog()
@@ -88,11 +96,7 @@ describe('the defaults a user runs', () => {
   it('five agents (ids node-10, node-2, node-11, node-3, node-4): killing the master right after convergence fails over', async () => {
     cluster = new Cluster()
     onTestFailed(() => console.error(cluster.logs()))
-    const ids = ['node-10', 'node-2', 'node-11', 'node-3', 'node-4']
-    const first = await cluster.spawn(ids[0], [])
-    const seed = `/ip4/127.0.0.1/tcp/${first.spec.p2pPort}`
-    const agents = [first]
-    for (const id of ids.slice(1)) agents.push(await cluster.spawn(id, [seed]))
+    const agents = await readmeAgents(['node-10', 'node-2', 'node-11', 'node-3', 'node-4'])
     const st = await converged(agents, 'node-2')
     const term = st[0].master!.term
     await agents[1].kill()
@@ -104,10 +108,7 @@ describe('the defaults a user runs', () => {
   it('two voters killed at once five seconds after convergence still leave a master', async () => {
     cluster = new Cluster()
     onTestFailed(() => console.error(cluster.logs()))
-    const first = await cluster.spawn('node-1', [])
-    const seed = `/ip4/127.0.0.1/tcp/${first.spec.p2pPort}`
-    const agents = [first]
-    for (let i = 2; i <= 5; i++) agents.push(await cluster.spawn(`node-${i}`, [seed]))
+    const agents = await readmeAgents(FIVE)
     await converged(agents, 'node-1')
     await new Promise((r) => setTimeout(r, 5_000))
     const st = await converged(agents, 'node-1', 5_000)
@@ -119,10 +120,7 @@ describe('the defaults a user runs', () => {
   it('conclave recover: refused while a majority of the voters is visible; after three of five are lost, the survivors elect a master', async () => {
     cluster = new Cluster()
     onTestFailed(() => console.error(cluster.logs()))
-    const first = await cluster.spawn('node-1', [])
-    const seed = `/ip4/127.0.0.1/tcp/${first.spec.p2pPort}`
-    const agents = [first]
-    for (let i = 2; i <= 5; i++) agents.push(await cluster.spawn(`node-${i}`, [seed]))
+    const agents = await readmeAgents(FIVE)
     await converged(agents, 'node-1')
     const api = `127.0.0.1:${agents[3].spec.apiPort}`
     const refused = await runCli(['recover', '--voters', 'node-4,node-5', '--api', api])
