@@ -266,7 +266,12 @@ export class MajorityElection extends ElectionBase {
       // Merge news (a member that came from another lineage, or lineages we did not know were retired): its terms
       // become our promise floor, so no voter here grants a term the absorbed lineage already used (C3).
       const defector = before !== undefined && before !== null && before !== msg.cluster
-      if (this.lineage.learnRetired(msg.retired) || defector) this.terms.raiseFloor(msg.maxTerm)
+      if (this.lineage.learnRetired(msg.retired) || defector) {
+        this.terms.raiseFloor(msg.maxTerm)
+        // The survivor's master moves above every term the absorbed lineage used, equal ones included: two
+        // masterships under one term, even of two lineages, would make the fencing token ambiguous (C3, T4).
+        if (this.isMasterRaw(now) && msg.maxTerm >= this.terms.candidate) this.stepDown(now, `a merged cluster used term ${msg.maxTerm}`)
+      }
       if (msg.config) this.adoptConfig(msg.config)
       return
     }
