@@ -84,7 +84,8 @@ describe('dashboard', () => {
     expect(await visibleText(page, '#master-detail')).toMatch(/this node/)
     expect(await visibleText(page, '#timeline')).toContain(`master is node-2 (term ${after})`)
     expect((await visibleMembers(page))['node-2'].role).toBe('master')
-    expect(await visibleText(page, '#quorum-detail')).toMatch(/^3 of 5 voters visible, 3 needed/)
+    // The quorum line comes from the status fetch that follows each event (250 ms later), not from the event itself.
+    await waitOnPage('quorum 3 of 5', async () => /^3 of 5 voters visible, 3 needed/.test(await visibleText(page, '#quorum-detail')))
     expect(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true)
   }, 60_000)
 })
