@@ -174,6 +174,9 @@ export function logEvent(log: Logger, e: CoreEvent): void {
     case 'refuted':
       log.warn({ event: e.type, incarnation: e.incarnation }, `refuted a suspicion of this node (incarnation ${e.incarnation})`)
       break
+    case 'flapping':
+      log.warn({ event: e.type, heldMs: e.heldMs }, `declared dead twice within a minute: staying out until well for ${Math.round(e.heldMs / 1000)} s`)
+      break
     case 'probe':
       log.debug({ event: e.type, member: e.target, ok: e.ok, indirect: e.indirect }, `probe ${e.target} ${e.ok ? 'ok' : 'failed'}`)
       break

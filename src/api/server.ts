@@ -124,6 +124,7 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[], auth: ApiAuth = {
       maxTerm: core.maxTerm,
       incarnation: core.incarnation,
       healthScore: core.healthScore,
+      flapping: core.flapping ?? false,
       tags: agent.config.tags ?? {},
       startedAt: new Date(startedAt).toISOString(),
       uptimeMs: Date.now() - startedAt,

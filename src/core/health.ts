@@ -1,28 +1,78 @@
 // Lifeguard local health awareness (Dadgar et al., 2018): a node whose probes fail without the helpers' nacks,
 // or that has to refute suspicions of itself, is probably the slow one. Its score stretches its own probe
 // interval and timeouts (x (1 + score)), so a struggling node accuses others less eagerly.
+//
+// Issue 13 goes one step further (rule M1, docs/membership.md): a node that hears nobody holds back its verdicts
+// altogether. After DEAF_PROBES probes in a row that nothing answered, not the target and not one helper's nack, it
+// raises no suspicion, confirms none and declares nobody dead until something answers again; what it suspected
+// while deaf is looked at afresh. The score alone cannot tell deaf from cut off: the minority of a 2|3 partition also
+// misses the nacks of the far side, yet its own side answers, and it must go on judging the far side dead.
+
+/**
+ * Probes in a row with no answer at all (no ack, no nack) after which this node holds its verdicts. Two: one such
+ * probe happens when the three helpers picked all sit across a partition; a node whose ingress is blocked reaches two
+ * about 1.6 s after it went deaf, before any suspicion it raised could time out (0.5 s x log10(n) x 6 = 3 s).
+ */
+export const DEAF_PROBES = 2
 
 export class LocalHealth {
   private value = 0
+  private deaf = 0
+  /** Local time since which the score has been 0 (Infinity while it is not). */
+  private wellSince: number
 
-  constructor(private readonly max: number) {}
+  constructor(
+    private readonly max: number,
+    now: number,
+  ) {
+    this.wellSince = now
+  }
 
   get score(): number {
     return this.value
   }
 
-  /** Stretch factor for this node's probe interval and timeouts. */
+  /**
+   * Stretch factor for this node's probe interval and timeouts. A deaf node probes at the base rate and timeouts: it
+   * accuses nobody meanwhile (M1), and its next probe is what finds the network back, so stretching it (up to
+   * 9 x 500 ms, with timeouts of 3.6 s that keep every member under a probe at once) would only delay the heal.
+   */
   get factor(): number {
-    return 1 + this.value
+    return this.holding ? 1 : 1 + this.value
+  }
+
+  /** M1: this node hears nobody, so its own failed probes say nothing about the others. */
+  get holding(): boolean {
+    return this.deaf >= DEAF_PROBES
+  }
+
+  /** A probe failed and nothing answered: neither the target nor any helper. */
+  unheard(): void {
+    this.deaf++
+  }
+
+  /** Something answered a probe (an ack, or a helper's nack). True when this ends a deaf spell (M1). */
+  heard(): boolean {
+    const was = this.holding
+    this.deaf = 0
+    return was
+  }
+
+
+  /** How long the score has been 0 at `now` (0 while it is not). */
+  wellFor(now: number): number {
+    return Math.max(0, now - this.wellSince)
   }
 
   /** A probe failed without the helpers' nacks, or others suspect this node. */
   worse(): void {
     this.value = Math.min(this.max, this.value + 1)
+    this.wellSince = Infinity
   }
 
   /** A probe succeeded. */
-  better(): void {
+  better(now: number): void {
     if (this.value > 0) this.value--
+    if (this.value === 0 && this.wellSince === Infinity) this.wellSince = now
   }
 }

@@ -1,5 +1,19 @@
 // The member table and its dissemination: SWIM's gossip merge rules (incarnations, refutation), piggybacked and
 // broadcast updates, full-state exchange (paged below the message limit), suspicion verdicts and reaping.
+//
+// Verdicts a sick node cannot poison (issue 13, docs/membership.md):
+//   M1  A node that cannot hear does not accuse: a probe none of whose helpers answered is evidence against this
+//       node, not the target, and after DEAF_PROBES such probes in a row it ends no suspicion either until something
+//       answers again (probes.ts, health.ts).
+//   M2  A member whose probe this node saw answered after its suspicion began is not declared dead here: the
+//       suspicion is told to the member, which refutes it.
+//   M3  Dead rests on this node's own evidence: a suspicion's timeout ends in a verdict only if this node's own
+//       probe of the member failed (with its helpers' nacks); a verdict heard second-hand about a member this node
+//       holds live becomes a suspicion here and a probe of its own, and the verdict follows the probe's failure.
+//   F1  A member declared dead twice, or suspected FLAP_REFUTES times, within FLAP_WINDOW_MS while it was unwell
+//       itself (a sick accuser must not drive a healthy member out), is flapping: it refutes nothing more and
+//       answers no probe until it has been well (local health 0) for FLAP_HOLD_MS, so observers see it removed and
+//       re-admitted once per fault instead of once per flap.
 
 import type { Ctx } from './context.ts'
 import { GossipQueue, rank } from './gossip-queue.ts'
@@ -13,6 +27,19 @@ import type { Member, MemberState, MemberUpdate, Message, PeerKey } from './type
  * tags), so 128 of them stay well below the 64 KiB message limit (measured in test/core/codec.test.ts).
  */
 export const SYNC_PAGE_MEMBERS = 128
+
+/** F1: deaths of this node within this window make it a flapping member (Serf's and Rapid's runs flap every 10 s). */
+export const FLAP_WINDOW_MS = 60_000
+/**
+ * F1: refutations within FLAP_WINDOW_MS that make this node a flapping member. A healthy member under 20% loss on
+ * every link refuted at most 7 suspicions in 100 s (simulator, 5-15 nodes); one that loses 80% of what it receives
+ * refutes about one a second.
+ */
+export const FLAP_REFUTES = 6
+/** F1: how long a flapping member must be well before it asks to be re-admitted: longer than one 10 s flap. */
+export const FLAP_HOLD_MS = 12_000
+/** At most one full state exchange per this long with a member we hold gone that pings or answers us. */
+const GONE_SYNC_MS = 1_000
 
 export type SyncMessage = Extract<Message, { t: 'sync' }>
 /** The lineage and election fields of a state exchange (owned by lineage.ts and terms.ts). */
@@ -38,6 +65,15 @@ export class Membership {
   readonly seen = new Set<string>()
   /** Set once this node's id is known not to belong to an earlier live holder (see mergeAboutSelf). */
   established = false
+  /** M3: members with a second-hand dead verdict this node is checking with a probe of its own (id -> incarnation). */
+  private readonly doubted = new Map<string, number>()
+  /** M3: suspects whose timeout ran out while this node's own probe had not answered yet. */
+  private readonly awaiting = new Set<string>()
+  /** F1: local times this node learned of a verdict of its own death, and the refutation it holds back. */
+  private deaths: number[] = []
+  private refutes: number[] = []
+  private heldReturn: { incarnation: number; since: number } | null = null
+  private readonly goneSyncAt = new Map<string, number>()
 
   constructor(
     private readonly ctx: Ctx,
@@ -116,6 +152,10 @@ export class Membership {
         return
       }
     }
+    if (u.state === 'dead' && ctx.isLive(m) && u.by !== ctx.self.id && !this.prober.failedSince(m.id, now - this.suspicions.longest())) {
+      this.doubt(m, u, now)
+      return
+    }
     if (u.state === 'alive' || u.state === 'suspect') {
       if (m.addrs.join() !== u.addrs.join()) this.hooks.peersChanged()
       m.addrs = [...u.addrs]
@@ -131,6 +171,25 @@ export class Membership {
       this.prober.start(m, now, false)
     }
     this.relay(this.updateOf(m), direct)
+  }
+
+  /**
+   * M3: another member's verdict that `m` is dead, while this node holds it live and has no failed probe of its own:
+   * hold it as a suspicion (the accuser's word counts as a confirmation) and probe `m` now. The verdict follows if
+   * that probe fails; an answer means `m` and this node can talk, and the ping told `m` of its suspicion.
+   */
+  private doubt(m: Member, u: MemberUpdate, now: number): void {
+    this.doubted.set(m.id, Math.max(u.incarnation, this.doubted.get(m.id) ?? 0))
+    if (m.state === 'alive' || u.incarnation > m.incarnation) {
+      m.incarnation = u.incarnation
+      m.by = u.by ?? '?'
+      this.setState(m, 'suspect', now)
+      this.suspicions.start(m, m.by, now)
+      this.relay(this.updateOf(m), false)
+    } else if (u.by !== undefined) {
+      this.suspicions.confirm(m.id, u.by)
+    }
+    if (!this.prober.probing(m.id)) this.prober.start(m, now, false)
   }
 
   private setTags(m: Member, tags: Record<string, string> | undefined): void {
@@ -160,6 +219,56 @@ export class Membership {
       return
     }
     if (u.state === 'alive' && u.incarnation === self.incarnation) return
+    // F1: while a flapping node holds its return, no claim about it is refuted (a suspicion would re-admit it too).
+    if (this.holdReturn(u, now)) return
+    this.refute(u, now)
+  }
+
+  /**
+   * F1: a claim this node must refute. The first death within FLAP_WINDOW_MS is refuted at once (a healed partition
+   * must be seen within 0.5 s), and so are suspicions; from the second death, or the FLAP_REFUTES-th refutation, on
+   * this node is flapping, and it stays out until it has been well for FLAP_HOLD_MS (releaseReturn, every tick).
+   */
+  private holdReturn(u: MemberUpdate, now: number): boolean {
+    if (this.heldReturn) {
+      this.heldReturn.incarnation = Math.max(this.heldReturn.incarnation, u.incarnation)
+      return true
+    }
+    // Only claims that found this node unwell count (its probes failing, or deaf): a healthy member that a sick one
+    // accuses again and again (a node losing 80% of what it hears) must not take itself out.
+    if (this.health.score === 0 && !this.health.holding) return false
+    this.refutes = this.refutes.filter((t) => now - t < FLAP_WINDOW_MS)
+    this.refutes.push(now)
+    if (u.state === 'dead') {
+      this.deaths = this.deaths.filter((t) => now - t < FLAP_WINDOW_MS)
+      this.deaths.push(now)
+    }
+    if (this.deaths.length < 2 && this.refutes.length < FLAP_REFUTES) return false
+    this.heldReturn = { incarnation: u.incarnation, since: now }
+    this.ctx.emit({ type: 'flapping', heldMs: FLAP_HOLD_MS })
+    return true
+  }
+
+  /** F1: this node is flapping and stays out for now. */
+  get returnHeld(): boolean {
+    return this.heldReturn !== null
+  }
+
+  /** F1: a flapping node that has been well for FLAP_HOLD_MS refutes its death and pushes its state. */
+  releaseReturn(now: number): void {
+    const h = this.heldReturn
+    if (!h || now - h.since < FLAP_HOLD_MS || this.health.wellFor(now) < FLAP_HOLD_MS) return
+    this.heldReturn = null
+    this.deaths = []
+    this.refutes = []
+    const self = this.ctx.self
+    this.refute({ ...this.updateOf(self), incarnation: Math.max(h.incarnation, self.incarnation), state: 'dead' }, now)
+  }
+
+  /** Refute a claim about this node at its incarnation or above by raising the incarnation, and tell others at once. */
+  private refute(u: MemberUpdate, now: number): void {
+    const ctx = this.ctx
+    const self = ctx.self
     // Others hold a claim about us at our incarnation or above (suspicion, death, or a previous run of
     // this key): refute it by raising our incarnation.
     self.incarnation = u.incarnation + 1
@@ -172,7 +281,29 @@ export class Membership {
     const targets = ctx.pick(ctx.liveOthers().filter((m) => m !== accuser), ctx.config.maxPiggyback)
     if (accuser && accuser !== self && ctx.isLive(accuser)) targets.push(accuser)
     for (const t of targets) ctx.send(t.peer, { t: 'updates', from: self.id, updates: [this.updateOf(self)] }, t.addrs)
+    // Back from the dead: push our whole state to two members (they answer with theirs), so what changed while we
+    // were out (our return included) is exchanged at once, not at the next periodic exchange.
+    if (u.state === 'dead' || u.state === 'left') {
+      const live = ctx.liveOthers()
+      const pool = live.length > 0 ? live : [...ctx.members.values()].filter((m) => m !== self && m.state === 'dead')
+      for (const t of ctx.pick(pool, 2)) this.sendSync(t.peer, t.addrs, false)
+    }
     this.hooks.peersChanged()
+  }
+
+  /**
+   * This node was deaf and hears again (M1): the others may have declared it dead meanwhile and re-probe it only now
+   * and then, so it pushes its state to two members itself; their answers carry any verdict, which it then refutes.
+   */
+  pushState(now: number): void {
+    for (const t of this.ctx.pick(this.ctx.liveOthers(), 2)) this.syncGone(t.peer, t.addrs, now)
+  }
+
+  /** A member we hold gone pinged or answered us: exchange full state, at most once per GONE_SYNC_MS. */
+  syncGone(peer: PeerKey, addrs: string[], now: number): void {
+    if (now - (this.goneSyncAt.get(peer) ?? -Infinity) < GONE_SYNC_MS) return
+    this.goneSyncAt.set(peer, now)
+    this.sendSync(peer, addrs, false)
   }
 
   /**
@@ -205,7 +336,11 @@ export class Membership {
       m.aliveSince = now
       this.prober.insert(m.id)
     }
-    if (state !== 'suspect') this.suspicions.clear(m.id)
+    if (state !== 'suspect') {
+      this.suspicions.clear(m.id)
+      this.doubted.delete(m.id)
+      this.awaiting.delete(m.id)
+    }
     if (state === 'alive') delete m.by
     this.ctx.emit({ type: 'member-state', member: copy(m), previous })
   }
@@ -245,10 +380,20 @@ export class Membership {
       this.queueLocal(this.updateOf(m))
       // Tell the suspect directly too, so it can refute before the timeout even if gossip is slow.
       this.ctx.send(m.peer, { t: 'updates', from: self.id, updates: [this.updateOf(m)] }, m.addrs)
-    } else if (m.state === 'suspect' && this.suspicions.confirm(m.id, self.id)) {
-      this.ctx.emit({ type: 'suspicion', id: m.id, by: self.id })
-      this.queueLocal({ ...this.updateOf(m), by: self.id })
+    } else if (m.state === 'suspect') {
+      // M3: a verdict that waited for this node's own evidence (a second-hand one, or a timeout that ran out) has it now.
+      if ((this.doubted.get(m.id) ?? -1) >= m.incarnation || this.awaiting.has(m.id)) return this.declareDead(m, now)
+      if (this.suspicions.confirm(m.id, self.id)) {
+        this.ctx.emit({ type: 'suspicion', id: m.id, by: self.id })
+        this.queueLocal({ ...this.updateOf(m), by: self.id })
+      }
     }
+  }
+
+  /** M2: a suspect answered this node's probe: no verdict here; the ping carried its suspicion, so it can refute. */
+  suspectAnswered(m: Member): void {
+    this.doubted.delete(m.id)
+    this.awaiting.delete(m.id)
   }
 
   /**
@@ -265,13 +410,34 @@ export class Membership {
     }
   }
 
-  /** Suspects whose timers ran out are declared dead. */
+  /** Suspects whose timers ran out: declared dead on this node's own evidence only (M1-M3). */
   expireSuspicions(now: number): void {
     for (const m of this.suspicions.expired(now)) {
-      m.by = this.ctx.self.id
-      this.setState(m, 'dead', now)
-      this.queueLocal(this.updateOf(m))
+      const start = this.suspicions.startedAt(m.id) ?? now
+      if (this.health.holding) {
+        // M1: too unwell to judge; look again once well.
+        this.suspicions.rearm(m.id, now)
+      } else if (this.prober.answeredSince(m.id, start)) {
+        // M2: it answered us after the suspicion began; it stays suspect here until it refutes.
+        this.suspicions.clear(m.id)
+        this.awaiting.delete(m.id)
+      } else if (this.prober.failedSince(m.id, now - this.suspicions.longest())) {
+        this.declareDead(m, now)
+      } else {
+        // M3: no evidence of our own yet: get it, and decide when the probe ends.
+        this.awaiting.add(m.id)
+        this.suspicions.rearm(m.id, now)
+        if (!this.prober.probing(m.id)) this.prober.start(m, now, false)
+      }
     }
+  }
+
+  private declareDead(m: Member, now: number): void {
+    this.doubted.delete(m.id)
+    this.awaiting.delete(m.id)
+    m.by = this.ctx.self.id
+    this.setState(m, 'dead', now)
+    this.queueLocal(this.updateOf(m))
   }
 
   onLeave(fromPeer: PeerKey, msg: Extract<Message, { t: 'leave' }>, now: number): void {
@@ -318,6 +484,7 @@ export class Membership {
     this.ctx.members.delete(id)
     if (this.ctx.idByPeer.get(m.peer) === id) this.ctx.idByPeer.delete(m.peer)
     this.suspicions.clear(id)
+    this.prober.forget(id)
     this.ctx.emit({ type: 'member-removed', id })
     this.hooks.peersChanged()
   }

@@ -59,13 +59,15 @@ export class ClusterCore {
     this.config = config
     const ctx = (this.ctx = new Ctx(config, rng, now))
     this.trust = new Trust(ctx, trust)
-    this.health = new LocalHealth(config.maxHealthScore)
+    this.health = new LocalHealth(config.maxHealthScore, now)
     this.suspicions = new Suspicions(ctx)
     this.prober = new Prober(ctx, this.health, {
       gossipFor: (m) => this.membership.gossipFor(m),
       failed: (m, t) => this.membership.probeFailed(m, t),
       // A gone member answers: the partition healed or it came back. Exchange full state; it will refute.
-      revived: (m) => this.membership.sendSync(m.peer, m.addrs, false),
+      revived: (m, t) => this.membership.syncGone(m.peer, m.addrs, t),
+      answered: (m) => this.membership.suspectAnswered(m),
+      hearingAgain: (t) => this.membership.pushState(t),
       extras: (t) => this.probeExtras(t),
     }, now)
     this.membership = new Membership(ctx, this.health, this.suspicions, this.prober, {
@@ -109,6 +111,7 @@ export class ClusterCore {
     this.prober.tick(now)
     this.membership.expireSuspicions(now)
     this.membership.remindSuspects(now)
+    this.membership.releaseReturn(now)
     if (now >= this.nextSyncAt) {
       this.nextSyncAt = now + this.config.syncIntervalMs * (0.5 + this.ctx.rng())
       const m = this.ctx.pick(this.ctx.liveOthers(), 1)[0]
@@ -132,14 +135,16 @@ export class ClusterCore {
       case 'ping':
         m.mergeAll(msg.gossip, now, false)
         this.heardProbe(msg.from, msg.cluster, msg.master, now)
-        this.ctx.send(fromPeer, { t: 'ack', seq: msg.seq, from: this.ctx.self.id, gossip: m.takeGossip(), ...this.probeExtras(now) })
+        // F1: a flapping node holding its return answers no probe, so every observer reaches the same verdict on
+        // its own evidence (M3) instead of some holding it suspect for as long as one probe in five gets through.
+        if (!m.returnHeld) this.ctx.send(fromPeer, { t: 'ack', seq: msg.seq, from: this.ctx.self.id, gossip: m.takeGossip(), ...this.probeExtras(now) })
         // A ping from a member we consider gone means the partition healed or it came back: exchange full state.
-        if (this.ctx.isGone(msg.from)) m.sendSync(fromPeer, this.ctx.addrsOfPeer(fromPeer), false)
+        if (this.ctx.isGone(msg.from)) m.syncGone(fromPeer, this.ctx.addrsOfPeer(fromPeer), now)
         break
       case 'ack':
         m.mergeAll(msg.gossip, now, false)
         this.heardProbe(msg.from, msg.cluster, msg.master, now)
-        this.prober.onAck(msg.seq)
+        this.prober.onAck(msg.seq, now)
         break
       case 'nack':
         this.prober.onNack(msg.seq)
@@ -185,7 +190,7 @@ export class ClusterCore {
         break
       case 'peer-disconnected':
         // Never a verdict: probe now instead of waiting for the member's turn.
-        if (m && m !== this.ctx.self && this.ctx.isLive(m) && !this.prober.probing(m.id)) this.prober.start(m, now, false)
+        if (m && m !== this.ctx.self && this.ctx.isLive(m)) this.prober.disconnected(m, now)
         break
       case 'send-failed':
         this.prober.sendFailed(obs.peer, now)
@@ -253,6 +258,7 @@ export class ClusterCore {
       quorum: this.quorumView(now),
       config: l.config ? copyConfig(l.config) : null,
       healthScore: this.health.score,
+      flapping: this.membership.returnHeld,
       members: [...this.ctx.members.values()].map(copy).sort((a, b) => compareIds(a.id, b.id)),
       left: this.leftCluster,
     }

@@ -1,6 +1,8 @@
 // SWIM failure detection: one member probed per interval in a shuffled round-robin order, a direct ping, then
 // indirect pings through k helpers alongside one more direct try; gone members are re-probed so healed
-// partitions merge. The verdict (suspect) is the membership's: this module only reports a failed probe.
+// partitions merge. The verdict (suspect) is the membership's: this module only reports a failed probe, and keeps
+// this node's first-hand record of each member (its last ack, its last failed probe) that verdicts are checked
+// against (rules M2, M3 in membership.ts).
 
 import type { Ctx } from './context.ts'
 import type { LocalHealth } from './health.ts'
@@ -17,6 +19,24 @@ interface Probe {
   revive: boolean
   expectedNacks: number
   nacks: number
+  /** The direct send failed at once (connection refused: the target's host answered that nothing listens). */
+  refused: boolean
+  helpers: PeerKey[]
+}
+
+/**
+ * Members that died less than this long ago are re-probed every probe interval instead of every deadProbeIntervalMs
+ * (2 s), so a member back in reach is found within about one interval divided by the number of observers. Ten
+ * seconds covers a restart, a short partition and a flap; later returns are found by the slow round.
+ */
+export const FAST_REVIVE_MS = 10_000
+/** Fast re-probes per probe interval, at most: a partition that takes half of 50 members away costs 4 pings a second. */
+const FAST_REVIVE_PER_ROUND = 2
+
+/** This node's own word on a member: when its probe was last answered, when it last failed with evidence. */
+export interface FirstHand {
+  ackAt: number
+  failAt: number
 }
 
 interface Relay {
@@ -33,10 +53,14 @@ export interface ProbeHooks {
   extras(now: number): ProbeExtras
   /** Piggybacked gossip for a ping to `m`. */
   gossipFor(m: Member): MemberUpdate[]
-  /** A probe of a live member failed (direct and indirect). */
+  /** A probe of a live member failed (direct and indirect) with evidence against the target (M1: some helper nacked). */
   failed(m: Member, now: number): void
   /** A gone member answered a revive probe: the partition healed or it restarted. */
-  revived(m: Member): void
+  revived(m: Member, now: number): void
+  /** This node heard something again after a deaf spell (M1): the returning side pushes its state. */
+  hearingAgain?(now: number): void
+  /** A suspect answered this node's probe (M2: this node will not declare it dead). */
+  answered?(m: Member, now: number): void
 }
 
 export class Prober {
@@ -46,6 +70,9 @@ export class Prober {
   private index = 0
   private nextProbeAt: number
   private nextReviveAt: number
+  private nextFastReviveAt: number
+  private readonly firstHand = new Map<string, FirstHand>()
+  private readonly revivedAt = new Map<string, number>()
 
   constructor(
     private readonly ctx: Ctx,
@@ -55,6 +82,34 @@ export class Prober {
   ) {
     this.nextProbeAt = now + ctx.rng() * ctx.config.probeIntervalMs
     this.nextReviveAt = now + ctx.config.deadProbeIntervalMs
+    this.nextFastReviveAt = now + ctx.config.probeIntervalMs
+  }
+
+  /** This node's first-hand record of `id` (times -Infinity when it never probed it). */
+  record(id: string): FirstHand {
+    return this.firstHand.get(id) ?? { ackAt: -Infinity, failAt: -Infinity }
+  }
+
+  /** M3: this node's last probe of `id` failed with evidence, at or after `since`, and nothing answered since. */
+  failedSince(id: string, since: number): boolean {
+    const r = this.record(id)
+    return r.failAt >= since && r.failAt > r.ackAt
+  }
+
+  /** M2: a probe of `id` was answered (directly or through a helper) after `since`: it is alive and reachable. */
+  answeredSince(id: string, since: number): boolean {
+    return this.record(id).ackAt > since
+  }
+
+  forget(id: string): void {
+    this.firstHand.delete(id)
+    this.revivedAt.delete(id)
+  }
+
+  private note(id: string, field: keyof FirstHand, now: number): void {
+    const r = this.firstHand.get(id)
+    if (r) r[field] = now
+    else this.firstHand.set(id, { ackAt: -Infinity, failAt: -Infinity, [field]: now })
   }
 
   private timeout(): number {
@@ -72,9 +127,10 @@ export class Prober {
         if (now >= p.deadline) this.toIndirect(p, now)
         continue
       }
-      // Every helper answered that it could not reach the target either: no need to wait out the deadline.
+      // Every helper answered that it could not reach the target either, or the target's host refused the connection
+      // and one helper could not reach it either: no need to wait out the deadline (a lost nack would cost 400 ms).
       const allNacked = p.expectedNacks > 0 && p.nacks >= p.expectedNacks
-      if (now >= p.deadline || allNacked) this.fail(p, now)
+      if (now >= p.deadline || allNacked || (p.refused && p.nacks > 0)) this.fail(p, now)
     }
     for (const [seq, r] of this.relays) {
       if (now >= r.deadline) {
@@ -90,6 +146,18 @@ export class Prober {
       this.nextReviveAt = now + this.ctx.config.deadProbeIntervalMs
       this.probeGone(now)
     }
+    if (now >= this.nextFastReviveAt) {
+      this.nextFastReviveAt = now + this.ctx.config.probeIntervalMs
+      this.probeJustDied(now)
+    }
+  }
+
+  /** Members that died within FAST_REVIVE_MS, least recently re-probed first (issue 13: heals seen within 0.5 s). */
+  private probeJustDied(now: number): void {
+    const recent = [...this.ctx.members.values()]
+      .filter((m) => m.state === 'dead' && now - m.since < FAST_REVIVE_MS && !this.probing(m.id))
+      .sort((a, b) => (this.revivedAt.get(a.id) ?? -Infinity) - (this.revivedAt.get(b.id) ?? -Infinity))
+    for (const m of recent.slice(0, FAST_REVIVE_PER_ROUND)) this.start(m, now, true)
   }
 
   private probeNext(now: number): void {
@@ -124,8 +192,9 @@ export class Prober {
   }
 
   start(m: Member, now: number, revive: boolean): void {
+    if (revive) this.revivedAt.set(m.id, now)
     const seq = this.ctx.nextSeq()
-    this.probes.set(seq, { seq, target: m.id, peer: m.peer, phase: 'direct', deadline: now + this.timeout(), revive, expectedNacks: 0, nacks: 0 })
+    this.probes.set(seq, { seq, target: m.id, peer: m.peer, phase: 'direct', deadline: now + this.timeout(), revive, expectedNacks: 0, nacks: 0, refused: false, helpers: [] })
     this.ctx.send(m.peer, { t: 'ping', seq, from: this.ctx.self.id, gossip: revive ? [] : this.hooks.gossipFor(m), ...this.hooks.extras(now) }, m.addrs)
   }
 
@@ -141,6 +210,7 @@ export class Prober {
       this.ctx.config.indirectChecks,
     )
     p.expectedNacks = helpers.length
+    p.helpers = helpers.map((h) => h.peer)
     for (const h of helpers) this.ctx.send(h.peer, { t: 'ping-req', seq: p.seq, from: this.ctx.self.id, target: p.target, targetPeer: p.peer }, h.addrs)
     // Try the direct path once more alongside the indirect ones (memberlist's fallback probe): one lost
     // message must not be enough to raise a suspicion.
@@ -154,6 +224,16 @@ export class Prober {
     if (p.revive) return
     // Lifeguard local health: missing nacks suggest the problem is here, not at the target.
     if (p.nacks < p.expectedNacks) this.health.worse()
+    // M1: helpers were asked and none answered, not even to say they could not reach the target either, and the
+    // target's host did not refuse the connection. This node heard nobody, so the failure is evidence against itself,
+    // not against the target: no suspicion. (A node whose ingress is blocked fails every probe this way; the issue
+    // measured 18-21 false deaths of healthy members from such a node.)
+    if (p.expectedNacks > 0 && p.nacks === 0 && !p.refused) {
+      this.health.unheard()
+      return
+    }
+    this.heard(now)
+    this.note(p.target, 'failAt', now)
     const m = this.ctx.members.get(p.target)
     if (m && m.peer === p.peer) this.hooks.failed(m, now)
   }
@@ -164,7 +244,7 @@ export class Prober {
     this.ctx.send(msg.targetPeer, { t: 'ping', seq, from: this.ctx.self.id, gossip: [] }, this.ctx.members.get(msg.target)?.addrs)
   }
 
-  onAck(seq: number): void {
+  onAck(seq: number, now: number): void {
     const relay = this.relays.get(seq)
     if (relay) {
       this.relays.delete(seq)
@@ -175,9 +255,17 @@ export class Prober {
     if (!p) return
     this.probes.delete(seq)
     this.ctx.emit({ type: 'probe', target: p.target, ok: true, indirect: p.phase === 'indirect' })
-    this.health.better()
+    this.health.better(now)
+    this.heard(now)
     const m = this.ctx.members.get(p.target)
-    if (p.revive && m && (m.state === 'dead' || m.state === 'left')) this.hooks.revived(m)
+    if (m && m.peer === p.peer) this.note(p.target, 'ackAt', now)
+    if (p.revive && m && (m.state === 'dead' || m.state === 'left')) this.hooks.revived(m, now)
+    else if (m && m.state === 'suspect') this.hooks.answered?.(m, now)
+  }
+
+  /** Something answered; at the end of a deaf spell others may hold this node dead: it pushes its state (hook). */
+  private heard(now: number): void {
+    if (this.health.heard()) this.hooks.hearingAgain?.(now)
   }
 
   onNack(seq: number): void {
@@ -185,9 +273,35 @@ export class Prober {
     if (p) p.nacks++
   }
 
+  /**
+   * The connection to `peer` closed. A probe already waiting on it would wait out its timeout for an answer that
+   * died with the connection: send its ping again now, so a process that is gone is known at once (the redial is
+   * refused) and one that is up answers on a new connection. Without a probe in flight, start one.
+   */
+  disconnected(m: Member, now: number): void {
+    let waiting = false
+    for (const p of this.probes.values()) {
+      if (p.peer !== m.peer || p.phase !== 'direct') continue
+      waiting = true
+      this.ctx.send(m.peer, { t: 'ping', seq: p.seq, from: this.ctx.self.id, gossip: p.revive ? [] : this.hooks.gossipFor(m), ...this.hooks.extras(now) }, m.addrs)
+    }
+    if (!waiting && !this.probing(m.id)) this.start(m, now, false)
+  }
+
   /** A send to `peer` failed at once: move its direct probes on, and nack the relays waiting on it. */
   sendFailed(peer: PeerKey, now: number): void {
-    for (const p of this.probes.values()) if (p.peer === peer && p.phase === 'direct') this.toIndirect(p, now)
+    // A refusal is an answer: this node's network works (M1).
+    this.heard(now)
+    for (const p of this.probes.values()) {
+      if (p.peer === peer) {
+        p.refused = true
+        if (p.phase === 'direct') this.toIndirect(p, now)
+      } else if (p.phase === 'indirect' && p.helpers.includes(peer)) {
+        // A helper that is gone itself will send no nack: stop waiting for it.
+        p.helpers = p.helpers.filter((h) => h !== peer)
+        p.expectedNacks--
+      }
+    }
     for (const [seq, r] of this.relays) {
       if (this.ctx.members.get(r.target)?.peer === peer) {
         this.relays.delete(seq)

@@ -4,6 +4,12 @@
 import type { Ctx } from './context.ts'
 import type { Member } from './types.ts'
 
+/**
+ * Timeout of a suspicion that k independent members confirmed. A refutation crosses a LAN in well under 50 ms; 150 ms
+ * leaves three times that, and keeps a killed member's death in every view near 0.3 s at 10 agents (issue 13: 0.5 s).
+ */
+export const CONFIRMED_MS = 150
+
 interface Suspicion {
   incarnation: number
   start: number
@@ -50,17 +56,39 @@ export class Suspicions {
     this.timers.delete(id)
   }
 
-  /** Lifeguard: the timeout falls from max to min as independent confirmations arrive. */
+  /**
+   * Lifeguard: the timeout falls from max to min as independent confirmations arrive. Once k independent members
+   * confirmed it (Rapid's high watermark: several observers' failed probes, each with its helpers' nacks), the
+   * suspicion ends after CONFIRMED_MS, which only leaves room for a refutation already on its way.
+   */
   timeout(confirmations: number, k: number): number {
     const n = Math.max(1, this.ctx.live().length)
     const min = this.ctx.config.suspicionMinMs * Math.max(1, Math.log10(n))
     const max = min * this.ctx.config.suspicionMaxMult
     if (k < 1) return min
+    if (confirmations >= k) return Math.min(min, CONFIRMED_MS)
     const frac = Math.log(confirmations + 1) / Math.log(k + 1)
     return Math.max(min, max - (max - min) * Math.min(1, frac))
   }
 
-  /** Suspects whose timer ran out at `now` (their timers are cleared). */
+  /** The longest timeout at the current size (no confirmation): how far back a verdict's evidence can reach. */
+  longest(): number {
+    const n = Math.max(1, this.ctx.live().length)
+    return this.ctx.config.suspicionMinMs * Math.max(1, Math.log10(n)) * this.ctx.config.suspicionMaxMult
+  }
+
+  /** When the running suspicion of `id` started (undefined when there is none). */
+  startedAt(id: string): number | undefined {
+    return this.timers.get(id)?.start
+  }
+
+  /** Look at the suspicion afresh from `now` (M1, M3: the verdict waits for this node's own evidence). */
+  rearm(id: string, now: number): void {
+    const s = this.timers.get(id)
+    if (s) s.start = now
+  }
+
+  /** Suspects whose timer ran out at `now`; the caller clears or re-arms each (membership.ts, M1-M3). */
   expired(now: number): Member[] {
     const out: Member[] = []
     for (const [id, s] of this.timers) {
@@ -69,10 +97,7 @@ export class Suspicions {
         this.timers.delete(id)
         continue
       }
-      if (now - s.start >= this.timeout(s.confirmers.size - 1, s.k)) {
-        this.timers.delete(id)
-        out.push(m)
-      }
+      if (now - s.start >= this.timeout(s.confirmers.size - 1, s.k)) out.push(m)
     }
     return out
   }

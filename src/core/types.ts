@@ -117,6 +117,8 @@ export type CoreEvent =
   | { type: 'stepped-down'; term: number; reason: string }
   | { type: 'suspicion'; id: string; by: string }
   | { type: 'refuted'; incarnation: number }
+  /** F1: this node was declared dead twice within a minute; it stays out until it has been well for heldMs. */
+  | { type: 'flapping'; heldMs: number }
   | { type: 'probe'; target: string; ok: boolean; indirect: boolean }
   | { type: 'config-changed'; config: VoterConfig }
   /** This node bootstrapped a new cluster (no stored state, nobody else had one). */
@@ -242,6 +244,8 @@ export interface CoreStatus {
   quorum: QuorumView
   config: VoterConfig | null
   healthScore: number
+  /** F1 (membership.ts): declared dead or suspected too often within a minute, this node stays out until well. */
+  flapping: boolean
   members: Member[]
   left: boolean
 }

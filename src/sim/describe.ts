@@ -19,6 +19,8 @@ export function describeEvent(e: CoreEvent): string {
       return `suspicion ${e.id} by=${e.by}`
     case 'refuted':
       return `refuted inc=${e.incarnation}`
+    case 'flapping':
+      return `flapping: return held ${e.heldMs}ms`
     case 'probe':
       return `probe ${e.target} ${e.ok ? 'ok' : 'failed'}${e.indirect ? ' (indirect)' : ''}`
     case 'config-changed':

@@ -5,7 +5,7 @@ import type { Rng } from './rng.ts'
 import type { SimNode, World } from './world.ts'
 import { lowestId, naturalCompare } from './ids.ts'
 
-export const FAULT_KINDS = ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave', 'remove', 'crash-persist'] as const
+export const FAULT_KINDS = ['partition', 'bridge', 'oneway', 'crash', 'pause', 'loss', 'join', 'leave', 'remove', 'crash-persist', 'sick', 'crash-two'] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
 export function parseFaults(spec: string): FaultKind[] {
@@ -254,6 +254,53 @@ export class FaultInjector {
         // Half of the nodes that left come back later with the same data dir and no seeds (README's restart
         // after a leave): they must rejoin the peers they stored, never found a cluster of their own.
         if (this.rng.chance(0.5)) end(this.duration() + 500, () => w.returnAfterLeave(v))
+        break
+      }
+      case 'sick': {
+        // Issue 13's fault matrix, one sick node: it cannot hear (ingress blocked, toggled on and off), it loses 80%
+        // of what it receives, or it cannot send. Its healthy peers must never declare one another dead.
+        const up = this.running()
+        if (up.length < 3) return
+        const v = this.victim()!
+        const others = w.nodes.filter((n) => n !== v && n.state !== 'idle' && n.state !== 'left').map((n) => n.id)
+        const mode = this.rng.pick(['ingress-toggle', 'ingress-loss', 'egress-block'] as const)
+        const duration = this.rng.range(2000, Math.max(2000, this.opts.maxDurationMs))
+        w.heal()
+        if (mode === 'ingress-loss') {
+          w.lossBurst(duration, 0.8, [v], true)
+        } else if (mode === 'egress-block') {
+          w.partition({ kind: 'oneway', from: [v.id], to: others }, `sick ${v.id}: cannot send`)
+          end(duration, () => w.heal())
+        } else {
+          const period = this.rng.range(800, 3000)
+          const toggle = (on: boolean, left: number) => {
+            if (!this.active) return
+            if (on) w.partition({ kind: 'oneway', from: others, to: [v.id] }, `sick ${v.id}: cannot hear`)
+            else w.heal()
+            if (left > 0) w.call(Math.min(period, Math.max(0, until - w.now)), () => toggle(!on, left - 1))
+            else if (on) w.heal()
+          }
+          toggle(true, Math.max(1, Math.round(duration / period)))
+        }
+        this.count(`${kind}:${mode}`)
+        break
+      }
+      case 'crash-two': {
+        // Two members crash at the same moment (a rack's power): both dead in every view, the rest carry on.
+        const m = this.members().length
+        if (this.down().length + 2 > Math.floor((m - 1) / 2)) return
+        const up = this.rng.shuffle(this.running())
+        if (up.length < 4) return
+        const pair = up.slice(0, 2)
+        for (const v of pair) w.crash(v)
+        this.count(kind)
+        for (const v of pair) {
+          if (this.rng.chance(0.2)) this.permanent.add(v)
+          else {
+            const kept = this.rng.chance(0.5)
+            end(this.duration(), () => this.restart(v, kept))
+          }
+        }
         break
       }
       case 'crash-persist': {

@@ -7,6 +7,7 @@ export type ViolationKind =
   | 'two-masters'
   | 'term-not-increasing'
   | 'false-positive'
+  | 'healthy-declared-dead'
   | 'no-convergence'
   | 'task-not-master'
   | 'task-fencing'
@@ -49,6 +50,7 @@ export class Checker {
   private lostStateAt = new Map<string, number[]>()
   falsePositives = 0
   falsePositivesStrict = 0
+  healthyDeaths = 0
   crossNodeDuplicates = 0
   private maxViolations = 50
 
@@ -121,6 +123,17 @@ export class Checker {
    * A live node was declared dead. Always counted; a violation only when the run's loss is under the bound and
    * no fault touched the target (or the node that raised the suspicion) within the detection window.
    */
+  /** Issue 13: a member connected both ways to a majority, declared dead by an observer that also was and could reach it. */
+  healthyDeclaredDead(observer: string, target: string, by: string | undefined, time: number): void {
+    this.healthyDeaths++
+    this.add({
+      kind: 'healthy-declared-dead',
+      time,
+      node: observer,
+      detail: `${observer} declared ${target} dead (raised by ${by ?? '?'}) though both were connected both ways to each other and to a majority for the last 6 s`,
+    })
+  }
+
   falsePositive(observer: string, target: string, by: string | undefined, time: number, strict: boolean, why: string): void {
     this.falsePositives++
     if (strict) {

@@ -35,12 +35,23 @@ export type PartitionRule =
   /** Messages from `from` to `to` are dropped; the reverse direction still works. */
   | { kind: 'oneway'; from: string[]; to: string[] }
 
-/** A window of extra loss; `nodes` null means every link, else links with either end in the set. */
+/**
+ * A window of extra loss; `nodes` null means every link, else links with either end in the set, or with `inbound`
+ * only the links into the set (a NIC that drops what it receives: the sick node of issue 13's fault matrix).
+ */
 export interface LossBurst {
   id: number
+  start: number
   until: number
   loss: number
   nodes: Set<string> | null
+  inbound: boolean
+}
+
+/** Does the burst touch the direction from -> to? */
+export function burstTouches(b: LossBurst, from: string, to: string): boolean {
+  if (b.nodes === null) return true
+  return b.inbound ? b.nodes.has(to) : b.nodes.has(from) || b.nodes.has(to)
 }
 
 interface CompiledRule {
@@ -115,8 +126,8 @@ export class Network {
     return this.rules.map((r) => r.rule)
   }
 
-  addBurst(until: number, loss: number, nodes: string[] | null): LossBurst {
-    const burst = { id: this.nextBurstId++, until, loss, nodes: nodes ? new Set(nodes) : null }
+  addBurst(start: number, until: number, loss: number, nodes: string[] | null, inbound = false): LossBurst {
+    const burst = { id: this.nextBurstId++, start, until, loss, nodes: nodes ? new Set(nodes) : null, inbound }
     this.bursts.push(burst)
     return burst
   }
@@ -131,14 +142,18 @@ export class Network {
     return false
   }
 
+  /** The active rules as one predicate, kept by the world's topology history (compiled rules never change). */
+  snapshot(): (from: string, to: string) => boolean {
+    const rules = [...this.rules]
+    return (from, to) => rules.some((r) => r.blocks(from, to))
+  }
+
   /** Loss probability of a copy on from -> to at time `now` (base loss or the strongest active burst). */
   lossAt(from: string, to: string, now: number): number {
     let p = this.config.loss
     if (this.bursts.length > 0) {
       this.bursts = this.bursts.filter((b) => b.until > now)
-      for (const b of this.bursts) {
-        if (b.nodes === null || b.nodes.has(from) || b.nodes.has(to)) p = Math.max(p, b.loss)
-      }
+      for (const b of this.bursts) if (burstTouches(b, from, to)) p = Math.max(p, b.loss)
     }
     return p
   }

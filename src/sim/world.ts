@@ -9,8 +9,9 @@ import { decodeMessage, encodeMessage } from '../core/codec.ts'
 import type { CoreConfig, CoreEvent, CoreStatus, Effect, MasterView, Message, Observation, QuorumMode, StoredState } from '../core/types.ts'
 import { EventQueue } from './heap.ts'
 import { createRng, hashString, type Rng } from './rng.ts'
-import { Network, type NetworkConfig, type PartitionRule } from './network.ts'
+import { burstTouches, Network, type LossBurst, type NetworkConfig, type PartitionRule } from './network.ts'
 import { Checker, fmt, type ExecutionRecord } from './invariants.ts'
+import { FLAP_WINDOW_MS } from '../core/membership.ts'
 import { describeEvent, describeMessage } from './describe.ts'
 import { nodeId } from './ids.ts'
 import { ed25519Trust, privateKeyFromSeed, rawPublicKey, simKeySeed } from '../security/ed25519.ts'
@@ -74,6 +75,8 @@ export interface SimNode {
   stored: StoredState | undefined
   /** Fault: crash right after the next persist effect, before the step's sends leave (durable-before-visible check). */
   crashAtPersist: boolean
+  /** Virtual time the last pause ended (Infinity while paused, -Infinity if never paused). */
+  pausedUntil: number
 }
 
 type Ev =
@@ -85,6 +88,13 @@ type Ev =
   | { k: 'timer'; node: SimNode; gen: number; fn: () => void }
   /** A world action (fault schedule, client, checks). */
   | { k: 'call'; fn: () => void }
+
+/**
+ * How far back the healthy-declared-dead invariant requires clean connectivity: a healthy observer's evidence is at
+ * most a probe round (0.8 s), a suspicion's longest timeout (6 x 500 ms x log10(15) = 3.5 s at 15 nodes) and the
+ * gossip that carried it, so 6 s covers it.
+ */
+const HEALTHY_WINDOW_MS = 6_000
 
 /** The simulated wall clock's epoch (2026-01-01): only its order across nodes matters (cluster ids, lineage.ts C3). */
 const SIM_EPOCH_MS = Date.UTC(2026, 0, 1)
@@ -253,6 +263,7 @@ export class World {
       statusAt: -Infinity,
       stored: undefined,
       crashAtPersist: false,
+      pausedUntil: -Infinity,
     }
     this.nodes.push(n)
     this.byId.set(id, n)
@@ -366,6 +377,7 @@ export class World {
     if (n.state !== 'up') return
     this.record(n, 'PAUSE')
     n.state = 'paused'
+    n.pausedUntil = Infinity
     this.disturb(n)
   }
 
@@ -374,6 +386,7 @@ export class World {
     if (n.state !== 'paused') return
     this.record(n, `RESUME (${n.pausedQueue.length} buffered)`)
     n.state = 'up'
+    n.pausedUntil = this.now
     this.disturb(n)
     const queued = n.pausedQueue
     n.pausedQueue = []
@@ -448,6 +461,7 @@ export class World {
 
   partition(rule: PartitionRule, label: string): void {
     this.net.partition(rule)
+    this.topologyChanged()
     const touched =
       rule.kind === 'groups' ? rule.groups.flat() : rule.kind === 'bridge' ? [...rule.left, ...rule.bridge, ...rule.right] : [...rule.from, ...rule.to]
     for (const id of touched) {
@@ -458,6 +472,11 @@ export class World {
   }
 
   heal(): void {
+    this.healRules()
+    this.topologyChanged()
+  }
+
+  private healRules(): void {
     for (const rule of this.net.activeRules()) {
       const touched =
         rule.kind === 'groups' ? rule.groups.flat() : rule.kind === 'bridge' ? [...rule.left, ...rule.bridge, ...rule.right] : [...rule.from, ...rule.to]
@@ -470,10 +489,50 @@ export class World {
     this.record(null, 'HEAL')
   }
 
-  lossBurst(durationMs: number, loss: number, nodes: SimNode[] | null): void {
-    this.net.addBurst(this.now + durationMs, loss, nodes ? nodes.map((n) => n.id) : null)
+  /** Extra loss for a while: on every link of `nodes` (all links when null), or with `inbound` only into them. */
+  lossBurst(durationMs: number, loss: number, nodes: SimNode[] | null, inbound = false): void {
+    this.burstLog.push(this.net.addBurst(this.now, this.now + durationMs, loss, nodes ? nodes.map((n) => n.id) : null, inbound))
     for (const n of nodes ?? this.nodes) n.disturbedAt = Math.max(n.disturbedAt, this.now + durationMs)
-    this.record(null, `LOSS ${Math.round(loss * 100)}% for ${Math.round(durationMs)}ms on ${nodes ? nodes.map((n) => n.id).join(',') : 'all links'}`)
+    const where = nodes ? `${inbound ? 'into ' : ''}${nodes.map((n) => n.id).join(',')}` : 'all links'
+    this.record(null, `LOSS ${Math.round(loss * 100)}% for ${Math.round(durationMs)}ms on ${where}`)
+  }
+
+  // ---- connectivity history (the healthy-declared-dead invariant) ----
+
+  /** Partition topology epochs, oldest first: from `from` on, `blocks` held (until the next epoch). */
+  private readonly topology: { from: number; blocks: (from: string, to: string) => boolean }[] = [{ from: 0, blocks: () => false }]
+  private readonly burstLog: LossBurst[] = []
+
+  private topologyChanged(): void {
+    this.topology.push({ from: this.now, blocks: this.net.snapshot() })
+    // Epochs older than any window the checks look back over are dropped.
+    while (this.topology.length > 2 && this.topology[1]!.from < this.now - 60_000) this.topology.shift()
+    if (this.burstLog.length > 256) this.burstLog.splice(0, this.burstLog.length - 256)
+  }
+
+  /**
+   * Could `a` and `b` talk both ways, with no partition and no loss burst beyond the run's loss bound on either
+   * direction, for the whole of [since, now]?
+   */
+  linkClean(a: string, b: string, since: number): boolean {
+    for (let i = this.topology.length - 1; i >= 0; i--) {
+      const e = this.topology[i]!
+      if (e.blocks(a, b) || e.blocks(b, a)) return false
+      if (e.from <= since) break
+    }
+    for (const burst of this.burstLog) {
+      if (burst.until <= since || burst.start > this.now || burst.loss <= this.opts.lossBound) continue
+      if (burstTouches(burst, a, b) || burstTouches(burst, b, a)) return false
+    }
+    return true
+  }
+
+  /** Up, not paused or (re)started within the window, and connected both ways to a majority of the running nodes. */
+  wellConnected(n: SimNode, since: number): boolean {
+    if (n.state !== 'up' || n.startedAt > since || n.pausedUntil > since) return false
+    const running = this.nodes.filter((x) => x.state === 'up' || x.state === 'paused')
+    const reach = running.filter((x) => x === n || (x.state === 'up' && x.pausedUntil <= since && this.linkClean(n.id, x.id, since))).length
+    return reach > running.length / 2
   }
 
   // ---- event dispatch ----
@@ -673,6 +732,23 @@ export class World {
         }
         const strict = reasons.length === 0
         this.checker.falsePositive(n.id, target.id, event.member.by, this.now, strict, strict ? `loss ${this.net.config.loss}` : reasons.join('; '))
+        // Issue 13: two members that could talk to each other and to a majority throughout the evidence window are
+        // never parted by a third node's fault (the accuser's disturbance is no excuse, unlike the check above).
+        const since = this.now - HEALTHY_WINDOW_MS
+        // A flapping member that holds its return (F1) is out by its own decision, which a fault near it must justify.
+        const held = target.core?.status(this.local(target)).flapping === true
+        if (held && this.disturbed(target, FLAP_WINDOW_MS)) {
+          // justified: no violation
+        } else if (
+          this.opts.checks &&
+          this.net.config.loss <= this.opts.lossBound &&
+          this.wellConnected(n, since) &&
+          this.wellConnected(target, since) &&
+          this.linkClean(n.id, target.id, since)
+        ) {
+          this.checker.healthyDeclaredDead(n.id, target.id, event.member.by, this.now)
+          this.record(n, `HEALTHY DECLARED DEAD: ${target.id} (raised by ${event.member.by ?? '?'})`)
+        }
         this.record(n, `FALSE POSITIVE: ${target.id} is alive${strict ? ' (undisturbed: violation)' : ` (${reasons.join('; ')})`}`)
       }
     }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { MiniNet } from './mini-net.ts'
 import { compareIds, lowestId } from '../../src/core/order.ts'
+import { CONFIRMED_MS } from '../../src/core/suspicion.ts'
 import { ClusterCore, needed } from '../../src/core/node.ts'
 import { protocolDefaults } from '../../src/core/defaults.ts'
 import type { Message } from '../../src/core/types.ts'
@@ -117,11 +118,15 @@ describe('membership', () => {
     const core = new ClusterCore({ ...protocolDefaults, id: 'a', peer: 'pa', addrs: [] }, () => 0.5, 0)
     const max = core.suspicionTimeout(0, 3)
     const mid = core.suspicionTimeout(1, 3)
-    const min = core.suspicionTimeout(3, 3)
+    const almost = core.suspicionTimeout(2, 3)
+    const confirmed = core.suspicionTimeout(3, 3)
     expect(max).toBe(protocolDefaults.suspicionMinMs * protocolDefaults.suspicionMaxMult)
     expect(mid).toBeLessThan(max)
-    expect(min).toBe(protocolDefaults.suspicionMinMs)
-    expect(core.suspicionTimeout(10, 3)).toBe(min)
+    expect(almost).toBeLessThan(mid)
+    expect(almost).toBeGreaterThanOrEqual(protocolDefaults.suspicionMinMs)
+    // k independent confirmations (Rapid's high watermark): only a refutation already on its way is waited for.
+    expect(confirmed).toBe(CONFIRMED_MS)
+    expect(core.suspicionTimeout(10, 3)).toBe(confirmed)
   })
 
   it('a second key claiming a live id is refused (the later joiner gets a fatal conflict)', () => {

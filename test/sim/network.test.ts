@@ -107,7 +107,7 @@ describe('network model: loss, duplication, delay', () => {
 
   it('a loss burst applies to the links it names, until it ends', () => {
     const n = net({ loss: 0 })
-    n.addBurst(1000, 1, ['a'])
+    n.addBurst(0, 1000, 1, ['a'])
     expect(n.plan('a', 'b', 10)).toEqual([])
     expect(n.plan('b', 'a', 10)).toEqual([])
     expect(n.plan('b', 'c', 10).length).toBe(1)

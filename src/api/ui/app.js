@@ -226,6 +226,7 @@ function describe(e) {
     case 'stepped-down': return ['bad', `stepped down as master (term ${e.term}): ${e.reason}`]
     case 'suspicion': return ['warn', `member ${e.id} suspected by ${e.by}`]
     case 'refuted': return ['warn', `refuted a suspicion of this node (incarnation ${e.incarnation})`]
+    case 'flapping': return ['warn', `declared dead twice within a minute: staying out until well for ${Math.round(e.heldMs / 1000)} s`]
     case 'config-changed': return ['', `voter config v${e.config.version}: ${e.config.voters.join(', ')}`]
     case 'id-conflict': return ['bad', `node id "${e.id}" is also claimed by ${e.peer}`]
     case 'left': return ['', 'left the cluster']
@@ -349,7 +350,7 @@ function connect() {
   }
   es.onerror = () => setLive('lost', 'event stream interrupted; reconnecting')
   es.onmessage = () => {}
-  const types = ['member-joined', 'member-state', 'member-removed', 'master-changed', 'became-master', 'stepped-down', 'suspicion', 'refuted', 'config-changed', 'id-conflict', 'left', 'cluster-born', 'cluster-joined']
+  const types = ['member-joined', 'member-state', 'member-removed', 'master-changed', 'became-master', 'stepped-down', 'suspicion', 'refuted', 'flapping', 'config-changed', 'id-conflict', 'left', 'cluster-born', 'cluster-joined']
   for (const type of types) {
     es.addEventListener(type, (msg) => {
       let e
