@@ -59,6 +59,8 @@ const memberUpdate = z.object({
   state: z.enum(['alive', 'suspect', 'dead', 'left']),
   by: str.optional(),
   tags: z.record(z.string().max(64), z.string().max(256)).optional(),
+  /** The boot nonce of the process that made the claim (twin.ts W1). */
+  boot: z.string().max(64).optional(),
   /** The subject's Ed25519 signature of its own claim (trust.ts R3): 64 bytes. */
   sig: z.instanceof(Uint8Array).refine((b) => b.byteLength === 64, { error: 'a signature is 64 bytes' }).optional(),
 })

@@ -6,6 +6,7 @@ import { GossipQueue, rank } from './gossip-queue.ts'
 import type { LocalHealth } from './health.ts'
 import type { Prober } from './probes.ts'
 import type { Suspicions } from './suspicion.ts'
+import type { TwinVerdict } from './twin.ts'
 import type { Member, MemberState, MemberUpdate, Message, PeerKey } from './types.ts'
 
 /**
@@ -26,6 +27,8 @@ export interface MembershipHooks {
   peersChanged(): void
   /** Trust rule R3 (trust.ts): whether an update is backed by its subject's own claim; absent: always. */
   mayMerge?(u: MemberUpdate): boolean
+  /** Twin rule W3 (twin.ts): a claim about this node under its own key made by another process; absent: none. */
+  twin?(u: MemberUpdate): TwinVerdict
 }
 
 export class Membership {
@@ -53,6 +56,7 @@ export class Membership {
     const u: MemberUpdate = { id: m.id, peer: m.peer, addrs: [...m.addrs], incarnation: m.incarnation, state: m.state }
     if (m.by !== undefined) u.by = m.by
     if (m.tags !== undefined) u.tags = { ...m.tags }
+    if (m.boot !== undefined) u.boot = m.boot
     return u
   }
 
@@ -100,6 +104,7 @@ export class Membership {
       ctx.idByPeer.set(u.peer, u.id)
       m.peer = u.peer
       m.incarnation = u.incarnation
+      this.setBoot(m, u.boot)
       this.setTags(m, u.tags)
       this.setState(m, 'alive', now)
       m.addrs = [...u.addrs]
@@ -119,6 +124,7 @@ export class Membership {
     if (u.state === 'alive' || u.state === 'suspect') {
       if (m.addrs.join() !== u.addrs.join()) this.hooks.peersChanged()
       m.addrs = [...u.addrs]
+      this.setBoot(m, u.boot)
       // Tags are the member's own claim: only a state it announced itself (alive) carries them.
       if (u.state === 'alive') this.setTags(m, u.tags)
     }
@@ -131,6 +137,12 @@ export class Membership {
       this.prober.start(m, now, false)
     }
     this.relay(this.updateOf(m), direct)
+  }
+
+  /** The boot nonce is part of the member's signed claim (twin.ts W1): it travels with the claim it came in. */
+  private setBoot(m: Member, boot: string | undefined): void {
+    if (boot !== undefined) m.boot = boot
+    else delete m.boot
   }
 
   private setTags(m: Member, tags: Record<string, string> | undefined): void {
@@ -154,6 +166,8 @@ export class Membership {
       return
     }
     if (self.state === 'left') return
+    // Twin rule W3 (twin.ts): another live process holds our key; this one stops.
+    if (this.hooks.twin?.(u) === 'stop') return
     if (u.incarnation < self.incarnation) {
       // An accuser still holds a suspicion we already refuted (our refutation to it was lost): tell it again.
       if (u.state !== 'alive' && u.by !== undefined) this.resendRefutation(u.by, now)

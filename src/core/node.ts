@@ -18,6 +18,7 @@ import { compareIds } from './order.ts'
 import { Prober, type ProbeExtras } from './probes.ts'
 import { Suspicions } from './suspicion.ts'
 import { Trust, type TrustOptions } from './trust.ts'
+import { bootNonce, TwinGuard } from './twin.ts'
 import type { CoreConfig, CoreStatus, Effect, MasterView, Member, Message, Observation, PeerKey, QuorumView, StoredState } from './types.ts'
 
 export { needed, compareConfigs } from './voters.ts'
@@ -44,6 +45,7 @@ export class ClusterCore {
   private readonly membership: Membership
   private readonly election: ElectionBase
   private readonly trust: Trust
+  private readonly twin: TwinGuard
   private leftCluster = false
   /** Durable state as last handed to the shell (compared at the end of every step). */
   private persistedKey: string
@@ -59,6 +61,7 @@ export class ClusterCore {
     this.config = config
     const ctx = (this.ctx = new Ctx(config, rng, now))
     this.trust = new Trust(ctx, trust)
+    this.twin = new TwinGuard(ctx, config.boot ?? bootNonce(config.wallClockAtStart ?? 0, now.toString(36)), config.stored !== undefined || config.newKey === true)
     this.health = new LocalHealth(config.maxHealthScore)
     this.suspicions = new Suspicions(ctx)
     this.prober = new Prober(ctx, this.health, {
@@ -77,6 +80,7 @@ export class ClusterCore {
       synced: (fromPeer, msg, t) => this.election.onSync(fromPeer, msg, t),
       peersChanged: () => (this.peersDirty = true),
       mayMerge: (u) => this.trust.mayMerge(u),
+      twin: (u) => this.twin.judge(u),
     })
     const hooks = { sendSync: (peer: PeerKey, addrs: string[], reply: boolean) => this.membership.sendSync(peer, addrs, reply) }
     this.election =
@@ -87,6 +91,8 @@ export class ClusterCore {
     this.nextRejoinAt = now
     this.nextSyncAt = now + config.syncIntervalMs * (0.5 + rng())
     this.persistedKey = config.stored ? this.durableKey() : ''
+    // Twin rule W2: after the stored key is taken, so the raised incarnation is persisted before it is claimed.
+    if (config.stored) this.twin.restarted(config.stored.incarnation)
   }
 
   // ---------------------------------------------------------------- inputs

@@ -83,18 +83,26 @@ const MAX_CLAIMS = 16_384
 
 type Kind = 'alive' | 'left'
 
-/** A member's own claim: the signed part of an update. Tags are sorted so the encoding is canonical. */
-export function claimBytes(u: Pick<MemberUpdate, 'id' | 'peer' | 'incarnation' | 'addrs' | 'tags'>, kind: Kind): Uint8Array {
+type ClaimFields = Pick<MemberUpdate, 'id' | 'peer' | 'incarnation' | 'addrs' | 'tags' | 'boot'>
+
+/**
+ * A member's own claim: the signed part of an update. Tags are sorted so the encoding is canonical. The boot nonce
+ * (twin.ts W1) is signed with the rest, so only the key's holder can set it; a claim without one (none are made
+ * now) keeps the older encoding.
+ */
+export function claimBytes(u: ClaimFields, kind: Kind): Uint8Array {
   const tags = u.tags ? Object.keys(u.tags).sort().map((k) => [k, u.tags![k]]) : []
-  return encode(['conclave-claim/1', kind, u.id, u.peer, u.incarnation, u.addrs, tags])
+  const body: unknown[] = ['conclave-claim/1', kind, u.id, u.peer, u.incarnation, u.addrs, tags]
+  if (u.boot !== undefined) body.push(u.boot)
+  return encode(body)
 }
 
 function kindOf(state: MemberUpdate['state']): Kind {
   return state === 'left' ? 'left' : 'alive'
 }
 
-function claimKey(u: Pick<MemberUpdate, 'id' | 'peer' | 'incarnation' | 'addrs' | 'tags'>, kind: Kind): string {
-  return JSON.stringify([kind, u.id, u.peer, u.incarnation, u.addrs, u.tags ? Object.keys(u.tags).sort().map((k) => [k, u.tags![k]]) : []])
+function claimKey(u: ClaimFields, kind: Kind): string {
+  return JSON.stringify([kind, u.id, u.peer, u.incarnation, u.addrs, u.tags ? Object.keys(u.tags).sort().map((k) => [k, u.tags![k]]) : [], u.boot ?? null])
 }
 
 function withoutSig(u: MemberUpdate): MemberUpdate {
@@ -221,7 +229,7 @@ export class Trust {
       // The leaver signs its left claim, so that those who hear it first-hand can relay it (R3).
       const sig = (msg as typeof msg & { sig?: Uint8Array }).sig
       const m = claimed!
-      const u = { id: m.id, peer: m.peer, incarnation: msg.incarnation, addrs: m.addrs, tags: m.tags }
+      const u = { id: m.id, peer: m.peer, incarnation: msg.incarnation, addrs: m.addrs, tags: m.tags, boot: m.boot }
       if (sig && this.opts.crypto?.verify(m.peer, claimBytes(u, 'left'), sig)) this.remember(claimKey(u, 'left'), sig)
     }
     // R3/R4 per update
@@ -318,7 +326,7 @@ export class Trust {
   }
 
   /** Our signature of our own claim, made once per claim. */
-  private signOwn(u: Pick<MemberUpdate, 'id' | 'peer' | 'incarnation' | 'addrs' | 'tags'>, kind: Kind): Uint8Array {
+  private signOwn(u: ClaimFields, kind: Kind): Uint8Array {
     const key = claimKey(u, kind)
     let sig = this.own.get(key)
     if (!sig) {
@@ -359,7 +367,7 @@ export class Trust {
     if (!crypto) return msg
     if (msg.t === 'leave') {
       const self = this.ctx.self
-      return { ...msg, sig: this.signOwn({ id: self.id, peer: self.peer, incarnation: msg.incarnation, addrs: self.addrs, tags: self.tags }, 'left') } as Message
+      return { ...msg, sig: this.signOwn({ id: self.id, peer: self.peer, incarnation: msg.incarnation, addrs: self.addrs, tags: self.tags, boot: self.boot }, 'left') } as Message
     }
     const lists = updateLists(msg)
     if (lists.length === 0) return msg

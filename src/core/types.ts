@@ -18,6 +18,11 @@ export interface MemberUpdate {
   by?: string
   /** Operator labels (`--tag role=web`), set by the member itself and gossiped with its state. */
   tags?: Record<string, string>
+  /**
+   * The boot nonce of the process that made this claim (twin.ts): its wall-clock start (base 36), a dot and a
+   * random part. Part of the signed claim, so only a holder of the member's key can set it.
+   */
+  boot?: string
 }
 
 export interface Member extends MemberUpdate {
@@ -124,7 +129,17 @@ export type CoreEvent =
   /** This node joined an existing cluster (from none, or by merging its lineage into a surviving one). */
   | { type: 'cluster-joined'; clusterId: string; from: string | null; reason: 'joined' | 'merged' | 'recovered' }
   /** Another live node holds this node's id under a different key: the later joiner must stop. */
-  | { type: 'id-conflict'; id: string; peer: PeerKey; fatal: boolean }
+  | {
+      type: 'id-conflict'
+      id: string
+      peer: PeerKey
+      fatal: boolean
+      /**
+       * Set when the other holder is a second process with this node's own key (a copied data dir, twin.ts): the
+       * incarnation and addresses it claimed.
+       */
+      twin?: { incarnation: number; addrs: string[]; boot: string }
+    }
   | { type: 'left' }
 
 /**
@@ -213,6 +228,10 @@ export interface CoreConfig {
   /** What this node stored in a previous run (data dir); absent for a new node or a wiped data dir. */
   stored?: StoredState
   tags?: Record<string, string>
+  /** This process's boot nonce (twin.ts); the agent passes one with a random part, else it is derived from the clock. */
+  boot?: string
+  /** The node key was created by this process (twin.ts W4: no previous run of it can exist). */
+  newKey?: boolean
 }
 
 export interface MasterView {
