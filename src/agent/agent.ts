@@ -49,8 +49,17 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const lock = DataDirLock.acquire(config.dataDir, (stale) => log.warn({ dataDir: config.dataDir, stale }, `took over the stale data dir lock of ${stale}`))
   const { key, created } = await loadOrCreateKey(config.dataDir)
 
+  // What is on disk is checked before any port opens: a damaged state file or task journal stops the agent (exit 2)
+  // before it has joined anything, not after it briefly took part in the cluster.
   const state = new StateFile(config.dataDir)
-  const stored = state.read()
+  let stored: ReturnType<StateFile['read']>
+  try {
+    stored = state.read()
+    for (const p of plugins) p.prepare?.(config.dataDir)
+  } catch (e) {
+    lock.release()
+    throw e
+  }
   const net = await Net.create({
     privateKey: key,
     listen: config.listen,
