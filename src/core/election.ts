@@ -235,7 +235,8 @@ export class MajorityElection extends ElectionBase {
       cfg.voters,
     )
     this.lineage.cluster = newClusterId((cfg.wallClockAtStart ?? 0) + (now - this.ctx.startedAt), this.ctx.rng)
-    this.lineage.config = { version: 1, term: 0, voters }
+    // R7 (trust.ts): every config names its writer, who signs it on the way out.
+    this.lineage.config = { version: 1, term: 0, voters: [...voters].sort(compareIds), by: this.ctx.self.id }
     for (const m of this.ctx.live()) this.lineage.heard(m.id, m === this.ctx.self ? this.lineage.cluster : null)
     this.amnesiac = false
     this.ctx.emit({ type: 'cluster-born', clusterId: this.lineage.cluster, voters: [...voters] })
@@ -463,7 +464,7 @@ export class MajorityElection extends ElectionBase {
     })
     for (const id of [...this.pendingRemovals]) if (!cfg.voters.includes(id)) this.pendingRemovals.delete(id)
     if (!change) return false
-    this.proposed = { version: cfg.version + 1, term: this.terms.candidate, voters: [...change.voters].sort(compareIds) }
+    this.proposed = { version: cfg.version + 1, term: this.terms.candidate, voters: [...change.voters].sort(compareIds), by: this.ctx.self.id }
     for (const v of change.voters) if (!cfg.voters.includes(v)) this.voterVersion.delete(v)
     return true
   }
@@ -637,7 +638,7 @@ export class MajorityElection extends ElectionBase {
     const term = Math.max(this.terms.maxTerm, this.terms.promised) + RECOVERY_JUMP
     this.terms.raiseFloor(term)
     this.amnesiac = false
-    this.lineage.config = { version: cfg.version + RECOVERY_JUMP, term, voters: [...unique].sort(compareIds) }
+    this.lineage.config = { version: cfg.version + RECOVERY_JUMP, term, voters: [...unique].sort(compareIds), by: this.ctx.self.id }
     this.lineage.adoptConfig(this.lineage.config)
     this.pendingRemovals.clear()
     this.voterVersion.clear()

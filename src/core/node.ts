@@ -128,7 +128,7 @@ export class ClusterCore {
 
   receive(fromPeer: PeerKey, received: Message, now: number): Effect[] {
     if (this.leftCluster) return []
-    // The acceptance filter (trust.ts R1-R6): a message that breaks a rule is dropped before any concern sees it.
+    // The acceptance filter (trust.ts R1-R7): a message that breaks a rule is dropped before any concern sees it.
     const l = this.election.lineage
     const msg = this.trust.accept(fromPeer, received, { maxTerm: this.election.terms.maxTerm, inCluster: l.cluster !== null, config: l.config })
     if (!msg) return this.finish(now)

@@ -42,6 +42,10 @@ export interface VoterConfig {
   /** Term of the master that wrote this version (0 for the bootstrap config). */
   term: number
   voters: string[]
+  /** The member that wrote this version (its master, the bootstrapping node, the recovering node: trust.ts R7). */
+  by?: string
+  /** `by`'s Ed25519 signature of the config in its lineage (trust.ts configBytes), relayed with it everywhere. */
+  sig?: Uint8Array
 }
 
 /**
@@ -53,6 +57,8 @@ export interface MasterClaim {
   id: string
   term: number
   ms: number
+  /** The named master's own signature of (lineage, id, term) (trust.ts R7): only the master can claim itself. */
+  sig?: Uint8Array
 }
 
 /** Wire messages of the protocol. Direct ones go to one peer; `updates` rides the broadcast channel (gossipsub). */
@@ -87,6 +93,8 @@ export type Message =
       configVersion: number
       /** Sent when a receiver acknowledged an older config version. */
       config?: VoterConfig
+      /** With `master`: the sender's signature of its master claim, so that the receiver can relay the claim (R7). */
+      sig?: Uint8Array
     }
   | {
       t: 'lease-ack'
