@@ -49,6 +49,7 @@
 
 import { encode } from '@msgpack/msgpack'
 import type { Ctx } from './context.ts'
+import { compareConfigs } from './voters.ts'
 import type { MemberUpdate, Message, PeerKey, VoterConfig } from './types.ts'
 
 /** Signing and verification, injected (the core does no I/O and holds no key material of its own). */
@@ -293,7 +294,7 @@ export class Trust {
     let problem = this.configProblem(cfg, view, relayed, known)
     let rule: TrustRule = 'bad-config'
     // R7: a relayed config that would replace ours needs its writer's signature (a lease request is first-hand).
-    if (!problem && relayed && view.config !== null && cfg.version > view.config.version) {
+    if (!problem && relayed && view.config !== null && compareConfigs(cfg, view.config) > 0) {
       const cluster = msg.t === 'sync' || msg.t === 'lease-ack' ? msg.cluster : null
       problem = this.configSignatureProblem(cfg, cluster, msg.t === 'sync' ? msg.members : [])
       if (problem) rule = 'forged-claim'
@@ -371,7 +372,10 @@ export class Trust {
     const cur = view.config
     if (cur && cfg.version > cur.version + MAX_CONFIG_VERSION_STEP) return `config version ${cfg.version} far above ours (${cur.version})`
     if (cfg.version > MAX_TERM) return `config version ${cfg.version} above the cap`
-    if (cur && cfg.version <= cur.version) return null // an older or the same config changes nothing
+    // A config this node would not adopt changes nothing. The order is V3's (voters.ts), not the version alone: a
+    // config of our version with a higher term (or a later voter list) is adopted, so it must pass the checks below
+    // too (sim hostile seed 12: twelve fake voters at our version and a higher term were taken unchecked).
+    if (cur && compareConfigs(cfg, cur) <= 0) return null
     const cap = Math.max(this.ctx.config.voters, cur?.voters.length ?? 0)
     if (cfg.voters.length > cap) return `config names ${cfg.voters.length} voters, more than the cap of ${cap}`
     if (new Set(cfg.voters).size !== cfg.voters.length) return 'config names a voter twice'

@@ -66,6 +66,11 @@ describe('trust R7: master claims and configs are signed by the master that made
     send({ t: 'sync', from: 'node-4', reply: true, members: [], cluster, config: { ...cfg, sig: fake }, maxTerm: before.maxTerm })
     send({ t: 'lease-ack', from: 'node-4', seq: 9, cluster, term: before.maxTerm, granted: false, durationMs: 1200, maxTerm: before.maxTerm, configVersion: cfg.version, config: { ...cfg, sig: fake } })
     expect(drops() - d0).toBe(5)
+    // 3. R6 at the same version: a config of our version with a higher term (V3 would adopt it) stuffed with
+    // twelve fake voters (sim hostile seed 12 found it passing unchecked).
+    const bad0 = world.counters.trustDrops.get('bad-config') ?? 0
+    send({ t: 'sync', from: 'node-4', reply: true, members: [], cluster, config: { version: before.config!.version, term: before.maxTerm + 1, voters: Array.from({ length: 12 }, (_, i) => `fake-${i}`) }, maxTerm: before.maxTerm })
+    expect((world.counters.trustDrops.get('bad-config') ?? 0) - bad0).toBe(1)
     const after = core.status(now)
     expect(after.master).toEqual(before.master)
     expect(after.maxTerm).toBe(before.maxTerm)
