@@ -240,7 +240,7 @@ export class MajorityElection extends ElectionBase {
     for (const m of this.ctx.live()) this.lineage.heard(m.id, m === this.ctx.self ? this.lineage.cluster : null)
     this.amnesiac = false
     this.ctx.emit({ type: 'cluster-born', clusterId: this.lineage.cluster, voters: [...voters] })
-    this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config) })
+    this.ctx.emit({ type: 'config-changed', config: publicConfig(this.lineage.config) })
     for (const m of this.ctx.liveOthers()) this.hooks.sendSync(m.peer, m.addrs, false)
   }
 
@@ -259,7 +259,7 @@ export class MajorityElection extends ElectionBase {
       // A wiped voter rejoining: every term heard so far may be one it promised in its previous life.
       if (this.amnesiac && this.isVoter(this.ctx.self.id)) this.terms.raiseFloor(this.terms.maxTerm)
       this.ctx.emit({ type: 'cluster-joined', clusterId: msg.cluster, from: null, reason: 'joined' })
-      if (this.lineage.config) this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config) })
+      if (this.lineage.config) this.ctx.emit({ type: 'config-changed', config: publicConfig(this.lineage.config) })
       this.checkAmnesia()
       return
     }
@@ -296,7 +296,7 @@ export class MajorityElection extends ElectionBase {
     this.terms.raiseFloor(this.terms.maxTerm)
     this.amnesiac = false
     this.ctx.emit({ type: 'cluster-joined', clusterId: remote.cluster!, from, reason: 'merged' })
-    if (this.lineage.config) this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config) })
+    if (this.lineage.config) this.ctx.emit({ type: 'config-changed', config: publicConfig(this.lineage.config) })
     // Tell everyone at once: the rest of our old lineage follows, the survivor learns our terms.
     for (const m of this.ctx.liveOthers()) this.hooks.sendSync(m.peer, m.addrs, false)
   }
@@ -307,7 +307,7 @@ export class MajorityElection extends ElectionBase {
     this.terms.observe(c.term)
     // An amnesiac that finds itself a voter: every term heard so far may be one it promised in a previous life.
     if (this.amnesiac && this.isVoter(this.ctx.self.id)) this.terms.raiseFloor(this.terms.maxTerm)
-    this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config!) })
+    this.ctx.emit({ type: 'config-changed', config: publicConfig(this.lineage.config!) })
   }
 
   // ---------------------------------------------------------------- terms and amnesia
@@ -643,7 +643,7 @@ export class MajorityElection extends ElectionBase {
     this.pendingRemovals.clear()
     this.voterVersion.clear()
     this.ctx.emit({ type: 'cluster-joined', clusterId: this.lineage.cluster, from: this.lineage.cluster, reason: 'recovered' })
-    this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config) })
+    this.ctx.emit({ type: 'config-changed', config: publicConfig(this.lineage.config) })
     for (const m of this.ctx.liveOthers()) this.hooks.sendSync(m.peer, m.addrs, false)
     return { ok: true }
   }
@@ -651,4 +651,11 @@ export class MajorityElection extends ElectionBase {
 
 export function copyConfig(c: VoterConfig): VoterConfig {
   return { ...c, voters: [...c.voters] }
+}
+
+/** A config as events report it (logs, SSE, hooks): without its signature (R7), which only the wire needs. */
+export function publicConfig(c: VoterConfig): VoterConfig {
+  const { sig: _sig, ...rest } = c
+  void _sig
+  return { ...rest, voters: [...c.voters] }
 }
