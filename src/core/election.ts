@@ -248,8 +248,17 @@ export class MajorityElection extends ElectionBase {
     const sender = this.ctx.members.get(msg.from)
     if (!sender || sender.peer !== fromPeer) return
     const before = this.lineage.clusterOfMember(msg.from)
+    // Trust R7 (trust.ts), terms: a state exchange's maxTerm counts from a voter of our config, or as merge news
+    // (we have no cluster yet, the sender is of another lineage or just came from one, or it names lineages merged
+    // into ours that we did not know): those are the honest sources of a term we do not hold. Otherwise a member
+    // without a vote could push every node's term, and make the master step down, with each state exchange.
+    const mergeNews =
+      this.lineage.cluster === null ||
+      msg.cluster !== this.lineage.cluster ||
+      (before !== undefined && before !== null && before !== msg.cluster) ||
+      (msg.retired ?? []).some((id) => id !== this.lineage.cluster && !this.lineage.retired.includes(id))
     this.lineage.heard(msg.from, msg.cluster)
-    this.learnTerm(msg.from, fromPeer, msg.maxTerm)
+    if (mergeNews || this.isVoter(msg.from)) this.learnTerm(msg.from, fromPeer, msg.maxTerm)
     const remote: LineageView = { cluster: msg.cluster, retired: msg.retired ?? [], config: msg.config }
     if (msg.cluster === null) return
     if (this.lineage.cluster === null) {

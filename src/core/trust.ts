@@ -42,8 +42,9 @@
 //       from its message (the rest counts). So a key holder cannot name another member master, nor put a config in
 //       another member's mouth. Terms: a term above ours counts from a master claim only when the claim is signed
 //       by the master it names, and from a lease-ack only when its sender is a voter of our config (a non-voter's
-//       ack carries no term that matters: its maxTerm is capped at ours). Still open: a key holder may claim
-//       itself master, or write configs as itself (docs/security.md; the fix is quorum certificates).
+//       ack carries no term that matters: its maxTerm is capped at ours); a state exchange's maxTerm counts only
+//       from a voter or as merge news (that part needs the lineage: election.ts onSync). Still open: a key holder
+//       may claim itself master, or write configs as itself (docs/security.md; the fix is quorum certificates).
 //
 // What a member that holds the cluster key can still do is written down in docs/security.md.
 

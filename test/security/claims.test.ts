@@ -7,11 +7,11 @@ import type { Message } from '../../src/core/types.ts'
 import { defaultNetwork } from '../../src/sim/network.ts'
 import { World } from '../../src/sim/world.ts'
 
-function convergedWorld(seed: number): World {
+function convergedWorld(seed: number, nodes = 4): World {
   const world = new World({
     seed,
     quorum: 'majority',
-    expect: 4,
+    expect: nodes,
     network: { ...defaultNetwork, loss: 0, duplicate: 0 },
     skew: 0,
     tickMs: 50,
@@ -25,7 +25,7 @@ function convergedWorld(seed: number): World {
     traceMessages: false,
     hash: false,
   })
-  for (let i = 1; i <= 4; i++) world.addNode(i)
+  for (let i = 1; i <= nodes; i++) world.addNode(i)
   for (const n of world.nodes) world.call(0, () => world.start(n, world.nodes.filter((x) => x !== n)))
   world.runUntil(15_000)
   return world
@@ -80,5 +80,27 @@ describe('trust R7: master claims and configs are signed by the master that made
     world.runUntil(world.now + 5_000)
     expect(world.checker.violations).toEqual([])
     for (const n of world.nodes) expect(n.core!.status(world.local(n)).master?.id).toBe('node-1')
+  })
+
+  it('a member without a vote cannot raise terms with its state exchanges or lease acks', () => {
+    const world = convergedWorld(13, 6)
+    const target = world.nodes[1]! // node-2, a voter
+    const core = target.core!
+    const now = world.local(target)
+    const before = core.status(now)
+    expect(before.config!.voters).toHaveLength(5)
+    const outsider = world.nodes.find((n) => !before.config!.voters.includes(n.id))!
+    const cluster = before.clusterId!
+    const send = (m: Message) => {
+      const d = decodeMessage(encodeMessage(m))
+      if (d.ok) core.receive(outsider.peer, d.msg, now)
+    }
+    send({ t: 'sync', from: outsider.id, reply: true, members: [], cluster, config: null, maxTerm: before.maxTerm + 500 })
+    send({ t: 'lease-ack', from: outsider.id, seq: 1, cluster, term: before.maxTerm, granted: false, durationMs: 1200, maxTerm: before.maxTerm + 500, configVersion: before.config!.version, reason: 'not-voter' })
+    expect(core.status(now).maxTerm).toBe(before.maxTerm)
+    // A voter's does count (within the R5 bound): that is how terms travel.
+    const voter = world.nodes.find((n) => n !== target && before.config!.voters.includes(n.id))!
+    core.receive(voter.peer, { t: 'sync', from: voter.id, reply: true, members: [], cluster, config: null, maxTerm: before.maxTerm + 1 }, now)
+    expect(core.status(now).maxTerm).toBe(before.maxTerm + 1)
   })
 })
