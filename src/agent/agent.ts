@@ -1,5 +1,6 @@
 // Assembles one agent: configuration, libp2p shell, protocol core, HTTP API and plugins.
 // The core decides; this file only carries out its effects and feeds it time, messages and observations.
+import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from 'pino'
@@ -7,6 +8,7 @@ import { buildApi, isoFromMonotonic, listenApi } from '../api/server.ts'
 import type { AgentConfig } from '../config/schema.ts'
 import { protocolDefaults } from '../core/defaults.ts'
 import { ClusterCore, type Seed } from '../core/node.ts'
+import { bootNonce } from '../core/twin.ts'
 import type { CoreConfig, CoreEvent, Effect } from '../core/types.ts'
 import { loadOrCreateKey } from '../net/key.ts'
 import { Net } from '../net/shell.ts'
@@ -47,8 +49,17 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   const lock = DataDirLock.acquire(config.dataDir, (stale) => log.warn({ dataDir: config.dataDir, stale }, `took over the stale data dir lock of ${stale}`))
   const { key, created } = await loadOrCreateKey(config.dataDir)
 
+  // What is on disk is checked before any port opens: a damaged state file or task journal stops the agent (exit 2)
+  // before it has joined anything, not after it briefly took part in the cluster.
   const state = new StateFile(config.dataDir)
-  const stored = state.read()
+  let stored: ReturnType<StateFile['read']>
+  try {
+    stored = state.read()
+    for (const p of plugins) p.prepare?.(config.dataDir)
+  } catch (e) {
+    lock.release()
+    throw e
+  }
   const net = await Net.create({
     privateKey: key,
     listen: config.listen,
@@ -70,6 +81,9 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     addrs: net.addrs(),
     tags: config.tags,
     wallClockAtStart: Date.now(),
+    // Twin rule W1 (core/twin.ts): this process's boot nonce, told apart from a copy of this data dir run elsewhere.
+    boot: bootNonce(Date.now(), randomBytes(8).toString('hex')),
+    newKey: created,
     ...(stored ? { stored } : {}),
   } satisfies CoreConfig
   // Members sign their own claims with their libp2p key and verify the others' (core/trust.ts R3).
@@ -90,7 +104,12 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     if (e.type === 'master-changed') events.emit('master', e)
     if (e.type === 'id-conflict' && e.fatal) {
       // Another live node holds our id: stop without a leave message (it would mark the rightful holder as left).
-      void shutdown({ code: 2, reason: `node id "${e.id}" is already held by live member ${e.peer}` }, false)
+      const reason = e.twin
+        ? `another process runs with this node's key (peer ${e.peer}, node id "${e.id}", at ${e.twin.addrs.join(' ') || 'no address'}): ` +
+          `one of the two data dirs is a copy of the other, and this agent (data dir ${config.dataDir}) stops. Give the copy ` +
+          `its own identity: start it with an empty --data-dir (or remove node.key and state.json from it) and another --id`
+        : `node id "${e.id}" is already held by live member ${e.peer}`
+      void shutdown({ code: 2, reason }, false)
     }
   }
 

@@ -184,7 +184,8 @@ export function logEvent(log: Logger, e: CoreEvent): void {
       log.info({ event: e.type, config: e.config }, `voter config v${e.config.version}: ${e.config.voters.join(', ')}`)
       break
     case 'id-conflict':
-      log[e.fatal ? 'fatal' : 'warn']({ event: e.type, id: e.id, peer: e.peer, fatal: e.fatal }, `node id "${e.id}" is also claimed by ${e.peer}`)
+      if (e.twin) log.fatal({ event: e.type, id: e.id, peer: e.peer, fatal: e.fatal, twin: e.twin }, `another process holds this node's key (${e.peer}): it claimed incarnation ${e.twin.incarnation} from ${e.twin.addrs.join(' ')}`)
+      else log[e.fatal ? 'fatal' : 'warn']({ event: e.type, id: e.id, peer: e.peer, fatal: e.fatal }, `node id "${e.id}" is also claimed by ${e.peer}`)
       break
     case 'left':
       log.info({ event: e.type }, 'left the cluster')

@@ -18,7 +18,8 @@ const uint = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 const storedSchema = z.object({
   clusterId: z.string().max(64).nullable(),
   retired: z.array(z.string().max(64)).max(64),
-  config: z.object({ version: uint, term: uint, voters: z.array(z.string()).max(4096) }).nullable(),
+  // by/sig: the config's writer and its signature (core/trust.ts R7), so that it can still be relayed after a restart.
+  config: z.object({ version: uint, term: uint, voters: z.array(z.string()).max(4096), by: z.string().max(1024).optional(), sig: z.string().regex(/^[0-9a-f]{128}$/).optional() }).nullable(),
   maxTerm: uint,
   promisedTerm: uint,
   incarnation: uint,
@@ -75,11 +76,17 @@ export class StateFile {
     if (checksum(body) !== file.data.checksum) throw bad('damaged (its checksum does not match)')
     const state = storedSchema.safeParse(file.data.state)
     if (!state.success) throw bad(`invalid (${state.error.issues[0]?.path.join('.')}: ${state.error.issues[0]?.message})`)
-    return state.data
+    const { config, ...rest } = state.data
+    if (!config) return { ...rest, config: null }
+    const { sig, ...cfg } = config
+    return { ...rest, config: sig ? { ...cfg, sig: new Uint8Array(Buffer.from(sig, 'hex')) } : cfg }
   }
 
   /** Write `state` durably: temp file, fsync, rename, fsync the directory. Synchronous on purpose (see above). */
-  write(state: StoredState): void {
+  write(stored: StoredState): void {
+    // The config's signature is kept as hex (JSON has no bytes).
+    const sig = stored.config?.sig
+    const state = sig ? { ...stored, config: { ...stored.config!, sig: Buffer.from(sig).toString('hex') } } : stored
     const body = JSON.stringify(state)
     const text = JSON.stringify({ format: FORMAT, checksum: checksum(body), state }) + '\n'
     const tmp = `${this.path}.tmp-${process.pid}`

@@ -115,6 +115,11 @@ export interface StopResult {
 
 export interface AgentPlugin {
   name: string
+  /**
+   * Called at start-up before any socket opens, once the state file was read: open and check what the plugin keeps
+   * in the data dir. Throwing stops the agent before it joins anything (exit 2 for the errors the CLI knows).
+   */
+  prepare?(dataDir: string): void
   /** Called once the agent runs: network, core and HTTP API are up. */
   start(agent: Agent): Promise<void>
   /** Register extra HTTP routes; called before the API listens (before start). */

@@ -1,6 +1,8 @@
 // The HTTP API: JSON status, member operations, Prometheus metrics, Server-Sent Events streams of core events and
 // log records, and the dashboard (static files in ./ui, served as they are: no build step, no CDN).
 import { EventEmitter } from 'node:events'
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
+import { connect } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { levelValues, logBusOf, type LogRecord } from '../agent/logger.ts'
 import type { Agent, AgentPlugin } from '../agent/types.ts'
@@ -8,7 +10,7 @@ import type { CoreEvent, Member } from '../core/types.ts'
 import { registerHttpLimits, type HttpLimits } from './limits.ts'
 import { loadUiFiles, UI_TYPES } from './ui-files.ts'
 import { VERSION } from '../version.ts'
-import { requireAuthForMutations } from '../security/api-auth.ts'
+import { requireAuthForMutations, unixSocketOf } from '../security/api-auth.ts'
 
 export { VERSION } from '../version.ts'
 /** SSE comment sent this often so proxies and idle timeouts keep the stream open. */
@@ -197,7 +199,54 @@ export function buildApi(agent: Agent, plugins: AgentPlugin[], auth: ApiAuth = {
   return app
 }
 
+/** Whether something accepts connections on the unix socket at `path`. */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(path)
+    const done = (ok: boolean) => {
+      c.destroy()
+      resolve(ok)
+    }
+    c.once('connect', () => done(true))
+    c.once('error', () => done(false))
+    c.setTimeout(1_000, () => done(false))
+  })
+}
+
+/**
+ * The API on a unix socket (`--api unix:/path`): made with mode 0600 (owner only: the umask is narrowed while it is
+ * created, and the mode set again after), so that file permissions decide who may drive the agent. A socket file
+ * left by an agent that was killed is replaced; one that answers, or a file that is not a socket, is refused.
+ */
+async function listenUnix(app: FastifyInstance, api: string, path: string): Promise<void> {
+  let stale = false
+  try {
+    const st = lstatSync(path)
+    if (!st.isSocket()) throw new ApiError(`API socket ${path} exists and is not a socket; remove it or choose another path`)
+    if (await socketAnswers(path)) throw new ApiError(`API address ${api} is already in use (another agent answers on it)`)
+    stale = true
+  } catch (e) {
+    if (e instanceof ApiError) throw e
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ApiError(`cannot use API socket ${path}: ${(e as Error).message}`)
+  }
+  if (stale) unlinkSync(path)
+  const umask = process.umask(0o177)
+  try {
+    await app.listen({ path })
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EACCES') throw new ApiError(`no permission to create API socket ${path}`)
+    if (code === 'ENOENT') throw new ApiError(`cannot create API socket ${path}: its directory does not exist`)
+    throw new ApiError(`cannot start the API on ${api}: ${(e as Error).message}`)
+  } finally {
+    process.umask(umask)
+  }
+  chmodSync(path, 0o600)
+}
+
 export async function listenApi(app: FastifyInstance, hostPort: string): Promise<void> {
+  const socket = unixSocketOf(hostPort)
+  if (socket !== null) return listenUnix(app, hostPort, socket)
   const { host, port } = splitHostPort(hostPort)
   try {
     await app.listen({ host, port })

@@ -2,8 +2,10 @@
 // The address comes from --api, else $CONCLAVE_API, else 127.0.0.1:7947 (the agent's default, which also follows
 // $CONCLAVE_API), so one exported variable points both the agent and the CLI at the same place.
 import { readFileSync } from 'node:fs'
+import { request } from 'node:http'
+import { Readable } from 'node:stream'
 import { Option } from 'commander'
-import { CLIENT_HEADER } from '../security/api-auth.ts'
+import { CLIENT_HEADER, unixApiProblem, unixSocketOf } from '../security/api-auth.ts'
 import { CliError, EXIT } from './errors.ts'
 
 export const DEFAULT_API = '127.0.0.1:7947'
@@ -11,14 +13,40 @@ const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/
 
 /** The --api option every client command takes (no commander default: the env var must be able to fill in). */
 export function apiOption(what = 'API address of the agent'): Option {
-  return new Option('--api <host:port>', `${what} (default: $CONCLAVE_API, else ${DEFAULT_API})`)
+  return new Option('--api <host:port>', `${what}, or unix:<path> for an agent's API socket (default: $CONCLAVE_API, else ${DEFAULT_API})`)
 }
 
 /** --api, else $CONCLAVE_API, else the default; a malformed value is a usage error naming where it came from. */
 export function resolveApi(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const [value, from] = flag !== undefined ? [flag, '--api'] : env.CONCLAVE_API ? [env.CONCLAVE_API, 'CONCLAVE_API'] : [DEFAULT_API, 'default']
+  if (unixSocketOf(value) !== null) {
+    const problem = unixApiProblem(value)
+    if (problem) throw new CliError(`${from}: ${problem}`, EXIT.usage)
+    return value
+  }
   if (!HOST_PORT.test(value) || Number(value.slice(value.lastIndexOf(':') + 1)) > 65535) throw new CliError(`${from}: expected host:port, got "${value}"`, EXIT.usage)
   return value
+}
+
+/**
+ * fetch(), or for `unix:<path>` the same request over the agent's API socket (fetch has no unix sockets): a Response
+ * either way, its body streamed, its errors shaped like fetch's (a TypeError whose cause has the code).
+ */
+export function send(api: string, path: string, init: { method?: string; headers: Record<string, string>; body?: string; signal: AbortSignal }): Promise<Response> {
+  const socketPath = unixSocketOf(api)
+  if (socketPath === null) return fetch(apiBase(api) + path, init)
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: init.method ?? 'GET', headers: { host: 'localhost', ...init.headers }, signal: init.signal }, (res) => {
+      const headers = new Headers()
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v)
+      const status = res.statusCode ?? 500
+      const body = status === 204 || status === 304 ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>)
+      resolve(new Response(body, { status, headers }))
+    })
+    // As fetch does: the signal's reason when it aborted (a TimeoutError), else a TypeError with the cause.
+    req.once('error', (e) => reject(init.signal.aborted ? init.signal.reason : new TypeError('fetch failed', { cause: e })))
+    req.end(init.body)
+  })
 }
 
 export function apiBase(hostPort: string): string {
@@ -90,10 +118,9 @@ export class ApiStatusError extends CliError {
 }
 
 export async function callApi<T>(hostPort: string, method: 'GET' | 'POST', path: string): Promise<T> {
-  const url = apiBase(hostPort) + path
   let res: Response
   try {
-    res = await fetch(url, { method, headers: authHeaders(), signal: AbortSignal.timeout(10_000) })
+    res = await send(hostPort, path, { method, headers: authHeaders(), signal: AbortSignal.timeout(10_000) })
   } catch (e) {
     throw unreachable(hostPort, e)
   }
@@ -129,7 +156,7 @@ export async function callApiOptional<T>(hostPort: string, path: string): Promis
 export async function followSse(hostPort: string, path: string, onEvent: (event: string, data: unknown) => void, signal: AbortSignal): Promise<'ended' | 'aborted'> {
   let res: Response
   try {
-    res = await fetch(apiBase(hostPort) + path, { signal, headers: { accept: 'text/event-stream', ...authHeaders() } })
+    res = await send(hostPort, path, { signal, headers: { accept: 'text/event-stream', ...authHeaders() } })
   } catch (e) {
     if (signal.aborted) return 'aborted'
     throw unreachable(hostPort, e)

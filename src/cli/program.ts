@@ -68,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
       return e.exitCode
     }
     const err = e as Error
-    if (['ConfigError', 'NetError', 'ApiError', 'KeyError', 'StateFileError', 'DataDirLockError'].includes(err.name)) {
+    if (['ConfigError', 'NetError', 'ApiError', 'KeyError', 'StateFileError', 'DataDirLockError', 'JournalError'].includes(err.name)) {
       process.stderr.write(`conclave: ${err.message}\n`)
       return EXIT.usage
     }

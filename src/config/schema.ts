@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { protocolDefaults } from '../core/defaults.ts'
+import { UNIX_API_PREFIX, unixApiProblem } from '../security/api-auth.ts'
 
 const posInt = () =>
   z.number({ error: 'expected a positive integer' }).int({ error: 'expected a positive integer' }).positive({ error: 'expected a positive integer' })
@@ -43,10 +44,20 @@ const bootstrapAddr = multiaddrString('bootstrap').refine(
 )
 
 /** host:port for the HTTP API; the host may be an IPv4 address, a bracketed IPv6 address or a name. */
-const hostPort = z
+const tcpHostPort = z
   .string({ error: 'expected host:port' })
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: (iss) => `expected host:port, got "${String(iss.input)}"` })
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { error: 'port must be at most 65535' })
+/** host:port, or unix:<absolute path> for the API on a unix socket (security/api-auth.ts). */
+const hostPort = z.string({ error: 'expected host:port' }).superRefine((s, ctx) => {
+  if (s.startsWith(UNIX_API_PREFIX)) {
+    const problem = unixApiProblem(s)
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+    return
+  }
+  const r = tcpHostPort.safeParse(s)
+  if (!r.success) ctx.addIssue({ code: 'custom', message: r.error.issues[0]!.message })
+})
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 /** pretty: one readable line per record; json: pino's JSON lines; auto: pretty when stderr is a terminal. */

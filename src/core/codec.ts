@@ -59,13 +59,18 @@ const memberUpdate = z.object({
   state: z.enum(['alive', 'suspect', 'dead', 'left']),
   by: str.optional(),
   tags: z.record(z.string().max(64), z.string().max(256)).optional(),
+  /** The boot nonce of the process that made the claim (twin.ts W1). */
+  boot: z.string().max(64).optional(),
   /** The subject's Ed25519 signature of its own claim (trust.ts R3): 64 bytes. */
   sig: z.instanceof(Uint8Array).refine((b) => b.byteLength === 64, { error: 'a signature is 64 bytes' }).optional(),
 })
 const updates = failFastArray(memberUpdate, 4096)
 
-const voterConfig = z.object({ version: uint, term: uint, voters: failFastArray(str, 4096) })
-const masterClaim = z.object({ id: str, term: uint, ms: uint })
+const sig = z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength === 64, { error: 'a signature is 64 bytes' })
+/** by/sig: the writer of a config and its signature (trust.ts R7). */
+const voterConfig = z.object({ version: uint, term: uint, voters: failFastArray(str, 4096), by: str.optional(), sig: sig.optional() })
+/** sig: the named master's signature of its claim (trust.ts R7). */
+const masterClaim = z.object({ id: str, term: uint, ms: uint, sig: sig.optional() })
 const cluster = z.string().max(64)
 
 export const messageSchema = z.discriminatedUnion('t', [
@@ -94,6 +99,7 @@ export const messageSchema = z.discriminatedUnion('t', [
     master: z.boolean(),
     configVersion: uint,
     config: voterConfig.optional(),
+    sig: sig.optional(),
   }),
   z.object({
     t: z.literal('lease-ack'),

@@ -1,7 +1,7 @@
 import type { CoreConfig } from './types.ts'
 
 /** Protocol defaults, tuned for a LAN of up to a few dozen agents (every key can be set in the config file: README, "Config file"). */
-export const protocolDefaults: Omit<CoreConfig, 'id' | 'peer' | 'addrs' | 'stored' | 'tags' | 'wallClockAtStart'> = {
+export const protocolDefaults: Omit<CoreConfig, 'id' | 'peer' | 'addrs' | 'stored' | 'tags' | 'wallClockAtStart' | 'boot' | 'newKey'> = {
   quorum: 'majority',
   expect: 1,
   // Three mDNS rounds are about 100 ms on a LAN (answers are multicast at once); 3 s leaves room for agents started

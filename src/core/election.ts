@@ -235,11 +235,12 @@ export class MajorityElection extends ElectionBase {
       cfg.voters,
     )
     this.lineage.cluster = newClusterId((cfg.wallClockAtStart ?? 0) + (now - this.ctx.startedAt), this.ctx.rng)
-    this.lineage.config = { version: 1, term: 0, voters }
+    // R7 (trust.ts): every config names its writer, who signs it on the way out.
+    this.lineage.config = { version: 1, term: 0, voters: [...voters].sort(compareIds), by: this.ctx.self.id }
     for (const m of this.ctx.live()) this.lineage.heard(m.id, m === this.ctx.self ? this.lineage.cluster : null)
     this.amnesiac = false
     this.ctx.emit({ type: 'cluster-born', clusterId: this.lineage.cluster, voters: [...voters] })
-    this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config) })
+    this.ctx.emit({ type: 'config-changed', config: publicConfig(this.lineage.config) })
     for (const m of this.ctx.liveOthers()) this.hooks.sendSync(m.peer, m.addrs, false)
   }
 
@@ -247,8 +248,17 @@ export class MajorityElection extends ElectionBase {
     const sender = this.ctx.members.get(msg.from)
     if (!sender || sender.peer !== fromPeer) return
     const before = this.lineage.clusterOfMember(msg.from)
+    // Trust R7 (trust.ts), terms: a state exchange's maxTerm counts from a voter of our config, or as merge news
+    // (we have no cluster yet, the sender is of another lineage or just came from one, or it names lineages merged
+    // into ours that we did not know): those are the honest sources of a term we do not hold. Otherwise a member
+    // without a vote could push every node's term, and make the master step down, with each state exchange.
+    const mergeNews =
+      this.lineage.cluster === null ||
+      msg.cluster !== this.lineage.cluster ||
+      (before !== undefined && before !== null && before !== msg.cluster) ||
+      (msg.retired ?? []).some((id) => id !== this.lineage.cluster && !this.lineage.retired.includes(id))
     this.lineage.heard(msg.from, msg.cluster)
-    this.learnTerm(msg.from, fromPeer, msg.maxTerm)
+    if (mergeNews || this.isVoter(msg.from)) this.learnTerm(msg.from, fromPeer, msg.maxTerm)
     const remote: LineageView = { cluster: msg.cluster, retired: msg.retired ?? [], config: msg.config }
     if (msg.cluster === null) return
     if (this.lineage.cluster === null) {
@@ -258,7 +268,7 @@ export class MajorityElection extends ElectionBase {
       // A wiped voter rejoining: every term heard so far may be one it promised in its previous life.
       if (this.amnesiac && this.isVoter(this.ctx.self.id)) this.terms.raiseFloor(this.terms.maxTerm)
       this.ctx.emit({ type: 'cluster-joined', clusterId: msg.cluster, from: null, reason: 'joined' })
-      if (this.lineage.config) this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config) })
+      if (this.lineage.config) this.ctx.emit({ type: 'config-changed', config: publicConfig(this.lineage.config) })
       this.checkAmnesia()
       return
     }
@@ -295,7 +305,7 @@ export class MajorityElection extends ElectionBase {
     this.terms.raiseFloor(this.terms.maxTerm)
     this.amnesiac = false
     this.ctx.emit({ type: 'cluster-joined', clusterId: remote.cluster!, from, reason: 'merged' })
-    if (this.lineage.config) this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config) })
+    if (this.lineage.config) this.ctx.emit({ type: 'config-changed', config: publicConfig(this.lineage.config) })
     // Tell everyone at once: the rest of our old lineage follows, the survivor learns our terms.
     for (const m of this.ctx.liveOthers()) this.hooks.sendSync(m.peer, m.addrs, false)
   }
@@ -306,7 +316,7 @@ export class MajorityElection extends ElectionBase {
     this.terms.observe(c.term)
     // An amnesiac that finds itself a voter: every term heard so far may be one it promised in a previous life.
     if (this.amnesiac && this.isVoter(this.ctx.self.id)) this.terms.raiseFloor(this.terms.maxTerm)
-    this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config!) })
+    this.ctx.emit({ type: 'config-changed', config: publicConfig(this.lineage.config!) })
   }
 
   // ---------------------------------------------------------------- terms and amnesia
@@ -463,7 +473,7 @@ export class MajorityElection extends ElectionBase {
     })
     for (const id of [...this.pendingRemovals]) if (!cfg.voters.includes(id)) this.pendingRemovals.delete(id)
     if (!change) return false
-    this.proposed = { version: cfg.version + 1, term: this.terms.candidate, voters: [...change.voters].sort(compareIds) }
+    this.proposed = { version: cfg.version + 1, term: this.terms.candidate, voters: [...change.voters].sort(compareIds), by: this.ctx.self.id }
     for (const v of change.voters) if (!cfg.voters.includes(v)) this.voterVersion.delete(v)
     return true
   }
@@ -637,12 +647,12 @@ export class MajorityElection extends ElectionBase {
     const term = Math.max(this.terms.maxTerm, this.terms.promised) + RECOVERY_JUMP
     this.terms.raiseFloor(term)
     this.amnesiac = false
-    this.lineage.config = { version: cfg.version + RECOVERY_JUMP, term, voters: [...unique].sort(compareIds) }
+    this.lineage.config = { version: cfg.version + RECOVERY_JUMP, term, voters: [...unique].sort(compareIds), by: this.ctx.self.id }
     this.lineage.adoptConfig(this.lineage.config)
     this.pendingRemovals.clear()
     this.voterVersion.clear()
     this.ctx.emit({ type: 'cluster-joined', clusterId: this.lineage.cluster, from: this.lineage.cluster, reason: 'recovered' })
-    this.ctx.emit({ type: 'config-changed', config: copyConfig(this.lineage.config) })
+    this.ctx.emit({ type: 'config-changed', config: publicConfig(this.lineage.config) })
     for (const m of this.ctx.liveOthers()) this.hooks.sendSync(m.peer, m.addrs, false)
     return { ok: true }
   }
@@ -650,4 +660,11 @@ export class MajorityElection extends ElectionBase {
 
 export function copyConfig(c: VoterConfig): VoterConfig {
   return { ...c, voters: [...c.voters] }
+}
+
+/** A config as events report it (logs, SSE, hooks): without its signature (R7), which only the wire needs. */
+export function publicConfig(c: VoterConfig): VoterConfig {
+  const { sig: _sig, ...rest } = c
+  void _sig
+  return { ...rest, voters: [...c.voters] }
 }

@@ -18,15 +18,10 @@ export const DEAF_PROBES = 2
 export class LocalHealth {
   private value = 0
   private deaf = 0
-  /** Local time since which the score has been 0 (Infinity while it is not). */
-  private wellSince: number
+  /** Local time of the last probe that failed or went unanswered. */
+  private troubleAt = -Infinity
 
-  constructor(
-    private readonly max: number,
-    now: number,
-  ) {
-    this.wellSince = now
-  }
+  constructor(private readonly max: number) {}
 
   get score(): number {
     return this.value
@@ -58,21 +53,26 @@ export class LocalHealth {
     return was
   }
 
+  /**
+   * How long no probe of this node's failed or went unanswered (F1's test of "well": the score itself falls by one
+   * per success, at an interval stretched by the score, so from 8 it takes about 22 s to reach 0).
+   */
+  quietFor(now: number): number {
+    return now - this.troubleAt
+  }
 
-  /** How long the score has been 0 at `now` (0 while it is not). */
-  wellFor(now: number): number {
-    return Math.max(0, now - this.wellSince)
+  /** One of this node's probes failed or nothing answered it (now: for quietFor). */
+  trouble(now: number): void {
+    this.troubleAt = now
   }
 
   /** A probe failed without the helpers' nacks, or others suspect this node. */
   worse(): void {
     this.value = Math.min(this.max, this.value + 1)
-    this.wellSince = Infinity
   }
 
   /** A probe succeeded. */
-  better(now: number): void {
+  better(): void {
     if (this.value > 0) this.value--
-    if (this.value === 0 && this.wellSince === Infinity) this.wellSince = now
   }
 }

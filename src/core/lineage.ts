@@ -79,7 +79,8 @@ export class Lineage {
   /** Adopt a later config of our own lineage (V3). Returns true when it changed. */
   adoptConfig(c: VoterConfig): boolean {
     if (this.config && compareConfigs(c, this.config) <= 0) return false
-    this.config = { version: c.version, term: c.term, voters: [...c.voters].sort(compareIds) }
+    // The writer and its signature stay with the config (trust.ts R7: it is relayed with them).
+    this.config = { ...c, voters: [...c.voters].sort(compareIds) }
     return true
   }
 

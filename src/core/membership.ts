@@ -12,7 +12,7 @@
 //       holds live becomes a suspicion here and a probe of its own, and the verdict follows the probe's failure.
 //   F1  A member declared dead twice, or suspected FLAP_REFUTES times, within FLAP_WINDOW_MS while it was unwell
 //       itself (a sick accuser must not drive a healthy member out), is flapping: it refutes nothing more and
-//       answers no probe until it has been well (local health 0) for FLAP_HOLD_MS, so observers see it removed and
+//       answers no probe until none of its own probes failed for FLAP_HOLD_MS, so observers see it removed and
 //       re-admitted once per fault instead of once per flap.
 
 import type { Ctx } from './context.ts'
@@ -20,6 +20,7 @@ import { GossipQueue, rank } from './gossip-queue.ts'
 import type { LocalHealth } from './health.ts'
 import type { Prober } from './probes.ts'
 import type { Suspicions } from './suspicion.ts'
+import type { TwinVerdict } from './twin.ts'
 import type { Member, MemberState, MemberUpdate, Message, PeerKey } from './types.ts'
 
 /**
@@ -53,6 +54,8 @@ export interface MembershipHooks {
   peersChanged(): void
   /** Trust rule R3 (trust.ts): whether an update is backed by its subject's own claim; absent: always. */
   mayMerge?(u: MemberUpdate): boolean
+  /** Twin rule W3 (twin.ts): a claim about this node under its own key made by another process; absent: none. */
+  twin?(u: MemberUpdate): TwinVerdict
 }
 
 export class Membership {
@@ -89,6 +92,7 @@ export class Membership {
     const u: MemberUpdate = { id: m.id, peer: m.peer, addrs: [...m.addrs], incarnation: m.incarnation, state: m.state }
     if (m.by !== undefined) u.by = m.by
     if (m.tags !== undefined) u.tags = { ...m.tags }
+    if (m.boot !== undefined) u.boot = m.boot
     return u
   }
 
@@ -136,6 +140,7 @@ export class Membership {
       ctx.idByPeer.set(u.peer, u.id)
       m.peer = u.peer
       m.incarnation = u.incarnation
+      this.setBoot(m, u.boot)
       this.setTags(m, u.tags)
       this.setState(m, 'alive', now)
       m.addrs = [...u.addrs]
@@ -159,6 +164,7 @@ export class Membership {
     if (u.state === 'alive' || u.state === 'suspect') {
       if (m.addrs.join() !== u.addrs.join()) this.hooks.peersChanged()
       m.addrs = [...u.addrs]
+      this.setBoot(m, u.boot)
       // Tags are the member's own claim: only a state it announced itself (alive) carries them.
       if (u.state === 'alive') this.setTags(m, u.tags)
     }
@@ -192,6 +198,12 @@ export class Membership {
     if (!this.prober.probing(m.id)) this.prober.start(m, now, false)
   }
 
+  /** The boot nonce is part of the member's signed claim (twin.ts W1): it travels with the claim it came in. */
+  private setBoot(m: Member, boot: string | undefined): void {
+    if (boot !== undefined) m.boot = boot
+    else delete m.boot
+  }
+
   private setTags(m: Member, tags: Record<string, string> | undefined): void {
     if (tags && Object.keys(tags).length > 0) m.tags = { ...tags }
     else delete m.tags
@@ -213,6 +225,8 @@ export class Membership {
       return
     }
     if (self.state === 'left') return
+    // Twin rule W3 (twin.ts): another live process holds our key; this one stops.
+    if (this.hooks.twin?.(u) === 'stop') return
     if (u.incarnation < self.incarnation) {
       // An accuser still holds a suspicion we already refuted (our refutation to it was lost): tell it again.
       if (u.state !== 'alive' && u.by !== undefined) this.resendRefutation(u.by, now)
@@ -254,10 +268,10 @@ export class Membership {
     return this.heldReturn !== null
   }
 
-  /** F1: a flapping node that has been well for FLAP_HOLD_MS refutes its death and pushes its state. */
+  /** F1: a flapping node whose probes all succeeded for FLAP_HOLD_MS refutes its death and pushes its state. */
   releaseReturn(now: number): void {
     const h = this.heldReturn
-    if (!h || now - h.since < FLAP_HOLD_MS || this.health.wellFor(now) < FLAP_HOLD_MS) return
+    if (!h || now - h.since < FLAP_HOLD_MS || this.health.quietFor(now) < FLAP_HOLD_MS) return
     this.heldReturn = null
     this.deaths = []
     this.refutes = []

@@ -18,6 +18,7 @@ import { compareIds } from './order.ts'
 import { Prober, type ProbeExtras } from './probes.ts'
 import { Suspicions } from './suspicion.ts'
 import { Trust, type TrustOptions } from './trust.ts'
+import { bootNonce, TwinGuard } from './twin.ts'
 import type { CoreConfig, CoreStatus, Effect, MasterView, Member, Message, Observation, PeerKey, QuorumView, StoredState } from './types.ts'
 
 export { needed, compareConfigs } from './voters.ts'
@@ -44,6 +45,7 @@ export class ClusterCore {
   private readonly membership: Membership
   private readonly election: ElectionBase
   private readonly trust: Trust
+  private readonly twin: TwinGuard
   private leftCluster = false
   /** Durable state as last handed to the shell (compared at the end of every step). */
   private persistedKey: string
@@ -59,7 +61,8 @@ export class ClusterCore {
     this.config = config
     const ctx = (this.ctx = new Ctx(config, rng, now))
     this.trust = new Trust(ctx, trust)
-    this.health = new LocalHealth(config.maxHealthScore, now)
+    this.twin = new TwinGuard(ctx, config.boot ?? bootNonce(config.wallClockAtStart ?? 0, now.toString(36)), config.stored !== undefined || config.newKey === true)
+    this.health = new LocalHealth(config.maxHealthScore)
     this.suspicions = new Suspicions(ctx)
     this.prober = new Prober(ctx, this.health, {
       gossipFor: (m) => this.membership.gossipFor(m),
@@ -79,6 +82,7 @@ export class ClusterCore {
       synced: (fromPeer, msg, t) => this.election.onSync(fromPeer, msg, t),
       peersChanged: () => (this.peersDirty = true),
       mayMerge: (u) => this.trust.mayMerge(u),
+      twin: (u) => this.twin.judge(u),
     })
     const hooks = { sendSync: (peer: PeerKey, addrs: string[], reply: boolean) => this.membership.sendSync(peer, addrs, reply) }
     this.election =
@@ -89,6 +93,8 @@ export class ClusterCore {
     this.nextRejoinAt = now
     this.nextSyncAt = now + config.syncIntervalMs * (0.5 + rng())
     this.persistedKey = config.stored ? this.durableKey() : ''
+    // Twin rule W2: after the stored key is taken, so the raised incarnation is persisted before it is claimed.
+    if (config.stored) this.twin.restarted(config.stored.incarnation)
   }
 
   // ---------------------------------------------------------------- inputs
@@ -125,7 +131,7 @@ export class ClusterCore {
 
   receive(fromPeer: PeerKey, received: Message, now: number): Effect[] {
     if (this.leftCluster) return []
-    // The acceptance filter (trust.ts R1-R6): a message that breaks a rule is dropped before any concern sees it.
+    // The acceptance filter (trust.ts R1-R7): a message that breaks a rule is dropped before any concern sees it.
     const l = this.election.lineage
     const msg = this.trust.accept(fromPeer, received, { maxTerm: this.election.terms.maxTerm, inCluster: l.cluster !== null, config: l.config })
     if (!msg) return this.finish(now)

@@ -222,6 +222,7 @@ export class Prober {
     this.probes.delete(p.seq)
     this.ctx.emit({ type: 'probe', target: p.target, ok: false, indirect: p.phase === 'indirect' })
     if (p.revive) return
+    this.health.trouble(now)
     // Lifeguard local health: missing nacks suggest the problem is here, not at the target.
     if (p.nacks < p.expectedNacks) this.health.worse()
     // M1: helpers were asked and none answered, not even to say they could not reach the target either, and the
@@ -255,7 +256,7 @@ export class Prober {
     if (!p) return
     this.probes.delete(seq)
     this.ctx.emit({ type: 'probe', target: p.target, ok: true, indirect: p.phase === 'indirect' })
-    this.health.better(now)
+    this.health.better()
     this.heard(now)
     const m = this.ctx.members.get(p.target)
     if (m && m.peer === p.peer) this.note(p.target, 'ackAt', now)

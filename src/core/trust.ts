@@ -31,13 +31,26 @@
 //       config), none twice, and runs at most MAX_CONFIG_VERSION_STEP versions ahead. A relayed config (state
 //       exchange, ack) names only members this node knows (or that the same state exchange brings). A bad config is removed from its message; the rest of
 //       the message counts. In a lease request, a config (and a master announcement) counts only from the node
-//       this one would make master (election.ts onLeaseRequest). Not enforced: that a relayed config was written
-//       by a master of its term (configs carry no master's signature; see docs/security.md).
+//       this one would make master (election.ts onLeaseRequest).
+//   R7  forged-claim: what a master says is signed by it and relayed with that signature. A master claim relayed on
+//       a probe (ping/ack `master`) carries the named master's signature of (lineage, id, term); a master signs its
+//       own claim, and hands the signature to its voters with its lease requests so they can relay it. A voter
+//       config carries its writer (`by`: the master that proposed it, the bootstrapping or the recovering node)
+//       and the writer's signature of (lineage, version, term, voters); a relayed config (state exchange, ack)
+//       that would replace ours needs it (a node without a config yet takes an unsigned one: whoever answers a
+//       joiner first is trusted for its cluster anyway). A claim or config without a valid signature is removed
+//       from its message (the rest counts). So a key holder cannot name another member master, nor put a config in
+//       another member's mouth. Terms: a term above ours counts from a master claim only when the claim is signed
+//       by the master it names, and from a lease-ack only when its sender is a voter of our config (a non-voter's
+//       ack carries no term that matters: its maxTerm is capped at ours); a state exchange's maxTerm counts only
+//       from a voter or as merge news (that part needs the lineage: election.ts onSync). Still open: a key holder
+//       may claim itself master, or write configs as itself (docs/security.md; the fix is quorum certificates).
 //
 // What a member that holds the cluster key can still do is written down in docs/security.md.
 
 import { encode } from '@msgpack/msgpack'
 import type { Ctx } from './context.ts'
+import { compareConfigs } from './voters.ts'
 import type { MemberUpdate, Message, PeerKey, VoterConfig } from './types.ts'
 
 /** Signing and verification, injected (the core does no I/O and holds no key material of its own). */
@@ -57,8 +70,9 @@ export type TrustRule =
   | 'term-jump'
   | 'incarnation-cap'
   | 'bad-config'
+  | 'forged-claim'
 
-export const trustRules: readonly TrustRule[] = ['impersonation', 'unknown-sender', 'unsigned', 'bad-signature', 'raises-incarnation', 'term-jump', 'incarnation-cap', 'bad-config']
+export const trustRules: readonly TrustRule[] = ['impersonation', 'unknown-sender', 'unsigned', 'bad-signature', 'raises-incarnation', 'term-jump', 'incarnation-cap', 'bad-config', 'forged-claim']
 
 export interface TrustOptions {
   /** Without it, R3 is off (R4 then guards incarnations on its own); every other rule applies. */
@@ -80,21 +94,45 @@ export const MAX_INCARNATION = 2 ** 40
 export const MAX_CONFIG_VERSION_STEP = 10_000
 /** Verified claims kept for relaying; the oldest are forgotten first (a member's newest claim is re-learned by gossip). */
 const MAX_CLAIMS = 16_384
+/** R7: verified master claims kept for relaying (one per master and term; only a few are current at any time). */
+const MAX_MASTER_CLAIMS = 256
 
 type Kind = 'alive' | 'left'
 
-/** A member's own claim: the signed part of an update. Tags are sorted so the encoding is canonical. */
-export function claimBytes(u: Pick<MemberUpdate, 'id' | 'peer' | 'incarnation' | 'addrs' | 'tags'>, kind: Kind): Uint8Array {
+type ClaimFields = Pick<MemberUpdate, 'id' | 'peer' | 'incarnation' | 'addrs' | 'tags' | 'boot'>
+
+/**
+ * A member's own claim: the signed part of an update. Tags are sorted so the encoding is canonical. The boot nonce
+ * (twin.ts W1) is signed with the rest, so only the key's holder can set it; a claim without one (none are made
+ * now) keeps the older encoding.
+ */
+export function claimBytes(u: ClaimFields, kind: Kind): Uint8Array {
   const tags = u.tags ? Object.keys(u.tags).sort().map((k) => [k, u.tags![k]]) : []
-  return encode(['conclave-claim/1', kind, u.id, u.peer, u.incarnation, u.addrs, tags])
+  const body: unknown[] = ['conclave-claim/1', kind, u.id, u.peer, u.incarnation, u.addrs, tags]
+  if (u.boot !== undefined) body.push(u.boot)
+  return encode(body)
+}
+
+/** R7: what a master signs when it claims the role: its lineage, id and term (not the remaining time, which relays lower). */
+export function masterClaimBytes(cluster: string | null | undefined, id: string, term: number): Uint8Array {
+  return encode(['conclave-master/1', cluster ?? null, id, term])
+}
+
+/** R7: what the writer of a voter config signs. */
+export function configBytes(cluster: string | null | undefined, cfg: VoterConfig): Uint8Array {
+  return encode(['conclave-config/1', cluster ?? null, cfg.version, cfg.term, cfg.voters, cfg.by ?? null])
+}
+
+function configKey(cluster: string | null | undefined, cfg: VoterConfig): string {
+  return JSON.stringify([cluster ?? null, cfg.version, cfg.term, cfg.voters, cfg.by ?? null])
 }
 
 function kindOf(state: MemberUpdate['state']): Kind {
   return state === 'left' ? 'left' : 'alive'
 }
 
-function claimKey(u: Pick<MemberUpdate, 'id' | 'peer' | 'incarnation' | 'addrs' | 'tags'>, kind: Kind): string {
-  return JSON.stringify([kind, u.id, u.peer, u.incarnation, u.addrs, u.tags ? Object.keys(u.tags).sort().map((k) => [k, u.tags![k]]) : []])
+function claimKey(u: ClaimFields, kind: Kind): string {
+  return JSON.stringify([kind, u.id, u.peer, u.incarnation, u.addrs, u.tags ? Object.keys(u.tags).sort().map((k) => [k, u.tags![k]]) : [], u.boot ?? null])
 }
 
 function withoutSig(u: MemberUpdate): MemberUpdate {
@@ -161,6 +199,10 @@ export class Trust {
   private readonly own = new Map<string, Uint8Array>()
   /** Set while a first-hand claim (R3's exception) is being applied: the peer that sent it. */
   private firstHand: PeerKey | null = null
+  /** R7: verified master claims' signatures, by lineage|id|term: what this node relays them with. */
+  private readonly masterSigs = new Map<string, Uint8Array>()
+  /** R7: this node's own signatures of its master claims and of the configs it wrote. */
+  private readonly ownSigs = new Map<string, Uint8Array>()
 
   constructor(
     private readonly ctx: Ctx,
@@ -213,6 +255,7 @@ export class Trust {
         return null
       }
     }
+    msg = this.checkClaims(fromPeer, msg, view)
     if (msg.t === 'leave') {
       if (msg.incarnation > MAX_INCARNATION) {
         this.drop('incarnation-cap', fromPeer, `leave at incarnation ${msg.incarnation}`)
@@ -221,7 +264,7 @@ export class Trust {
       // The leaver signs its left claim, so that those who hear it first-hand can relay it (R3).
       const sig = (msg as typeof msg & { sig?: Uint8Array }).sig
       const m = claimed!
-      const u = { id: m.id, peer: m.peer, incarnation: msg.incarnation, addrs: m.addrs, tags: m.tags }
+      const u = { id: m.id, peer: m.peer, incarnation: msg.incarnation, addrs: m.addrs, tags: m.tags, boot: m.boot }
       if (sig && this.opts.crypto?.verify(m.peer, claimBytes(u, 'left'), sig)) this.remember(claimKey(u, 'left'), sig)
     }
     // R3/R4 per update
@@ -248,9 +291,17 @@ export class Trust {
     if (!cfg) return msg
     // Members the message itself brings count as known (a state exchange is merged before its config is read).
     const known = new Set(msg.t === 'sync' ? msg.members.map((u) => u.id) : [])
-    const problem = this.configProblem(cfg, view, msg.t !== 'lease-req', known)
+    const relayed = msg.t !== 'lease-req'
+    let problem = this.configProblem(cfg, view, relayed, known)
+    let rule: TrustRule = 'bad-config'
+    // R7: a relayed config that would replace ours needs its writer's signature (a lease request is first-hand).
+    if (!problem && relayed && view.config !== null && compareConfigs(cfg, view.config) > 0) {
+      const cluster = msg.t === 'sync' || msg.t === 'lease-ack' ? msg.cluster : null
+      problem = this.configSignatureProblem(cfg, cluster, msg.t === 'sync' ? msg.members : [])
+      if (problem) rule = 'forged-claim'
+    }
     if (!problem) return msg
-    this.drop('bad-config', fromPeer, `${msg.t} from ${msg.from}: ${problem}`)
+    this.drop(rule, fromPeer, `${msg.t} from ${msg.from}: ${problem}`)
     if (msg.t === 'sync') return { ...msg, config: null }
     if (msg.t === 'lease-req' || msg.t === 'lease-ack') {
       const { config: _c, ...rest } = msg
@@ -260,11 +311,72 @@ export class Trust {
     return msg
   }
 
+  /**
+   * R7 for master claims and terms: a relayed master claim needs the named master's signature; a master's own
+   * lease request may bring that signature (remembered for relaying); a lease-ack's maxTerm counts only from a voter.
+   */
+  private checkClaims(fromPeer: PeerKey, msg: Message, view: TrustView): Message {
+    const crypto = this.opts.crypto
+    if ((msg.t === 'ping' || msg.t === 'ack') && msg.master && crypto) {
+      const c = msg.master
+      const key = `${msg.cluster ?? ''}|${c.id}|${c.term}`
+      const known = this.masterSigs.get(key) ?? this.ownSigs.get('m|' + key)
+      const subject = this.ctx.members.get(c.id)
+      const ok =
+        c.sig !== undefined &&
+        ((known !== undefined && sameBytes(known, c.sig)) || (subject !== undefined && crypto.verify(subject.peer, masterClaimBytes(msg.cluster, c.id, c.term), c.sig)))
+      if (!ok) {
+        this.drop('forged-claim', fromPeer, `${msg.t} from ${msg.from} relays a master claim for ${c.id} at term ${c.term} ${c.sig ? `not signed by ${c.id}` : 'without its signature'}`)
+        const { master: _m, ...rest } = msg
+        void _m
+        return rest
+      }
+      if (!known) this.rememberMaster(key, c.sig!)
+      const { sig: _s, ...claim } = c
+      void _s
+      return { ...msg, master: claim }
+    }
+    if (msg.t === 'lease-req' && msg.sig) {
+      // The master's own claim, first-hand: remembered so that this voter can relay it on its probes.
+      if (msg.master && crypto?.verify(fromPeer, masterClaimBytes(msg.cluster, msg.from, msg.term), msg.sig)) this.rememberMaster(`${msg.cluster}|${msg.from}|${msg.term}`, msg.sig)
+      const { sig: _s, ...rest } = msg
+      void _s
+      return rest
+    }
+    if (msg.t === 'lease-ack' && msg.maxTerm > view.maxTerm && view.config !== null && !view.config.voters.includes(msg.from)) {
+      // A term above ours counts from a voter's ack only: a non-voter promised nothing that a campaign must exceed.
+      this.drop('forged-claim', fromPeer, `lease-ack from ${msg.from}, not a voter, carries term ${msg.maxTerm} above ours (${view.maxTerm}); not taken`)
+      return { ...msg, maxTerm: view.maxTerm }
+    }
+    return msg
+  }
+
+  private rememberMaster(key: string, sig: Uint8Array): void {
+    if (this.masterSigs.size >= MAX_MASTER_CLAIMS) this.masterSigs.delete(this.masterSigs.keys().next().value!)
+    this.masterSigs.set(key, sig)
+  }
+
+  /** R7: a relayed config that would replace ours is signed by the member it names as its writer. */
+  private configSignatureProblem(cfg: VoterConfig, cluster: string | null | undefined, bringing: MemberUpdate[]): string | null {
+    const crypto = this.opts.crypto
+    if (!crypto) return null
+    if (cfg.by === undefined || cfg.sig === undefined) return `config v${cfg.version} carries no writer's signature`
+    const own = this.ownSigs.get('c|' + configKey(cluster, cfg))
+    if (own && sameBytes(own, cfg.sig)) return null
+    const writer = this.ctx.members.get(cfg.by)?.peer ?? bringing.find((u) => u.id === cfg.by)?.peer
+    if (writer === undefined) return `config v${cfg.version} names writer "${cfg.by}", not a member this node knows`
+    if (!crypto.verify(writer, configBytes(cluster, cfg), cfg.sig)) return `config v${cfg.version} is not signed by its writer ${cfg.by}`
+    return null
+  }
+
   private configProblem(cfg: VoterConfig, view: TrustView, relayed: boolean, known: Set<string>): string | null {
     const cur = view.config
     if (cur && cfg.version > cur.version + MAX_CONFIG_VERSION_STEP) return `config version ${cfg.version} far above ours (${cur.version})`
     if (cfg.version > MAX_TERM) return `config version ${cfg.version} above the cap`
-    if (cur && cfg.version <= cur.version) return null // an older or the same config changes nothing
+    // A config this node would not adopt changes nothing. The order is V3's (voters.ts), not the version alone: a
+    // config of our version with a higher term (or a later voter list) is adopted, so it must pass the checks below
+    // too (sim hostile seed 12: twelve fake voters at our version and a higher term were taken unchecked).
+    if (cur && compareConfigs(cfg, cur) <= 0) return null
     const cap = Math.max(this.ctx.config.voters, cur?.voters.length ?? 0)
     if (cfg.voters.length > cap) return `config names ${cfg.voters.length} voters, more than the cap of ${cap}`
     if (new Set(cfg.voters).size !== cfg.voters.length) return 'config names a voter twice'
@@ -318,7 +430,7 @@ export class Trust {
   }
 
   /** Our signature of our own claim, made once per claim. */
-  private signOwn(u: Pick<MemberUpdate, 'id' | 'peer' | 'incarnation' | 'addrs' | 'tags'>, kind: Kind): Uint8Array {
+  private signOwn(u: ClaimFields, kind: Kind): Uint8Array {
     const key = claimKey(u, kind)
     let sig = this.own.get(key)
     if (!sig) {
@@ -327,6 +439,46 @@ export class Trust {
       this.own.set(key, sig)
     }
     return sig
+  }
+
+  /** R7 at egress: sign our own master claims and configs, attach the master's signature to relayed claims. */
+  private sealClaims(msg: Message): Message {
+    const self = this.ctx.self
+    const own = (key: string, bytes: () => Uint8Array): Uint8Array => {
+      let sig = this.ownSigs.get(key)
+      if (!sig) {
+        sig = this.opts.crypto!.sign(bytes())
+        if (this.ownSigs.size >= 64) this.ownSigs.delete(this.ownSigs.keys().next().value!)
+        this.ownSigs.set(key, sig)
+      }
+      return sig
+    }
+    const sealConfig = (cluster: string | null | undefined, cfg: VoterConfig): VoterConfig =>
+      cfg.by === self.id && cfg.sig === undefined ? { ...cfg, sig: own('c|' + configKey(cluster, cfg), () => configBytes(cluster, cfg)) } : cfg
+    switch (msg.t) {
+      case 'ping':
+      case 'ack': {
+        if (!msg.master) return msg
+        const c = msg.master
+        const key = `${msg.cluster ?? ''}|${c.id}|${c.term}`
+        const sig = c.id === self.id ? own('m|' + key, () => masterClaimBytes(msg.cluster, c.id, c.term)) : this.masterSigs.get(key)
+        if (sig) return { ...msg, master: { ...c, sig } }
+        // A claim we hold no signature for is not relayed (its receivers would drop it, R7).
+        const { master: _m, ...rest } = msg
+        void _m
+        return rest
+      }
+      case 'lease-req': {
+        const out = msg.config ? { ...msg, config: sealConfig(msg.cluster, msg.config) } : { ...msg }
+        if (msg.master) out.sig = own('m|' + `${msg.cluster}|${self.id}|${msg.term}`, () => masterClaimBytes(msg.cluster, self.id, msg.term))
+        return out
+      }
+      case 'lease-ack':
+      case 'sync':
+        return msg.config ? { ...msg, config: sealConfig(msg.cluster, msg.config) } : msg
+      default:
+        return msg
+    }
   }
 
   /** R3's exception: run `apply` for a member's first-hand claim about itself (a `leave` on its own connection). */
@@ -354,12 +506,13 @@ export class Trust {
    * At egress (ClusterCore.finish): sign this node's own claims and attach the subject's signature to every
    * relayed update; an update we hold no signature for is not sent (its receivers would drop it, R3).
    */
-  sealOutgoing(msg: Message): Message {
+  sealOutgoing(sent: Message): Message {
     const crypto = this.opts.crypto
-    if (!crypto) return msg
+    if (!crypto) return sent
+    const msg = this.sealClaims(sent)
     if (msg.t === 'leave') {
       const self = this.ctx.self
-      return { ...msg, sig: this.signOwn({ id: self.id, peer: self.peer, incarnation: msg.incarnation, addrs: self.addrs, tags: self.tags }, 'left') } as Message
+      return { ...msg, sig: this.signOwn({ id: self.id, peer: self.peer, incarnation: msg.incarnation, addrs: self.addrs, tags: self.tags, boot: self.boot }, 'left') } as Message
     }
     const lists = updateLists(msg)
     if (lists.length === 0) return msg

@@ -18,6 +18,11 @@ export interface MemberUpdate {
   by?: string
   /** Operator labels (`--tag role=web`), set by the member itself and gossiped with its state. */
   tags?: Record<string, string>
+  /**
+   * The boot nonce of the process that made this claim (twin.ts): its wall-clock start (base 36), a dot and a
+   * random part. Part of the signed claim, so only a holder of the member's key can set it.
+   */
+  boot?: string
 }
 
 export interface Member extends MemberUpdate {
@@ -37,6 +42,10 @@ export interface VoterConfig {
   /** Term of the master that wrote this version (0 for the bootstrap config). */
   term: number
   voters: string[]
+  /** The member that wrote this version (its master, the bootstrapping node, the recovering node: trust.ts R7). */
+  by?: string
+  /** `by`'s Ed25519 signature of the config in its lineage (trust.ts configBytes), relayed with it everywhere. */
+  sig?: Uint8Array
 }
 
 /**
@@ -48,6 +57,8 @@ export interface MasterClaim {
   id: string
   term: number
   ms: number
+  /** The named master's own signature of (lineage, id, term) (trust.ts R7): only the master can claim itself. */
+  sig?: Uint8Array
 }
 
 /** Wire messages of the protocol. Direct ones go to one peer; `updates` rides the broadcast channel (gossipsub). */
@@ -82,6 +93,8 @@ export type Message =
       configVersion: number
       /** Sent when a receiver acknowledged an older config version. */
       config?: VoterConfig
+      /** With `master`: the sender's signature of its master claim, so that the receiver can relay the claim (R7). */
+      sig?: Uint8Array
     }
   | {
       t: 'lease-ack'
@@ -126,7 +139,17 @@ export type CoreEvent =
   /** This node joined an existing cluster (from none, or by merging its lineage into a surviving one). */
   | { type: 'cluster-joined'; clusterId: string; from: string | null; reason: 'joined' | 'merged' | 'recovered' }
   /** Another live node holds this node's id under a different key: the later joiner must stop. */
-  | { type: 'id-conflict'; id: string; peer: PeerKey; fatal: boolean }
+  | {
+      type: 'id-conflict'
+      id: string
+      peer: PeerKey
+      fatal: boolean
+      /**
+       * Set when the other holder is a second process with this node's own key (a copied data dir, twin.ts): the
+       * incarnation and addresses it claimed.
+       */
+      twin?: { incarnation: number; addrs: string[]; boot: string }
+    }
   | { type: 'left' }
 
 /**
@@ -215,6 +238,10 @@ export interface CoreConfig {
   /** What this node stored in a previous run (data dir); absent for a new node or a wiped data dir. */
   stored?: StoredState
   tags?: Record<string, string>
+  /** This process's boot nonce (twin.ts); the agent passes one with a random part, else it is derived from the clock. */
+  boot?: string
+  /** The node key was created by this process (twin.ts W4: no previous run of it can exist). */
+  newKey?: boolean
 }
 
 export interface MasterView {

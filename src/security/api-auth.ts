@@ -37,6 +37,28 @@ export function readTokenFile(path: string): string {
   return token
 }
 
+/**
+ * `--api unix:/run/conclave/api.sock`: the API on a unix socket instead of TCP, for local use. The socket file is
+ * made with mode 0600 (owner only; see server.ts listenApi), so file permissions decide who may talk to the agent,
+ * and no other host can reach it. At most 100 bytes: the limit of a socket path is 104 (macOS) to 108 (Linux).
+ */
+export const UNIX_API_PREFIX = 'unix:'
+export const MAX_SOCKET_PATH = 100
+
+/** The socket path of a `unix:` API address, or null for host:port. */
+export function unixSocketOf(api: string): string | null {
+  return api.startsWith(UNIX_API_PREFIX) ? api.slice(UNIX_API_PREFIX.length) : null
+}
+
+/** Why a `unix:` API address is malformed, or null. */
+export function unixApiProblem(api: string): string | null {
+  const path = unixSocketOf(api)
+  if (path === null) return null
+  if (!path.startsWith('/')) return `expected unix:<absolute path>, got "${api}"`
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) return `the socket path in "${api}" is longer than ${MAX_SOCKET_PATH} bytes`
+  return null
+}
+
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '')
   if (h === 'localhost') return true
@@ -47,6 +69,8 @@ export function isLoopbackHost(host: string): boolean {
 
 /** A4: why this API address may not run without a token, or null. */
 export function apiExposureProblem(apiHostPort: string, hasToken: boolean): string | null {
+  // A unix socket is reachable from this host only, by whoever the file's mode (0600) lets in.
+  if (unixSocketOf(apiHostPort) !== null) return null
   const host = apiHostPort.slice(0, apiHostPort.lastIndexOf(':'))
   if (hasToken || isLoopbackHost(host)) return null
   return `the HTTP API on ${apiHostPort} is reachable from other hosts, and without a token anyone there could make this agent leave, remove members or run tasks; pass --api-token-file <file> (make one with \`conclave keygen --token --out <file>\`) or listen on 127.0.0.1`

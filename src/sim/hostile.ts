@@ -81,6 +81,19 @@ export const forgeries: Record<string, Forgery> = {
     const s = view(world, target)
     return s.clusterId ? { t: 'ping', seq: 2, from: self.id, gossip: [], cluster: s.clusterId, master: { id: self.id, term: s.maxTerm + 1_000_000, ms: 60_000 } } : null
   },
+  // R7: name another member master just above the cluster's term (unsigned: only the master can sign its claim).
+  'claim-other-master': ({ world, target, self }) => {
+    const s = view(world, target)
+    const other = s.members.find((m) => m.id !== self.id && m.id !== s.master?.id && m.state === 'alive')
+    return s.clusterId && other ? { t: 'ping', seq: 3, from: self.id, gossip: [], cluster: s.clusterId, master: { id: other.id, term: s.maxTerm + 1, ms: 1_000 } } : null
+  },
+  // R7: a next config of real members in the master's name (not signed by it).
+  'config-as-master': ({ world, target, self }) => {
+    const s = view(world, target)
+    if (!s.config || !s.master) return null
+    const voters = s.members.filter((m) => m.state === 'alive').map((m) => m.id).slice(0, 2)
+    return { t: 'sync', from: self.id, reply: true, members: [], cluster: s.clusterId, config: { version: s.config.version + 1, term: s.maxTerm, voters, by: s.master.id }, maxTerm: s.maxTerm }
+  },
   // R6: stuff the voter config with fake voters.
   'stuff-voters': ({ world, target, self }) => {
     const s = view(world, target)

@@ -25,6 +25,8 @@ export function tasksPlugin(config: Pick<AgentConfig, 'id' | 'tasks' | 'on'>): T
   return {
     name: 'tasks',
     service,
+    // The journal is opened and checked before the agent opens a port (JournalError: exit 2).
+    prepare: (dataDir: string) => service.open(dataDir),
     start: (agent: Agent) => service.start(agent),
     stop: () => service.stop(),
     // Throws TaskConfigError on a bad section: the agent keeps the old task config and logs why.

@@ -139,10 +139,17 @@ export class TaskService {
     this.executor.define(type, def)
   }
 
+  /**
+   * Open and check the journal. Throws JournalError on a damaged one: the agent then stops with exit code 2 and the
+   * error's one line. The agent calls it before it opens any port (plugin prepare); start() opens it if nobody did.
+   */
+  open(dataDir: string): void {
+    if (!this.journal) this.journal = new Journal(dataDir, { keepFinished: this.opts.keepFinished })
+  }
+
   async start(agent: Agent): Promise<void> {
     this.agent = agent
-    // Throws JournalError on a damaged journal: the agent then stops with exit code 2 and the error's one line.
-    this.journal = new Journal(agent.dataDir, { keepFinished: this.opts.keepFinished })
+    this.open(agent.dataDir)
     this.metrics = registerMetrics(agent.metrics)
     this.hooks = new HookRunner(this.opts.on, this.nodeId, agent.logger.child({ part: 'hooks' }), () => agent.master()?.term, undefined, {
       metrics: agent.metrics,

@@ -160,6 +160,11 @@ describe('an insider with the key', () => {
       { t: 'ping', seq: 2, from: 'zz-insider', gossip: [], cluster, master: { id: 'zz-insider', term: 2 ** 45, ms: 60_000 } },
       // Fake voters: a config with more voters than the cap, under the current term.
       { t: 'sync', from: 'zz-insider', reply: true, members: [], cluster, config: { version: 99, term, voters: Array.from({ length: 9 }, (_, i) => `fake-${i}`) }, maxTerm: term },
+      // R7: another member named master one term up (unsigned, and with a made-up signature), and a config of real
+      // members in the master's name that the master did not sign.
+      { t: 'ping', seq: 3, from: 'zz-insider', gossip: [], cluster, master: { id: other, term: term + 1, ms: 60_000 } },
+      { t: 'ping', seq: 4, from: 'zz-insider', gossip: [], cluster, master: { id: other, term: term + 1, ms: 60_000, sig: fakeSig } },
+      { t: 'sync', from: 'zz-insider', reply: true, members: [], cluster, config: { version: 98, term, voters: [master, voter], by: master, sig: fakeSig }, maxTerm: term },
     ]
     const metricsBefore = await Promise.all(agents.map((a) => a.metrics()))
     for (const target of all) {
@@ -182,7 +187,7 @@ describe('an insider with the key', () => {
     await new Promise((r) => setTimeout(r, 5_000))
     await expectUnchanged()
     const m = await agents.find((a) => a.id === other)!.metrics()
-    for (const rule of ['impersonation', 'unknown-sender', 'unsigned', 'bad-signature', 'term-jump', 'bad-config']) {
+    for (const rule of ['impersonation', 'unknown-sender', 'unsigned', 'bad-signature', 'term-jump', 'bad-config', 'forged-claim']) {
       expect(counter(m, 'conclave_untrusted_messages_dropped_total', `rule="${rule}"`), rule).toBeGreaterThan(0)
     }
     for (const s of await statuses()) {

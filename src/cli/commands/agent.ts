@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .description('run the conclave agent on this host')
     .option('--id <id>', `node id, unique in the cluster; ids order naturally, the lowest live one is master (default: hostname, here "${hostname()}")`)
     .option('--listen <multiaddr>', 'libp2p listen address (default: /ip4/0.0.0.0/tcp/7946)')
-    .option('--api <host:port>', 'HTTP API address (default: 127.0.0.1:7947)')
+    .option('--api <host:port>', 'HTTP API address, or unix:<path> for a unix socket of mode 0600 (default: 127.0.0.1:7947)')
     .option('--data-dir <dir>', 'directory for the node key and state (default: ./data/<id>)')
     .option('--bootstrap <multiaddr>', 'address of an agent to join, repeatable; /p2p/<peer-id> optional', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--no-mdns', 'do not discover peers with mDNS on the LAN')

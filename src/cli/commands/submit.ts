@@ -2,7 +2,7 @@
 // (the object POST /v1/tasks returns). Exit 0 on success, 1 with the error object when the task failed.
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
-import { apiBase, apiOption, resolveApi, authHeaders } from '../client.ts'
+import { apiOption, resolveApi, authHeaders, send } from '../client.ts'
 import { CliError } from '../errors.ts'
 import { collectTag } from './agent.ts'
 
@@ -28,10 +28,9 @@ export function readPayload(arg: string | undefined): unknown {
 }
 
 export async function postJson(hostPort: string, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; body: unknown }> {
-  const url = apiBase(hostPort) + path
   let res: Response
   try {
-    res = await fetch(url, {
+    res = await send(hostPort, path, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...authHeaders() },
       body: JSON.stringify(body),
