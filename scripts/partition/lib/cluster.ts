@@ -41,6 +41,9 @@ export class Cluster {
     return new Cluster(r)
   }
 
+  /** Wraps a run state built elsewhere (the membership-faults bench runs Serf agents in the same namespaces). */
+  static adopt(s: RunState): Cluster { return new Cluster(s) }
+
   /** Creates the namespaces and bridge, starts every agent and waits until all see all alive. */
   static async up(o: UpOptions): Promise<Cluster> {
     const ids = o.ids?.length ? o.ids : Array.from({ length: o.nodes ?? 5 }, (_, i) => `node-${i + 1}`)
@@ -218,6 +221,33 @@ export class Cluster {
     this.s.faults.describe.push(`oneway ${from}->${to}`)
     applyFaults(this.s)
   }
+  /** `id` cannot receive from `peers` (default: everyone else); it still sends. Added to what is already blocked. */
+  onewayIn(id: string, peers = this.ids().filter((x) => x !== id)): void {
+    this.node(id)
+    for (const p of peers) { this.node(p); this.s.faults.blocked.push([p, id]) }
+    this.s.faults.describe.push(`oneway ${peers.join(',')}->${id} blocked (${id} hears nobody)`)
+    applyFaults(this.s)
+  }
+  /** Packets from `id` never reach `peers` (default: everyone else); it still receives. */
+  onewayOut(id: string, peers = this.ids().filter((x) => x !== id)): void {
+    this.node(id)
+    for (const p of peers) { this.node(p); this.s.faults.blocked.push([id, p]) }
+    this.s.faults.describe.push(`oneway ${id}->${peers.join(',')} blocked (nobody hears ${id})`)
+    applyFaults(this.s)
+  }
+  /**
+   * Ingress loss on one node: `percent`% of every packet arriving on its veth is dropped (100 blocks all of it;
+   * 0 removes the fault). Only the input of that node, so each packet it sends still arrives.
+   */
+  ingress(id: string, percent: number): void {
+    if (!(percent >= 0 && percent <= 100)) throw new Error(`ingress loss must be 0..100 (got ${percent})`)
+    this.node(id)
+    const rest = (this.s.faults.ingress ?? []).filter((g) => g.node !== id)
+    this.s.faults.ingress = percent ? [...rest, { node: id, percent }] : rest
+    this.s.faults.describe = this.s.faults.describe.filter((d) => !d.startsWith(`ingress ${id} `))
+    if (percent) this.s.faults.describe.push(`ingress ${id} ${percent >= 100 ? 'blocked' : `${percent}% loss`}`)
+    applyFaults(this.s)
+  }
   loss(percent: number, nodes: string[] | null): void {
     if (!(percent >= 0 && percent <= 100)) throw new Error(`loss must be 0..100 (got ${percent})`)
     for (const id of nodes ?? []) this.node(id)
@@ -232,7 +262,7 @@ export class Cluster {
   }
   private setBlocked(blocked: Array<[string, string]>, what: string): void {
     this.s.faults.blocked = blocked
-    this.s.faults.describe = [...this.s.faults.describe.filter((d) => d.startsWith('loss')), what]
+    this.s.faults.describe = [...this.s.faults.describe.filter((d) => d.startsWith('loss') || d.startsWith('ingress')), what]
     applyFaults(this.s)
   }
   faultsText(): string { return this.s.faults.describe.length ? this.s.faults.describe.join('; ') : 'none' }

@@ -61,7 +61,7 @@ export function nsPids(ns: string): number[] {
 
 // ---- faults ---------------------------------------------------------------------------------
 
-export function emptyFaults(): FaultState { return { blocked: [], loss: null, describe: [] } }
+export function emptyFaults(): FaultState { return { blocked: [], loss: null, ingress: [], describe: [] } }
 
 /** The nft script for one node: a whole table, replaced atomically (add, delete, add in one transaction). */
 export function renderNft(s: RunState, n: NodeState): string {
@@ -86,6 +86,12 @@ export function renderNft(s: RunState, n: NodeState): string {
       if (others.length) output.push(`oifname "${n.veth}" ip daddr { ${others.join(', ')} } numgen random mod 100 < ${p} drop`)
       output.push(`oifname "${n.veth}" ip daddr 224.0.0.0/4 numgen random mod 100 < ${p} drop`)
     }
+  }
+  // Ingress faults of this node: only what arrives on its veth (its own API traffic runs on lo and is untouched);
+  // what it sends leaves as usual, so it still talks (and gossips) while it hears little or nothing.
+  for (const g of s.faults.ingress ?? []) {
+    if (g.node !== n.id) continue
+    input.push(g.percent >= 100 ? `iifname "${n.veth}" drop` : `iifname "${n.veth}" numgen random mod 100 < ${g.percent} drop`)
   }
   return [
     `table inet ${NFT_TABLE}`,

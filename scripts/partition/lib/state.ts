@@ -35,6 +35,8 @@ export interface NodeState {
 export interface FaultState {
   blocked: Array<[string, string]> // directed: packets from [0] never reach [1]
   loss: { percent: number; nodes: string[] | null } | null
+  /** Ingress faults of single nodes: p% of every packet arriving on the node's veth is dropped (100: nothing arrives). */
+  ingress?: Array<{ node: string; percent: number }>
   describe: string[]
 }
 
