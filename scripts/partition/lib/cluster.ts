@@ -23,6 +23,8 @@ export interface UpOptions {
   label?: string
   extraArgs?: string[]
   waitMs?: number // how long `up` waits for every agent to see every member alive
+  /** Only the network (namespaces, bridge, empty fault tables): no agents, no proxies, no waiting. */
+  netOnly?: boolean
   log?: (msg: string) => void
 }
 
@@ -40,9 +42,6 @@ export class Cluster {
     if (!r) throw new Error(`no live run matches ${dirOrPrefix}`)
     return new Cluster(r)
   }
-
-  /** Wraps a run state built elsewhere (the membership-faults bench runs Serf agents in the same namespaces). */
-  static adopt(s: RunState): Cluster { return new Cluster(s) }
 
   /** Creates the namespaces and bridge, starts every agent and waits until all see all alive. */
   static async up(o: UpOptions): Promise<Cluster> {
@@ -64,6 +63,14 @@ export class Cluster {
     saveState(s)
     ensureDirs(s)
     const c = new Cluster(s)
+    if (o.netOnly) {
+      // The namespaces, bridge and fault tables only: the caller starts its own processes (e.g. Serf) and records them.
+      createBridge(s)
+      for (const id of ids) c.addNodeState(id)
+      for (const n of s.nodes) createNodeNet(s, n)
+      applyFaults(s)
+      return c
+    }
     writeAgentConfig(s)
     createBridge(s)
     for (const id of ids) c.addNodeState(id)

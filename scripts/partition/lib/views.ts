@@ -144,6 +144,7 @@ export interface ObserverFigures {
   role: 'healthy' | 'faulty' | 'crashed'
   viewChanges: number // member-state transitions it made (all members)
   faultyFlips: number // of those, transitions of its view of the faulty or crashed node(s)
+  faultyCoarseFlips: number // of those, the ones between alive/suspect and dead/left/absent (what `serf members` shows)
   falseSuspect: number // healthy member (not faulty, not crashed) -> suspect
   falseDead: number // healthy member -> dead (a failure when the observer is healthy)
   removals: Record<string, number> // faulty/crashed member -> transitions into dead (or removed)
@@ -180,6 +181,7 @@ export function viewReport(changes: ViewChange[], o: { ids: string[]; faulty: st
       observer: obs, role: crashed.includes(obs) ? 'crashed' : o.faulty.includes(obs) ? 'faulty' : 'healthy',
       viewChanges: mine.filter((c) => c.kind !== 'joined' || c.from !== 'absent').length,
       faultyFlips: mine.filter((c) => special.has(c.member)).length,
+      faultyCoarseFlips: mine.filter((c) => special.has(c.member) && coarse(c.from) !== coarse(c.to)).length,
       falseSuspect: 0, falseDead: 0, removals: {}, readmissions: {}, falseDeadOf: [],
     }
     for (const c of mine) {
