@@ -7,6 +7,9 @@
 //   npx tsx scripts/bench/membership-faults.ts [--fault-s 60] [--step-s 10] [--oneway-s 20] [--runs 1] [--reps 3]
 //                                              [--systems conclave,serf] [--parts matrix,timing] [--out docs/bench-membership-faults.md]
 //
+// Every cut is a silent drop at the receiver's input (FaultState.silent in scripts/partition/lib/state.ts): an
+// output-side drop makes sendto fail with EPERM, which Serf's memberlist takes as "could not send" and never as a
+// failed probe, so Serf would never see an isolated member fail.
 // The fault matrix, 5 agents, a fresh cluster per case and system; node-3 is the faulty node (not conclave's master):
 //   ingress-loss    80% of what node-3 receives is dropped, for --fault-s
 //   ingress-toggle  node-3's ingress blocked --step-s, open --step-s, 3 times
@@ -310,7 +313,7 @@ async function runTiming(kind: 'conclave' | 'serf'): Promise<Timing> {
     for (let r = 0; r < reps; r++) {
       const v = ids[7 + (r % 3)]!
       const others = ids.filter((id) => id !== v)
-      c.isolate(v)
+      c.isolate(v, { silent: true })
       const dead = await waitUntil(() => allSee(sys, v, 'dead', others), 30_000)
       if (!dead) out.notes.push(`isolated ${v} was not dead in every view within 30 s`)
       await sleep(1000)

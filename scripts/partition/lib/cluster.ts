@@ -192,6 +192,12 @@ export class Cluster {
         if (b === ref) add.push([a, id])
       }
       this.s.faults.blocked.push(...add)
+      const addSilent: Array<[string, string]> = []
+      for (const [a, b] of this.s.faults.silent ?? []) {
+        if (a === ref) addSilent.push([id, b])
+        if (b === ref) addSilent.push([a, id])
+      }
+      ;(this.s.faults.silent ??= []).push(...addSilent)
       this.s.faults.describe.push(`${id} joins on the side of ${ref}`)
     }
     applyFaults(this.s)
@@ -201,7 +207,8 @@ export class Cluster {
 
   // ---- network faults (replace the current partition; loss is kept until heal) ----
 
-  partition(groups: string[][]): void {
+  /** `silent`: drop only on the receivers' input (see FaultState.silent), so no sender gets a send error. */
+  partition(groups: string[][], o: { silent?: boolean } = {}): void {
     const all = this.ids()
     const listed = new Set(groups.flat())
     for (const id of listed) this.node(id)
@@ -211,9 +218,9 @@ export class Cluster {
     gs.forEach((g, i) => g.forEach((id) => { if (group.has(id)) throw new Error(`${id} is in two groups`); group.set(id, i) }))
     const blocked: Array<[string, string]> = []
     for (const a of all) for (const b of all) if (a !== b && group.get(a) !== group.get(b)) blocked.push([a, b])
-    this.setBlocked(blocked, `partition ${gs.map((g) => g.join(',')).join(' / ')}`)
+    this.setBlocked(blocked, `partition ${gs.map((g) => g.join(',')).join(' / ')}${o.silent ? ' (silent drops)' : ''}`, o.silent)
   }
-  isolate(id: string): void { this.node(id); this.partition([[id]]) }
+  isolate(id: string, o: { silent?: boolean } = {}): void { this.node(id); this.partition([[id]], o) }
   /** left and right cannot reach each other; middle reaches both (a non-transitive partition). */
   bridge(left: string[], middle: string[], right: string[]): void {
     for (const id of [...left, ...middle, ...right]) this.node(id)
@@ -228,17 +235,19 @@ export class Cluster {
     this.s.faults.describe.push(`oneway ${from}->${to}`)
     applyFaults(this.s)
   }
-  /** `id` cannot receive from `peers` (default: everyone else); it still sends. Added to what is already blocked. */
+  /** `id` cannot receive from `peers` (default: everyone else); it still sends. Dropped at `id`'s input only (silent:
+   *  no peer gets a send error). Added to what is already blocked. */
   onewayIn(id: string, peers = this.ids().filter((x) => x !== id)): void {
     this.node(id)
-    for (const p of peers) { this.node(p); this.s.faults.blocked.push([p, id]) }
+    for (const p of peers) { this.node(p); (this.s.faults.silent ??= []).push([p, id]) }
     this.s.faults.describe.push(`oneway ${peers.join(',')}->${id} blocked (${id} hears nobody)`)
     applyFaults(this.s)
   }
-  /** Packets from `id` never reach `peers` (default: everyone else); it still receives. */
+  /** Packets from `id` never reach `peers` (default: everyone else); it still receives. Dropped at the peers' input
+   *  only, so `id` sends without an error and never learns from its own kernel that nothing arrives. */
   onewayOut(id: string, peers = this.ids().filter((x) => x !== id)): void {
     this.node(id)
-    for (const p of peers) { this.node(p); this.s.faults.blocked.push([id, p]) }
+    for (const p of peers) { this.node(p); (this.s.faults.silent ??= []).push([id, p]) }
     this.s.faults.describe.push(`oneway ${id}->${peers.join(',')} blocked (nobody hears ${id})`)
     applyFaults(this.s)
   }
@@ -267,8 +276,9 @@ export class Cluster {
     this.s.faults = emptyFaults()
     applyFaults(this.s)
   }
-  private setBlocked(blocked: Array<[string, string]>, what: string): void {
-    this.s.faults.blocked = blocked
+  private setBlocked(blocked: Array<[string, string]>, what: string, silent = false): void {
+    this.s.faults.blocked = silent ? [] : blocked
+    this.s.faults.silent = silent ? blocked : []
     this.s.faults.describe = [...this.s.faults.describe.filter((d) => d.startsWith('loss') || d.startsWith('ingress')), what]
     applyFaults(this.s)
   }

@@ -61,12 +61,12 @@ export function nsPids(ns: string): number[] {
 
 // ---- faults ---------------------------------------------------------------------------------
 
-export function emptyFaults(): FaultState { return { blocked: [], loss: null, ingress: [], describe: [] } }
+export function emptyFaults(): FaultState { return { blocked: [], silent: [], loss: null, ingress: [], describe: [] } }
 
 /** The nft script for one node: a whole table, replaced atomically (add, delete, add in one transaction). */
 export function renderNft(s: RunState, n: NodeState): string {
   const ipOf = new Map(s.nodes.map((x) => [x.id, x.ip]))
-  const dropIn = [...new Set(s.faults.blocked.filter(([, to]) => to === n.id).map(([from]) => ipOf.get(from)!).filter(Boolean))]
+  const dropIn = [...new Set([...s.faults.blocked, ...(s.faults.silent ?? [])].filter(([, to]) => to === n.id).map(([from]) => ipOf.get(from)!).filter(Boolean))]
   const dropOut = [...new Set(s.faults.blocked.filter(([from]) => from === n.id).map(([, to]) => ipOf.get(to)!).filter(Boolean))]
   const input: string[] = []
   const output: string[] = []
