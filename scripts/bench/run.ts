@@ -14,6 +14,7 @@ const benches = [
   { name: 'runtime', file: 'runtime.ts', out: 'docs/bench-runtime.md' },
   { name: 'election', file: 'election.ts', out: 'docs/bench-election.md' },
   { name: 'security', file: 'security.ts', out: 'docs/bench-security.md' },
+  { name: 'membership-faults', file: 'membership-faults.ts', out: 'docs/bench-membership-faults.md' },
 ]
 
 let failed = 0

@@ -18,7 +18,8 @@ if (!pf.ok) {
 
 const dir = join(PARTITION_DIR, '..', 'scenarios')
 const ORDER = ['kill-master', 'pause-master', 'isolate-master', 'split-2-3', 'split-2-2', 'split-2-2-quorum-none', 'bridge', 'oneway',
-  'flapping', 'loss', 'rolling-restart', 'join-during-partition', 'restart-after-leave', 'cold-start-split']
+  'flapping', 'loss', 'rolling-restart', 'join-during-partition', 'restart-after-leave', 'cold-start-split',
+  'ingress-loss', 'ingress-toggle', 'oneway-in', 'oneway-out', 'crash-two']
 const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
 function rank(f: string) { const i = ORDER.indexOf(f.replace(/\.ts$/, '')); return i < 0 ? ORDER.length : i }
 

@@ -23,6 +23,8 @@ export interface UpOptions {
   label?: string
   extraArgs?: string[]
   waitMs?: number // how long `up` waits for every agent to see every member alive
+  /** Only the network (namespaces, bridge, empty fault tables): no agents, no proxies, no waiting. */
+  netOnly?: boolean
   log?: (msg: string) => void
 }
 
@@ -61,6 +63,14 @@ export class Cluster {
     saveState(s)
     ensureDirs(s)
     const c = new Cluster(s)
+    if (o.netOnly) {
+      // The namespaces, bridge and fault tables only: the caller starts its own processes (e.g. Serf) and records them.
+      createBridge(s)
+      for (const id of ids) c.addNodeState(id)
+      for (const n of s.nodes) createNodeNet(s, n)
+      applyFaults(s)
+      return c
+    }
     writeAgentConfig(s)
     createBridge(s)
     for (const id of ids) c.addNodeState(id)
@@ -182,6 +192,12 @@ export class Cluster {
         if (b === ref) add.push([a, id])
       }
       this.s.faults.blocked.push(...add)
+      const addSilent: Array<[string, string]> = []
+      for (const [a, b] of this.s.faults.silent ?? []) {
+        if (a === ref) addSilent.push([id, b])
+        if (b === ref) addSilent.push([a, id])
+      }
+      ;(this.s.faults.silent ??= []).push(...addSilent)
       this.s.faults.describe.push(`${id} joins on the side of ${ref}`)
     }
     applyFaults(this.s)
@@ -191,7 +207,8 @@ export class Cluster {
 
   // ---- network faults (replace the current partition; loss is kept until heal) ----
 
-  partition(groups: string[][]): void {
+  /** `silent`: drop only on the receivers' input (see FaultState.silent), so no sender gets a send error. */
+  partition(groups: string[][], o: { silent?: boolean } = {}): void {
     const all = this.ids()
     const listed = new Set(groups.flat())
     for (const id of listed) this.node(id)
@@ -201,9 +218,9 @@ export class Cluster {
     gs.forEach((g, i) => g.forEach((id) => { if (group.has(id)) throw new Error(`${id} is in two groups`); group.set(id, i) }))
     const blocked: Array<[string, string]> = []
     for (const a of all) for (const b of all) if (a !== b && group.get(a) !== group.get(b)) blocked.push([a, b])
-    this.setBlocked(blocked, `partition ${gs.map((g) => g.join(',')).join(' / ')}`)
+    this.setBlocked(blocked, `partition ${gs.map((g) => g.join(',')).join(' / ')}${o.silent ? ' (silent drops)' : ''}`, o.silent)
   }
-  isolate(id: string): void { this.node(id); this.partition([[id]]) }
+  isolate(id: string, o: { silent?: boolean } = {}): void { this.node(id); this.partition([[id]], o) }
   /** left and right cannot reach each other; middle reaches both (a non-transitive partition). */
   bridge(left: string[], middle: string[], right: string[]): void {
     for (const id of [...left, ...middle, ...right]) this.node(id)
@@ -218,6 +235,35 @@ export class Cluster {
     this.s.faults.describe.push(`oneway ${from}->${to}`)
     applyFaults(this.s)
   }
+  /** `id` cannot receive from `peers` (default: everyone else); it still sends. Dropped at `id`'s input only (silent:
+   *  no peer gets a send error). Added to what is already blocked. */
+  onewayIn(id: string, peers = this.ids().filter((x) => x !== id)): void {
+    this.node(id)
+    for (const p of peers) { this.node(p); (this.s.faults.silent ??= []).push([p, id]) }
+    this.s.faults.describe.push(`oneway ${peers.join(',')}->${id} blocked (${id} hears nobody)`)
+    applyFaults(this.s)
+  }
+  /** Packets from `id` never reach `peers` (default: everyone else); it still receives. Dropped at the peers' input
+   *  only, so `id` sends without an error and never learns from its own kernel that nothing arrives. */
+  onewayOut(id: string, peers = this.ids().filter((x) => x !== id)): void {
+    this.node(id)
+    for (const p of peers) { this.node(p); (this.s.faults.silent ??= []).push([id, p]) }
+    this.s.faults.describe.push(`oneway ${id}->${peers.join(',')} blocked (nobody hears ${id})`)
+    applyFaults(this.s)
+  }
+  /**
+   * Ingress loss on one node: `percent`% of every packet arriving on its veth is dropped (100 blocks all of it;
+   * 0 removes the fault). Only the input of that node, so each packet it sends still arrives.
+   */
+  ingress(id: string, percent: number): void {
+    if (!(percent >= 0 && percent <= 100)) throw new Error(`ingress loss must be 0..100 (got ${percent})`)
+    this.node(id)
+    const rest = (this.s.faults.ingress ?? []).filter((g) => g.node !== id)
+    this.s.faults.ingress = percent ? [...rest, { node: id, percent }] : rest
+    this.s.faults.describe = this.s.faults.describe.filter((d) => !d.startsWith(`ingress ${id} `))
+    if (percent) this.s.faults.describe.push(`ingress ${id} ${percent >= 100 ? 'blocked' : `${percent}% loss`}`)
+    applyFaults(this.s)
+  }
   loss(percent: number, nodes: string[] | null): void {
     if (!(percent >= 0 && percent <= 100)) throw new Error(`loss must be 0..100 (got ${percent})`)
     for (const id of nodes ?? []) this.node(id)
@@ -230,9 +276,10 @@ export class Cluster {
     this.s.faults = emptyFaults()
     applyFaults(this.s)
   }
-  private setBlocked(blocked: Array<[string, string]>, what: string): void {
-    this.s.faults.blocked = blocked
-    this.s.faults.describe = [...this.s.faults.describe.filter((d) => d.startsWith('loss')), what]
+  private setBlocked(blocked: Array<[string, string]>, what: string, silent = false): void {
+    this.s.faults.blocked = silent ? [] : blocked
+    this.s.faults.silent = silent ? blocked : []
+    this.s.faults.describe = [...this.s.faults.describe.filter((d) => d.startsWith('loss') || d.startsWith('ingress')), what]
     applyFaults(this.s)
   }
   faultsText(): string { return this.s.faults.describe.length ? this.s.faults.describe.join('; ') : 'none' }

@@ -61,12 +61,12 @@ export function nsPids(ns: string): number[] {
 
 // ---- faults ---------------------------------------------------------------------------------
 
-export function emptyFaults(): FaultState { return { blocked: [], loss: null, describe: [] } }
+export function emptyFaults(): FaultState { return { blocked: [], silent: [], loss: null, ingress: [], describe: [] } }
 
 /** The nft script for one node: a whole table, replaced atomically (add, delete, add in one transaction). */
 export function renderNft(s: RunState, n: NodeState): string {
   const ipOf = new Map(s.nodes.map((x) => [x.id, x.ip]))
-  const dropIn = [...new Set(s.faults.blocked.filter(([, to]) => to === n.id).map(([from]) => ipOf.get(from)!).filter(Boolean))]
+  const dropIn = [...new Set([...s.faults.blocked, ...(s.faults.silent ?? [])].filter(([, to]) => to === n.id).map(([from]) => ipOf.get(from)!).filter(Boolean))]
   const dropOut = [...new Set(s.faults.blocked.filter(([from]) => from === n.id).map(([, to]) => ipOf.get(to)!).filter(Boolean))]
   const input: string[] = []
   const output: string[] = []
@@ -86,6 +86,12 @@ export function renderNft(s: RunState, n: NodeState): string {
       if (others.length) output.push(`oifname "${n.veth}" ip daddr { ${others.join(', ')} } numgen random mod 100 < ${p} drop`)
       output.push(`oifname "${n.veth}" ip daddr 224.0.0.0/4 numgen random mod 100 < ${p} drop`)
     }
+  }
+  // Ingress faults of this node: only what arrives on its veth (its own API traffic runs on lo and is untouched);
+  // what it sends leaves as usual, so it still talks (and gossips) while it hears little or nothing.
+  for (const g of s.faults.ingress ?? []) {
+    if (g.node !== n.id) continue
+    input.push(g.percent >= 100 ? `iifname "${n.veth}" drop` : `iifname "${n.veth}" numgen random mod 100 < ${g.percent} drop`)
   }
   return [
     `table inet ${NFT_TABLE}`,

@@ -24,6 +24,20 @@ function spawnInNs(ns: string, args: string[], logFile: string): { pid: number; 
   } finally { closeSync(fd) }
 }
 
+/** Starts any command inside a node's namespace (the membership-faults bench runs Serf this way) and records it
+ *  as the node's agent, so signals and teardown treat it like one. */
+export function startCommand(s: RunState, n: NodeState, cmd: string, args: string[]): void {
+  if (sameProcess(n.pid, n.pidStart)) throw new Error(`${n.id} is already running (pid ${n.pid})`)
+  const fd = openSync(n.logFile, 'a')
+  try {
+    const child = spawn('ip', ['netns', 'exec', n.ns, cmd, ...args], { detached: true, stdio: ['ignore', fd, fd] })
+    child.unref()
+    if (!child.pid) throw new Error(`could not spawn ${cmd} in ${n.ns}`)
+    n.pid = child.pid; n.pidStart = procStartTime(child.pid); n.proc = 'running'; n.starts++
+    saveState(s)
+  } finally { closeSync(fd) }
+}
+
 export function agentArgs(s: RunState, n: NodeState, opts: { expect?: number | null } = {}): string[] {
   const args = [AGENT_BIN, 'agent',
     '--id', n.id,

@@ -10,6 +10,7 @@ import { lowestId, sleep } from './sys.ts'
 import { table } from './table.ts'
 import { preflight } from './preflight.ts'
 import { listRuns } from './state.ts'
+import { ViewLog } from './views.ts'
 
 export const QUICK = /^(1|true|yes)$/i.test(process.env.PARTITION_QUICK ?? '') || (!!process.env.CI && process.env.PARTITION_QUICK !== '0')
 
@@ -32,6 +33,8 @@ export interface ScenarioResult {
   violations: string[]
   notes: string[]
   measures: Array<{ name: string; ms: number | null; boundMs: number }>
+  /** Tables a scenario adds (the fault matrix's per-observer figures), printed after the measures. */
+  reports: Array<{ title: string; headers: string[]; rows: string[][] }>
   durationMs: number
   tasks: { support: TaskSupport; submitted: number; acked: number; runs: number; failoverDuplicates: number; async: number; asyncOk: number; errors: Record<string, number> } | null
   runDir: string | null
@@ -41,6 +44,8 @@ export class Ctx {
   readonly violations: string[] = []
   readonly notes: string[] = []
   readonly measures: ScenarioResult['measures'] = []
+  readonly reports: ScenarioResult['reports'] = []
+  private viewLog: ViewLog | null = null
   /**
    * Task checks count from this wall-clock time (epoch ms; 0: from the start). A scenario that starts a new cluster
    * from wiped data dirs moves it past the wipe: work accepted by a node whose journal was wiped is gone by design.
@@ -51,6 +56,17 @@ export class Ctx {
   constructor(readonly cluster: Cluster, readonly monitor: Monitor, readonly tl: Timeline, readonly quick: boolean) {}
 
   log(msg: string): void { this.tl.add('note', { msg }) }
+  /** A table printed with the result; also a `report` event (JSON line) on the timeline. */
+  report(title: string, headers: string[], rows: string[][], data?: unknown): void {
+    this.reports.push({ title, headers, rows })
+    this.tl.add('report', { title, data: data ?? rows.map((r) => Object.fromEntries(headers.map((h, i) => [h, r[i]]))) })
+  }
+  /** Follows every agent's /v1/events (started on first use, stopped by the runner): each member-state change. */
+  async views(): Promise<ViewLog> {
+    if (!this.viewLog) { this.viewLog = new ViewLog(this.cluster, this.tl); await this.viewLog.start() }
+    return this.viewLog
+  }
+  async stopViews(): Promise<void> { await this.viewLog?.stop() }
   violation(what: string): void { this.violations.push(what); this.tl.add('violation', { what }) }
   check(ok: boolean, what: string): boolean { if (!ok) this.violation(what); return ok }
   sleep(ms: number): Promise<void> { return sleep(ms) }
@@ -185,10 +201,11 @@ export async function runScenario(def: ScenarioDef, o: RunOptions = {}): Promise
   for (const r of staleRuns()) { print(`removing leftovers of crashed run ${r.runId}`); teardown(r) }
   pruneRuns(40)
   const started = Date.now()
-  const result: ScenarioResult = { name: def.name, title: def.title, ok: false, violations: [], notes: [], measures: [], durationMs: 0, tasks: null, runDir: null }
+  const result: ScenarioResult = { name: def.name, title: def.title, ok: false, violations: [], notes: [], measures: [], reports: [], durationMs: 0, tasks: null, runDir: null }
   const quorum = def.quorum ?? 'majority'
   let cluster: Cluster | null = null
   let tl: Timeline | null = null
+  let ctxRef: Ctx | null = null
   print(`\n=== ${def.name}: ${def.title} (quorum=${quorum}${QUICK ? ', QUICK durations' : ''})`)
   try {
     const ids = Array.isArray(def.nodes) ? def.nodes : undefined
@@ -201,6 +218,7 @@ export async function runScenario(def: ScenarioDef, o: RunOptions = {}): Promise
     const monitor = new Monitor(cluster, tl, 250, quorum === 'majority')
     monitor.start()
     const ctx = new Ctx(cluster, monitor, tl, QUICK)
+    ctxRef = ctx
     const master = cluster.lowestLive()!
     const support = await detectTasks(cluster, master)
     tl.add('note', { msg: `tasks: ${support.supported ? 'on' : 'off'}: ${support.why}` })
@@ -216,6 +234,7 @@ export async function runScenario(def: ScenarioDef, o: RunOptions = {}): Promise
     await ctx.hold(1500) // let in-flight probes finish under the final master
     await load?.stop()
     await monitor.stop()
+    await ctx.stopViews()
     ctx.violations.push(...monitor.violations.filter((v) => !ctx.violations.includes(v)))
     if ((def.lineages ?? 'one') === 'one' && monitor.clusterIds.size > 1) {
       ctx.violation(`one cluster, one lineage: ${monitor.clusterIds.size} cluster ids were reported (${[...monitor.clusterIds].join(', ')})`)
@@ -245,10 +264,13 @@ export async function runScenario(def: ScenarioDef, o: RunOptions = {}): Promise
     result.violations = ctx.violations
     result.notes.push(...ctx.notes)
     result.measures = ctx.measures
+    result.reports = ctx.reports
   } catch (e) {
     result.violations.push(`harness error: ${(e as Error).stack ?? e}`)
     tl?.add('violation', { what: `harness error: ${(e as Error).message}` })
   } finally {
+    await ctxRef?.stopViews().catch(() => {})
+    if (ctxRef && !result.reports.length) result.reports = ctxRef.reports
     result.durationMs = Date.now() - started
     result.ok = result.violations.length === 0
     if (tl) printTimeline(def, tl.events, result, print, !result.ok && !o.jsonl)
@@ -293,6 +315,7 @@ function printTimeline(def: ScenarioDef, events: TimelineEvent[], r: ScenarioRes
   print(`--- timeline of ${def.name} (${events.length} events; JSON lines in ${r.runDir ? join(r.runDir, 'timeline.jsonl') : '-'})`)
   print(table(['t (s)', 'event', 'agents', 'detail'], shown.map((e) => [Number.isNaN(e.t) ? '' : (e.t / 1000).toFixed(2), e.kind, e.nodes.join(','), e.detail.slice(0, 150)])))
   print(table(['measure', 'observed', 'bound'], r.measures.map((m) => [m.name, m.ms === null ? 'NOT REACHED' : `${(m.ms / 1000).toFixed(2)} s`, `${(m.boundMs / 1000).toFixed(0)} s`])))
+  for (const rep of r.reports) { print(`--- ${rep.title}`); print(table(rep.headers, rep.rows)) }
   if (r.tasks) {
     const t = r.tasks
     print(t.support.supported

@@ -33,8 +33,14 @@ export interface NodeState {
 }
 
 export interface FaultState {
-  blocked: Array<[string, string]> // directed: packets from [0] never reach [1]
+  blocked: Array<[string, string]> // directed: packets from [0] never reach [1] (dropped on [0]'s output and [1]'s input)
+  /** Directed like `blocked`, dropped only on [1]'s input: the sender's sendto succeeds and nothing tells it the
+   *  packet is lost, as on a real network. (An output drop fails sendto with EPERM, which memberlist/Serf takes
+   *  as "could not send", not as a failed probe, so it never suspects the peer.) */
+  silent?: Array<[string, string]>
   loss: { percent: number; nodes: string[] | null } | null
+  /** Ingress faults of single nodes: p% of every packet arriving on the node's veth is dropped (100: nothing arrives). */
+  ingress?: Array<{ node: string; percent: number }>
   describe: string[]
 }
 
