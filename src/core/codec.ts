@@ -74,7 +74,7 @@ const masterClaim = z.object({ id: str, term: uint, ms: uint, sig: sig.optional(
 const cluster = z.string().max(64)
 
 export const messageSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('ping'), seq: uint, from: str, gossip: updates, cluster: cluster.optional(), master: masterClaim.optional() }),
+  z.object({ t: z.literal('ping'), seq: uint, from: str, gossip: updates, cluster: cluster.optional(), master: masterClaim.optional(), revive: z.literal(true).optional() }),
   z.object({ t: z.literal('ack'), seq: uint, from: str, gossip: updates, cluster: cluster.optional(), master: masterClaim.optional() }),
   z.object({ t: z.literal('nack'), seq: uint, from: str }),
   z.object({ t: z.literal('ping-req'), seq: uint, from: str, target: str, targetPeer: str }),

@@ -18,8 +18,11 @@ export const DEAF_PROBES = 2
 export class LocalHealth {
   private value = 0
   private deaf = 0
-  /** Local time of the last probe that failed or went unanswered. */
+  /** Local time of the last probe that failed or went unanswered, and of the last that was answered. */
   private troubleAt = -Infinity
+  private answeredAt = -Infinity
+  /** F1: set while this node holds its return (membership.ts); it then probes at the base rate too. */
+  held = false
 
   constructor(private readonly max: number) {}
 
@@ -30,10 +33,11 @@ export class LocalHealth {
   /**
    * Stretch factor for this node's probe interval and timeouts. A deaf node probes at the base rate and timeouts: it
    * accuses nobody meanwhile (M1), and its next probe is what finds the network back, so stretching it (up to
-   * 9 x 500 ms, with timeouts of 3.6 s that keep every member under a probe at once) would only delay the heal.
+   * 9 x 500 ms, with timeouts of 3.6 s that keep every member under a probe at once) would only delay the heal. A
+   * flapping node holding its return (F1) does the same: it is out already, and its quiet test needs fresh probes.
    */
   get factor(): number {
-    return this.holding ? 1 : 1 + this.value
+    return this.holding || this.held ? 1 : 1 + this.value
   }
 
   /** M1: this node hears nobody, so its own failed probes say nothing about the others. */
@@ -61,6 +65,11 @@ export class LocalHealth {
     return now - this.troubleAt
   }
 
+  /** How long ago a probe of this node's was last answered. */
+  answeredAgo(now: number): number {
+    return now - this.answeredAt
+  }
+
   /** One of this node's probes failed or nothing answered it (now: for quietFor). */
   trouble(now: number): void {
     this.troubleAt = now
@@ -72,7 +81,8 @@ export class LocalHealth {
   }
 
   /** A probe succeeded. */
-  better(): void {
+  better(now: number): void {
     if (this.value > 0) this.value--
+    this.answeredAt = now
   }
 }

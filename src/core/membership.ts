@@ -257,8 +257,13 @@ export class Membership {
       this.deaths = this.deaths.filter((t) => now - t < FLAP_WINDOW_MS)
       this.deaths.push(now)
     }
-    if (this.deaths.length < 2 && this.refutes.length < FLAP_REFUTES) return false
+    // Flapping: died twice, or died after refuting suspicions over and over (a lossy NIC: the first death already
+    // follows a string of suspicions), or suspected over and over.
+    const flapping =
+      this.deaths.length >= 2 || (this.deaths.length === 1 && u.state === 'dead' && this.refutes.length > FLAP_REFUTES / 2) || this.refutes.length >= FLAP_REFUTES
+    if (!flapping) return false
     this.heldReturn = { incarnation: u.incarnation, since: now }
+    this.health.held = true
     this.ctx.emit({ type: 'flapping', heldMs: FLAP_HOLD_MS })
     return true
   }
@@ -272,7 +277,10 @@ export class Membership {
   releaseReturn(now: number): void {
     const h = this.heldReturn
     if (!h || now - h.since < FLAP_HOLD_MS || this.health.quietFor(now) < FLAP_HOLD_MS) return
+    // Quiet must mean heard: a probe answered within the last two intervals, not merely none failed yet.
+    if (this.health.answeredAgo(now) > 2 * this.ctx.config.probeIntervalMs) return
     this.heldReturn = null
+    this.health.held = false
     this.deaths = []
     this.refutes = []
     const self = this.ctx.self

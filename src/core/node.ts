@@ -141,9 +141,11 @@ export class ClusterCore {
       case 'ping':
         m.mergeAll(msg.gossip, now, false)
         this.heardProbe(msg.from, msg.cluster, msg.master, now)
-        // F1: a flapping node holding its return answers no probe, so every observer reaches the same verdict on
-        // its own evidence (M3) instead of some holding it suspect for as long as one probe in five gets through.
-        if (!m.returnHeld) this.ctx.send(fromPeer, { t: 'ack', seq: msg.seq, from: this.ctx.self.id, gossip: m.takeGossip(), ...this.probeExtras(now) })
+        // F1: a flapping node holding its return answers no probe of a member that holds it live, so every observer
+        // reaches the same verdict on its own evidence (M3) instead of some holding it suspect for as long as one
+        // probe in five gets through. It answers revive probes (the sender holds it gone already): two flapping
+        // nodes must not keep each other out.
+        if (!m.returnHeld || msg.revive) this.ctx.send(fromPeer, { t: 'ack', seq: msg.seq, from: this.ctx.self.id, gossip: m.takeGossip(), ...this.probeExtras(now) })
         // A ping from a member we consider gone means the partition healed or it came back: exchange full state.
         if (this.ctx.isGone(msg.from)) m.syncGone(fromPeer, this.ctx.addrsOfPeer(fromPeer), now)
         break

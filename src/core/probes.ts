@@ -195,7 +195,9 @@ export class Prober {
     if (revive) this.revivedAt.set(m.id, now)
     const seq = this.ctx.nextSeq()
     this.probes.set(seq, { seq, target: m.id, peer: m.peer, phase: 'direct', deadline: now + this.timeout(), revive, expectedNacks: 0, nacks: 0, refused: false, helpers: [] })
-    this.ctx.send(m.peer, { t: 'ping', seq, from: this.ctx.self.id, gossip: revive ? [] : this.hooks.gossipFor(m), ...this.hooks.extras(now) }, m.addrs)
+    const ping: Extract<Message, { t: 'ping' }> = { t: 'ping', seq, from: this.ctx.self.id, gossip: revive ? [] : this.hooks.gossipFor(m), ...this.hooks.extras(now) }
+    if (revive) ping.revive = true
+    this.ctx.send(m.peer, ping, m.addrs)
   }
 
   private toIndirect(p: Probe, now: number): void {
@@ -221,8 +223,11 @@ export class Prober {
   private fail(p: Probe, now: number): void {
     this.probes.delete(p.seq)
     this.ctx.emit({ type: 'probe', target: p.target, ok: false, indirect: p.phase === 'indirect' })
+    // F1's quiet test: a failure counts against this node unless the target's host refused the connection (a member
+    // that is gone for good must not keep a flapping node out); revive probes count too, as a node that holds
+    // everyone else dead probes nobody else.
+    if (!p.refused) this.health.trouble(now)
     if (p.revive) return
-    this.health.trouble(now)
     // Lifeguard local health: missing nacks suggest the problem is here, not at the target.
     if (p.nacks < p.expectedNacks) this.health.worse()
     // M1: helpers were asked and none answered, not even to say they could not reach the target either, and the
@@ -256,7 +261,7 @@ export class Prober {
     if (!p) return
     this.probes.delete(seq)
     this.ctx.emit({ type: 'probe', target: p.target, ok: true, indirect: p.phase === 'indirect' })
-    this.health.better()
+    this.health.better(now)
     this.heard(now)
     const m = this.ctx.members.get(p.target)
     if (m && m.peer === p.peer) this.note(p.target, 'ackAt', now)
@@ -284,7 +289,7 @@ export class Prober {
     for (const p of this.probes.values()) {
       if (p.peer !== m.peer || p.phase !== 'direct') continue
       waiting = true
-      this.ctx.send(m.peer, { t: 'ping', seq: p.seq, from: this.ctx.self.id, gossip: p.revive ? [] : this.hooks.gossipFor(m), ...this.hooks.extras(now) }, m.addrs)
+      this.ctx.send(m.peer, { t: 'ping', seq: p.seq, from: this.ctx.self.id, gossip: p.revive ? [] : this.hooks.gossipFor(m), ...this.hooks.extras(now), ...(p.revive ? { revive: true as const } : {}) }, m.addrs)
     }
     if (!waiting && !this.probing(m.id)) this.start(m, now, false)
   }

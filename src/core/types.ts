@@ -63,7 +63,8 @@ export interface MasterClaim {
 
 /** Wire messages of the protocol. Direct ones go to one peer; `updates` rides the broadcast channel (gossipsub). */
 export type Message =
-  | { t: 'ping'; seq: number; from: string; gossip: MemberUpdate[]; cluster?: string; master?: MasterClaim }
+  /** `revive`: a probe of a member the sender holds gone (probes.ts); a flapping member answers only these (F1). */
+  | { t: 'ping'; seq: number; from: string; gossip: MemberUpdate[]; cluster?: string; master?: MasterClaim; revive?: true }
   | { t: 'ack'; seq: number; from: string; gossip: MemberUpdate[]; cluster?: string; master?: MasterClaim }
   | { t: 'nack'; seq: number; from: string }
   | { t: 'ping-req'; seq: number; from: string; target: string; targetPeer: PeerKey }
