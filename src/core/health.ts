@@ -50,10 +50,14 @@ export class LocalHealth {
     this.deaf++
   }
 
+  /** Local time the last deaf spell ended (F1 counts the claims refuted right after one as deaths). */
+  deafEndedAt = -Infinity
+
   /** Something answered a probe (an ack, or a helper's nack). True when this ends a deaf spell (M1). */
-  heard(): boolean {
+  heard(now: number): boolean {
     const was = this.holding
     this.deaf = 0
+    if (was) this.deafEndedAt = now
     return was
   }
 

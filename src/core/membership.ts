@@ -39,6 +39,8 @@ export const FLAP_WINDOW_MS = 60_000
 export const FLAP_REFUTES = 6
 /** F1: how long a flapping member must be well before it asks to be re-admitted: longer than one 10 s flap. */
 export const FLAP_HOLD_MS = 12_000
+/** F1: a claim refuted this soon after a deaf spell counts as a death (a 5 s spell is one the others notice). */
+const DEAF_AFTERMATH_MS = 5_000
 /** At most one full state exchange per this long with a member we hold gone that pings or answers us. */
 const GONE_SYNC_MS = 1_000
 
@@ -75,6 +77,7 @@ export class Membership {
   /** F1: local times this node learned of a verdict of its own death, and the refutation it holds back. */
   private deaths: number[] = []
   private refutes: number[] = []
+  private countedSpell = -Infinity
   private heldReturn: { incarnation: number; since: number } | null = null
   private readonly goneSyncAt = new Map<string, number>()
 
@@ -253,7 +256,12 @@ export class Membership {
     if (this.health.score === 0 && !this.health.holding) return false
     this.refutes = this.refutes.filter((t) => now - t < FLAP_WINDOW_MS)
     this.refutes.push(now)
-    if (u.state === 'dead') {
+    // A death, or the first claim refuted within DEAF_AFTERMATH_MS of a deaf spell: the others had this node dead or
+    // about to be, whichever of their claims reaches it first (a suspicion often does).
+    const spell = this.health.deafEndedAt
+    const afterDeaf = now - spell < DEAF_AFTERMATH_MS && this.countedSpell !== spell
+    if (u.state === 'dead' || afterDeaf) {
+      if (afterDeaf) this.countedSpell = spell
       this.deaths = this.deaths.filter((t) => now - t < FLAP_WINDOW_MS)
       this.deaths.push(now)
     }

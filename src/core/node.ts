@@ -201,7 +201,7 @@ export class ClusterCore {
         if (m && m !== this.ctx.self && this.ctx.isLive(m)) this.prober.disconnected(m, now)
         break
       case 'send-failed':
-        this.prober.sendFailed(obs.peer, now)
+        this.prober.sendFailed(obs.peer, obs.refused === true, now)
         break
     }
     return this.finish(now)

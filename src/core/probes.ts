@@ -271,7 +271,7 @@ export class Prober {
 
   /** Something answered; at the end of a deaf spell others may hold this node dead: it pushes its state (hook). */
   private heard(now: number): void {
-    if (this.health.heard()) this.hooks.hearingAgain?.(now)
+    if (this.health.heard(now)) this.hooks.hearingAgain?.(now)
   }
 
   onNack(seq: number): void {
@@ -294,15 +294,15 @@ export class Prober {
     if (!waiting && !this.probing(m.id)) this.start(m, now, false)
   }
 
-  /** A send to `peer` failed at once: move its direct probes on, and nack the relays waiting on it. */
-  sendFailed(peer: PeerKey, now: number): void {
-    // A refusal is an answer: this node's network works (M1).
-    this.heard(now)
+  /** A send to `peer` failed: move its direct probes on, and nack the relays waiting on it. */
+  sendFailed(peer: PeerKey, refused: boolean, now: number): void {
+    // A refusal is an answer: this node's network works (M1). A timed-out dial is not.
+    if (refused) this.heard(now)
     for (const p of this.probes.values()) {
       if (p.peer === peer) {
-        p.refused = true
+        if (refused) p.refused = true
         if (p.phase === 'direct') this.toIndirect(p, now)
-      } else if (p.phase === 'indirect' && p.helpers.includes(peer)) {
+      } else if (refused && p.phase === 'indirect' && p.helpers.includes(peer)) {
         // A helper that is gone itself will send no nack: stop waiting for it.
         p.helpers = p.helpers.filter((h) => h !== peer)
         p.expectedNacks--

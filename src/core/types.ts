@@ -186,8 +186,12 @@ export type Observation =
   | { type: 'peer-connected'; peer: PeerKey; addrs: string[] }
   /** A transport connection closed: a hint to probe now, never a verdict. */
   | { type: 'peer-disconnected'; peer: PeerKey }
-  /** A send to this peer failed at once (dial refused, no route). */
-  | { type: 'send-failed'; peer: PeerKey }
+  /**
+   * A send to this peer failed (dial or write). `refused`: the peer's host answered that nothing listens there
+   * (ECONNREFUSED): evidence that the process is gone, and that this node's network works (probes.ts, M1). A dial
+   * that timed out proves neither.
+   */
+  | { type: 'send-failed'; peer: PeerKey; refused?: boolean }
 
 export type QuorumMode = 'majority' | 'none'
 

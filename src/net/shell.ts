@@ -119,7 +119,7 @@ class PeerSender {
           const cause = opened ? 'dial' : 'write'
           this.net.metrics.sendFailures.inc({ cause }, dropped.length)
           this.net.log.debug({ peer: this.peer.toString(), cause, err: (e as Error).message, dropped: dropped.length }, 'send failed')
-          this.net.observe({ type: 'send-failed', peer: this.peer.toString() })
+          this.net.observe({ type: 'send-failed', peer: this.peer.toString(), refused: opened && isRefused(e) })
         }
       }
     } finally {
@@ -597,4 +597,16 @@ function describeListenError(e: Error, listen: string): Error {
   if (/EADDRNOTAVAIL/.test(text)) return new NetError(`listen address ${listen} is not an address of this host`)
   if (/EACCES/.test(text)) return new NetError(`no permission to listen on ${listen}`)
   return new NetError(`cannot listen on ${listen}: ${e.message}`)
+}
+
+/**
+ * Did the dial fail because the peer's host refused the connection (ECONNREFUSED: nothing listens on the port)? libp2p
+ * wraps the transport's error (DialError, AggregateError with `errors`, `cause`), so the chain is searched, 4 deep.
+ */
+export function isRefused(e: unknown, depth = 0): boolean {
+  if (e === null || typeof e !== 'object' || depth > 4) return false
+  const x = e as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown }
+  if (x.code === 'ECONNREFUSED' || (typeof x.message === 'string' && x.message.includes('ECONNREFUSED'))) return true
+  if (Array.isArray(x.errors) && x.errors.some((c) => isRefused(c, depth + 1))) return true
+  return isRefused(x.cause, depth + 1)
 }

@@ -645,7 +645,7 @@ export class World {
     const target = this.byPeer.get(to)
     if (!target || !this.isRunning(target)) {
       // Connection refused (or an unknown peer): the shell sees the send fail at once.
-      const obs: Observation = { type: 'send-failed', peer: to }
+      const obs: Observation = { type: 'send-failed', peer: to, refused: true }
       this.at(this.now + this.net.delay(), { k: 'observe', node: from, gen: from.gen, obs })
       this.counters.lost++
       return

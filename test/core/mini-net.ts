@@ -97,7 +97,7 @@ export class MiniNet {
         const core = this.cores.get(m.to)
         if (!core || this.down.has(m.to)) continue
         if (m.msg.t === 'nack' && m.msg.from.startsWith('!refused:')) {
-          this.apply(m.to, core.observe({ type: 'send-failed', peer: 'p:' + m.msg.from.slice(9) }, this.now))
+          this.apply(m.to, core.observe({ type: 'send-failed', peer: 'p:' + m.msg.from.slice(9), refused: true }, this.now))
           continue
         }
         this.apply(m.to, core.receive('p:' + m.from, m.msg, this.now))

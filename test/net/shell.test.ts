@@ -108,5 +108,7 @@ describe('libp2p shell', () => {
     a.net.send(target, addrs, { t: 'nack', seq: 1, from: 'a' })
     await until('send-failed', () => a.obs.some((o) => o.type === 'send-failed' && o.peer === target))
     expect(await counter(a, 'conclave_send_failures_total', 'cause="dial"')).toBe(1)
+    // Nothing listens on the port any more: the host refused the dial, which the core takes as evidence (M1).
+    expect(a.obs.find((o) => o.type === 'send-failed' && o.peer === target)).toMatchObject({ refused: true })
   })
 })
