@@ -31,7 +31,7 @@ const { values: args } = parseArgs({
     'no-serf': { type: 'boolean', default: false },
     /** Which agents to run (conclave, conclave-exe, serf); the default is all that are available. */
     kinds: { type: 'string' },
-    /** Which parts to measure: cli, listen, join, idle. */
+    /** Which parts to measure: cli, listen, join, idle, breakdown (bytes by protocol and message type; an extra cluster run with CONCLAVE_WIRE_STATS=1). */
     parts: { type: 'string', default: 'cli,listen,join,idle' },
     /** The conclave bin to run (default: this checkout's bin/conclave.js), e.g. another checkout's, for before/after. */
     bin: { type: 'string' },
@@ -65,8 +65,8 @@ function tempDir(tag: string): string {
   tempDirs.push(d)
   return d
 }
-function start(cmd: string, argv: string[]): ChildProcess {
-  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } })
+function start(cmd: string, argv: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...env } })
   child.stderr!.resume()
   started.add(child)
   child.once('exit', () => started.delete(child))
@@ -89,7 +89,7 @@ interface Agent {
   startedAt: number
 }
 
-function launch(kind: Kind, id: string, port: number, api: number, join_: number | null): Agent {
+function launch(kind: Kind, id: string, port: number, api: number, join_: number | null, env: Record<string, string> = {}): Agent {
   let child: ChildProcess
   if (kind === 'serf') {
     const argv = ['agent', '-node', id, '-bind', `127.0.0.1:${port}`, '-rpc-addr', `127.0.0.1:${api}`, '-log-level', 'warn']
@@ -99,7 +99,7 @@ function launch(kind: Kind, id: string, port: number, api: number, join_: number
     const argv = ['agent', '--id', id, '--no-mdns', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', `127.0.0.1:${api}`,
       '--data-dir', tempDir(id), '--log-level', 'warn']
     if (join_ !== null) argv.push('--bootstrap', `/ip4/127.0.0.1/tcp/${join_}`)
-    child = kind === 'conclave' ? start(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, ...argv]) : start(EXE, argv)
+    child = kind === 'conclave' ? start(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, ...argv], env) : start(EXE, argv, env)
   }
   return { kind, id, port, api, child, startedAt: performance.now() }
 }
@@ -230,11 +230,11 @@ interface Cluster {
   agents: Agent[]
 }
 
-async function startCluster(kind: Kind, n: number): Promise<Cluster> {
+async function startCluster(kind: Kind, n: number, env: Record<string, string> = {}): Promise<Cluster> {
   const ports = await freePorts(2 * n)
   const agents: Agent[] = []
   for (let i = 0; i < n; i++) {
-    const a = launch(kind, `${kind === 'serf' ? 's' : 'node'}-${i + 1}`, ports[2 * i]!, ports[2 * i + 1]!, i === 0 ? null : ports[0]!)
+    const a = launch(kind, `${kind === 'serf' ? 's' : 'node'}-${i + 1}`, ports[2 * i]!, ports[2 * i + 1]!, i === 0 ? null : ports[0]!, env)
     agents.push(a)
     if (i === 0) await until(`${kind} seed listening`, () => tcpOpen(a.port), 15_000)
   }
@@ -278,6 +278,50 @@ async function measureIdle(c: Cluster): Promise<Idle> {
     tcpBps: bytes.tcp / n / secs,
     udpBps: bytes.udp / n / secs,
   }
+}
+
+/** One agent's /metrics as (series with labels) -> value. */
+async function scrape(a: Agent): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  const res = await fetch(`http://127.0.0.1:${a.api}/metrics`, { signal: AbortSignal.timeout(5_000) })
+  for (const line of (await res.text()).split('\n')) {
+    if (!line.startsWith('conclave_')) continue
+    const sp = line.lastIndexOf(' ')
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)))
+  }
+  return out
+}
+const sumScrapes = (ms_: Map<string, number>[]) => {
+  const out = new Map<string, number>()
+  for (const m of ms_) for (const [k, v] of m) out.set(k, (out.get(k) ?? 0) + v)
+  return out
+}
+const labelsOf = (series: string) => Object.fromEntries([...series.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]))
+
+interface Breakdown {
+  n: number
+  secs: number
+  wire: { tcp: number; packets: number } // per agent and second
+  delta: Map<string, number> // per agent and second, summed over the cluster / n
+  end: Map<string, number> // gauges at the end, summed over the cluster / n
+}
+
+/** The same idle window with CONCLAVE_WIRE_STATS=1: bytes by libp2p protocol and by message type (src/net/wire-stats.ts). */
+async function measureBreakdown(c: Cluster): Promise<Breakdown> {
+  log(`breakdown x${c.agents.length}: settling ${settleS} s, then ${idleS} s with wire stats`)
+  await sleep(settleS * 1000)
+  countPorts(c.agents.map((a) => a.port))
+  const before = sumScrapes(await Promise.all(c.agents.map(scrape)))
+  const t0 = performance.now()
+  await sleep(idleS * 1000)
+  const after = sumScrapes(await Promise.all(c.agents.map(scrape)))
+  const secs = (performance.now() - t0) / 1000
+  const bytes = readCounters()
+  const n = c.agents.length
+  const delta = new Map<string, number>()
+  for (const [k, v] of after) delta.set(k, (v - (before.get(k) ?? 0)) / n / secs)
+  const end = new Map([...after].map(([k, v]) => [k, v / n]))
+  return { n, secs, wire: { tcp: bytes.tcp / n / secs, packets: bytes.packets / n / secs }, delta, end }
 }
 
 /** A new agent joins the running cluster: process start to listening, and to alive in every member's view. */
@@ -344,6 +388,7 @@ const cli: { label: string; times: number[]; ok: boolean }[] = []
 const listens: { kind: Kind; listen: number[]; api: number[] }[] = []
 const idles: Idle[] = []
 const joins: { kind: Kind; n: number; listenMs: number; seenByAllMs: number }[] = []
+const breakdowns: Breakdown[] = []
 const failures: string[] = []
 
 try {
@@ -372,7 +417,7 @@ try {
   }
 
   for (const n of sizes) {
-    if (!parts.has('idle') && !parts.has('join')) break
+    if (!parts.has('idle') && !parts.has('join') && !parts.has('breakdown')) break
     for (const kind of kinds) {
       log(`${kind}: starting ${n} agents`)
       let c: Cluster | null = null
@@ -384,6 +429,20 @@ try {
       } catch (e) {
         // A cluster that does not form (e.g. on an overloaded machine) is reported, and the run goes on.
         failures.push(`${shown(kind)} × ${n}: ${(e as Error).message}`)
+        log(`FAILED ${failures.at(-1)}`)
+      } finally {
+        if (c) await Promise.all(c.agents.map((a) => stop(a.child)))
+        await Promise.all([...started].map(stop))
+      }
+    }
+    if (parts.has('breakdown') && kinds.includes('conclave')) {
+      let c: Cluster | null = null
+      try {
+        c = await startCluster('conclave', n, { CONCLAVE_WIRE_STATS: '1' })
+        breakdowns.push(await measureBreakdown(c))
+        dropCounters()
+      } catch (e) {
+        failures.push(`breakdown × ${n}: ${(e as Error).message}`)
         log(`FAILED ${failures.at(-1)}`)
       } finally {
         if (c) await Promise.all(c.agents.map((a) => stop(a.child)))
@@ -446,6 +505,58 @@ if (runSerf) {
     L.push(`| ${n} | ${f1(median(c.cpuPct) / median(s.cpuPct))}× | ${f1(median(c.rssMb) / median(s.rssMb))}× | ${f1((c.tcpBps + c.udpBps) / (s.tcpBps + s.udpBps))}× |`)
   }
   L.push('')
+}
+
+
+if (breakdowns.length > 0) {
+  // Per frame written: a yamux header (12 B) and noise's length prefix and tag (2 + 16 B).
+  const FRAME = 30
+  L.push('## Where the idle bytes go', '', `A separate cluster of ${args.label} agents with \`CONCLAVE_WIRE_STATS=1\` (src/net/wire-stats.ts counts every libp2p stream's payload and chunks by protocol, and each connection's socket bytes), same settle and idle window; figures are bytes sent per agent and second (the cluster's total / agents / seconds). ` +
+    `"frames" are the chunks a stream wrote, each one yamux frame in one noise frame (+${FRAME} B); "socket" is everything the connections wrote (noise, yamux, multistream-select, stream opens and closes, window updates); the wire adds IP/TCP headers and pure ACKs (nftables).`, '')
+  for (const b of breakdowns) {
+    const get = (name: string, want: Record<string, string>) => {
+      let t = 0
+      for (const [k, v] of b.delta) {
+        if (!k.startsWith(`${name}{`) && k !== name) continue
+        const l = labelsOf(k)
+        if (Object.entries(want).every(([kk, vv]) => l[kk] === vv)) t += v
+      }
+      return t
+    }
+    const protocols = new Set<string>()
+    for (const k of b.delta.keys()) if (k.startsWith('conclave_wire_stream_bytes_total{')) protocols.add(labelsOf(k).protocol!)
+    const socketOut = get('conclave_wire_connection_bytes_total', { direction: 'out' })
+    const conns = b.end.get('conclave_connections{kind="connections"}') ?? Number.NaN
+    L.push(`### ${b.n} agents (${f0(b.secs)} s, ${f1(conns)} libp2p connections per agent at the end)`, '')
+    L.push('| libp2p protocol | streams opened /s | payload B/s | frames /s | payload + framing B/s |', '|---|---|---|---|---|')
+    let attributed = 0
+    const rows = [...protocols].map((p) => {
+      const payload = get('conclave_wire_stream_bytes_total', { protocol: p, direction: 'out' })
+      const frames = get('conclave_wire_stream_chunks_total', { protocol: p, direction: 'out' })
+      const opened = get('conclave_wire_streams_total', { protocol: p, direction: 'outbound' })
+      return { p, payload, frames, opened, framed: payload + frames * FRAME }
+    }).sort((x, y) => y.framed - x.framed)
+    for (const r of rows) {
+      attributed += r.framed
+      L.push(`| \`${r.p}\` | ${f2(r.opened)} | ${f0(r.payload)} | ${f1(r.frames)} | ${f0(r.framed)} |`)
+    }
+    L.push(`| stream opens and closes (multistream-select, yamux SYN/FIN), window updates, pings | | | | ${f0(socketOut - attributed)} |`)
+    L.push(`| **socket bytes written** (${f1(get('conclave_wire_connection_chunks_total', { direction: 'out' }))} writes/s) | | | | **${f0(socketOut)}** |`)
+    L.push(`| IP/TCP headers and pure ACKs (${f1(b.wire.packets)} packets/s) | | | | ${f0(b.wire.tcp - socketOut)} |`)
+    L.push(`| **on the wire** (nftables) | | | | **${f0(b.wire.tcp)}** |`, '')
+    const types = new Set<string>()
+    for (const k of b.delta.keys()) if (k.startsWith('conclave_messages_sent_total{')) types.add(`${labelsOf(k).type} ${labelsOf(k).channel}`)
+    L.push('Protocol messages the core sent (encoded size, before any framing; a broadcast is counted once, at its publisher):', '')
+    L.push('| message | channel | messages /s | encoded B/s | B per message |', '|---|---|---|---|---|')
+    const trows = [...types].map((t) => {
+      const [type, channel] = t.split(' ') as [string, string]
+      const m = get('conclave_messages_sent_total', { type, channel })
+      const by = get('conclave_bytes_sent_total', { type, channel })
+      return { type, channel, m, by }
+    }).filter((r) => r.m > 0).sort((x, y) => y.by - x.by)
+    for (const r of trows) L.push(`| ${r.type} | ${r.channel} | ${f2(r.m)} | ${f0(r.by)} | ${f0(r.by / r.m)} |`)
+    L.push('')
+  }
 }
 
 if (failures.length > 0) L.push('## Not measured', '', ...failures.map((f) => `- ${f}`), '')
