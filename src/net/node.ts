@@ -9,6 +9,8 @@ import { mdns } from '@libp2p/mdns'
 import { ping, type PingService } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Registry } from 'prom-client'
+import { wireStats } from './wire-stats.ts'
 
 export type Services = { identify: Identify; ping: PingService; pubsub: GossipSub }
 export type Node = Libp2p<Services>
@@ -23,6 +25,8 @@ export interface NodeOptions {
   connectionProtector?: () => ConnectionProtector
   /** Called when an inbound connection is refused because the peer already has MAX_CONNECTIONS_PER_PEER. */
   onPeerLimit?: (peer: string) => void
+  /** Count bytes per libp2p protocol into this registry (src/net/wire-stats.ts; for the benchmark). */
+  wireStats?: Registry
 }
 
 /**
@@ -56,6 +60,7 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
   }
   node = await createLibp2p({
     start: false,
+    ...(o.wireStats ? { metrics: wireStats(o.wireStats) } : {}),
     ...(o.connectionProtector ? { connectionProtector: o.connectionProtector } : {}),
     connectionGater: { denyInboundEncryptedConnection: tooMany },
     privateKey: o.privateKey,
@@ -73,8 +78,10 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
       // Left undefined, libp2p passes NaN to p-retry (TimeoutNaNWarning).
       reconnectBackoffFactor: 2,
     },
-    // The core detects failures; this only reaps connections that are dead for a long time.
-    connectionMonitor: { pingInterval: 10_000, pingTimeout: { minTimeout: 2_000, maxTimeout: 10_000 } },
+    // The core detects failures; reaping stalled connections is src/net/monitor.ts's job, which pings only a
+    // connection that has been silent (libp2p's monitor pinged every connection from both ends every 10 s, a new
+    // stream each time: a quarter of the idle wire bytes at 10 agents).
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
       ping: ping(),
