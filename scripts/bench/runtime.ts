@@ -143,8 +143,8 @@ function cpuTicks(pid: number): number {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return Number(f[11]) + Number(f[12]) // utime + stime (fields 14, 15)
 }
-function rssKb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+function rssKb(pid: number, field = 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m ? Number(m[1]) : Number.NaN
 }
 
@@ -254,6 +254,8 @@ interface Idle {
   n: number
   cpuPct: number[] // per agent, % of one core
   rssMb: number[]
+  /** The anonymous part of the RSS (heap, buffers, stacks): what each agent costs on its own; the rest is file pages (the Node binary) shared by all agents on the host. */
+  anonMb: number[]
   tcpBps: number // per agent
   udpBps: number
 }
@@ -275,6 +277,7 @@ async function measureIdle(c: Cluster): Promise<Idle> {
     n,
     cpuPct: pids.map((_, i) => ((ticks1[i]! - ticks0[i]!) / CLK_TCK / secs) * 100),
     rssMb: pids.map((p) => rssKb(p) / 1024),
+    anonMb: pids.map((p) => rssKb(p, 'RssAnon') / 1024),
     tcpBps: bytes.tcp / n / secs,
     udpBps: bytes.udp / n / secs,
   }
@@ -489,10 +492,11 @@ for (const n of sizes) {
 L.push('')
 
 L.push('## Idle cost per agent', '', `After all agents see each other and ${settleS} s more, ${idleS} s of idling. CPU from /proc/<pid>/stat (utime+stime), as % of one core; RSS from /proc/<pid>/status at the end; ` +
+  '"anonymous" is RssAnon (heap, buffers, stacks: each agent\'s own), the rest of the RSS is file pages, mostly the Node binary, which agents on one host share; ' +
   'wire bytes from the nftables counters described in the script header (every IP packet of the cluster, headers included, per agent and second).', '')
-L.push('| agent | agents | CPU % median (max) | RSS MB median (max) | TCP B/s | UDP B/s | total B/s |', '|---|---|---|---|---|---|---|')
+L.push('| agent | agents | CPU % median (max) | RSS MB median (max) | of which anonymous MB, median | TCP B/s | UDP B/s | total B/s |', '|---|---|---|---|---|---|---|---|')
 for (const i of idles) {
-  L.push(`| ${shown(i.kind)} | ${i.n} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(Math.max(...i.rssMb))}) | ${f0(i.tcpBps)} | ${f0(i.udpBps)} | ${f0(i.tcpBps + i.udpBps)} |`)
+  L.push(`| ${shown(i.kind)} | ${i.n} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(Math.max(...i.rssMb))}) | ${f1(median(i.anonMb))} | ${f0(i.tcpBps)} | ${f0(i.udpBps)} | ${f0(i.tcpBps + i.udpBps)} |`)
 }
 L.push('')
 if (runSerf) {
