@@ -11,6 +11,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import { wireStats } from './wire-stats.ts'
+import { installLazyWindowUpdates } from './yamux-window.ts'
 
 export type Services = { identify: Identify; ping: PingService; pubsub: GossipSub }
 export type Node = Libp2p<Services>
@@ -47,6 +48,8 @@ export const MDNS_SERVICE_TAG = '_conclave._udp.local'
 export const BOOTSTRAP_TAG = 'keep-alive-bootstrap'
 
 export async function buildNode(o: NodeOptions): Promise<Node> {
+  // One yamux window update per half window instead of one per data frame received (src/net/yamux-window.ts).
+  installLazyWindowUpdates()
   const peerDiscovery: ((components: any) => PeerDiscovery)[] = []
   if (o.mdns) peerDiscovery.push(mdns({ serviceTag: MDNS_SERVICE_TAG, interval: 10_000 }))
   if (o.bootstrapWithPeerId.length > 0) {
