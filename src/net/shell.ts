@@ -73,11 +73,20 @@ class PeerSender {
   private stream?: Stream
   private lp?: LengthPrefixedStream<Stream>
   addrs: Multiaddr[] = []
+  private addrsKey = ''
 
   constructor(
     private readonly net: Net,
     readonly peer: PeerId,
   ) {}
+
+  /** The core passes the member's addresses with every message: parse them only when they change. */
+  setAddrs(addrs: string[]): void {
+    const key = addrs.join(' ')
+    if (key === this.addrsKey) return
+    this.addrsKey = key
+    this.addrs = parseAddrs(addrs)
+  }
 
   enqueue(item: Outgoing): void {
     if (this.queue.length >= SEND_QUEUE_MAX) {
@@ -314,7 +323,7 @@ export class Net implements AgentNet {
       sender = new PeerSender(this, peer)
       this.senders.set(to, sender)
     }
-    if (addrs.length > 0) sender.addrs = parseAddrs(addrs)
+    if (addrs.length > 0) sender.setAddrs(addrs)
     sender.enqueue({ bytes, type: msg.t, retried: false })
   }
 
