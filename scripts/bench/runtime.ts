@@ -327,25 +327,79 @@ async function measureBreakdown(c: Cluster): Promise<Breakdown> {
   return { n, secs, wire: { tcp: bytes.tcp / n / secs, packets: bytes.packets / n / secs }, delta, end }
 }
 
+/**
+ * Follows GET /v1/events of one conclave agent and notes when it first saw `id` alive, by the agent's own
+ * wall-clock stamp (same host, same clock). Nothing is polled: polling ten agents' member lists every 10 ms (as
+ * this benchmark did before) is ~600 HTTP requests a second, which slows the very agents being timed.
+ */
+class AliveTap {
+  readonly seen = new Map<string, number>()
+  private readonly ctl = new AbortController()
+  readonly ready: Promise<void>
+  constructor(a: Agent) {
+    let opened!: () => void
+    this.ready = new Promise((r) => (opened = r))
+    void (async () => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${a.api}/v1/events`, { signal: this.ctl.signal })
+        opened()
+        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()
+        let buf = ''
+        for (;;) {
+          const { value, done } = await reader.read()
+          if (done) return
+          buf += value
+          let i: number
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const data = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '))
+            buf = buf.slice(i + 2)
+            if (!data) continue
+            const e = JSON.parse(data.slice(6))
+            const m = e.member
+            if ((e.type === 'member-joined' || e.type === 'member-state') && m?.state === 'alive' && !this.seen.has(m.id)) this.seen.set(m.id, Date.parse(e.time))
+          }
+        }
+      } catch {
+        opened()
+      }
+    })()
+  }
+  close(): void {
+    this.ctl.abort()
+  }
+}
+
 /** A new agent joins the running cluster: process start to listening, and to alive in every member's view. */
 async function measureJoin(c: Cluster): Promise<{ listenMs: number; seenByAllMs: number }> {
   const [port, api] = await freePorts(2)
   const id = `${c.kind === 'serf' ? 's' : 'node'}-join-${port}`
+  const taps = c.kind === 'serf' ? [] : c.agents.map((m) => new AliveTap(m))
+  await Promise.all(taps.map((t) => t.ready))
+  const wallStart = Date.now()
   const a = launch(c.kind, id, port, api, c.agents[0]!.port)
   let listenMs = Number.NaN
   const listening = until('joiner listening', async () => {
     if (await tcpOpen(port)) { listenMs = performance.now() - a.startedAt; return true }
     return false
   }, 15_000, 5)
-  // Serf's members command is a process per call: polling all members takes ~10 ms each, which bounds the
-  // resolution of Serf's figure; conclave's members are polled over HTTP in parallel.
   let seenMs = Number.NaN
-  const everyone = [...c.agents]
-  await until(`${id} seen alive by all`, async () => {
-    const views = await Promise.all(everyone.map(aliveSeenBy))
-    if (views.every((v) => v.has(id))) { seenMs = performance.now() - a.startedAt; return true }
-    return false
-  }, 30_000, 10)
+  try {
+    if (c.kind === 'serf') {
+      // Serf's members command is a process per call: polling all members takes ~10 ms each, which bounds the
+      // resolution of Serf's figure.
+      const everyone = [...c.agents]
+      await until(`${id} seen alive by all`, async () => {
+        const views = await Promise.all(everyone.map(aliveSeenBy))
+        if (views.every((v) => v.has(id))) { seenMs = performance.now() - a.startedAt; return true }
+        return false
+      }, 30_000, 10)
+    } else {
+      await until(`${id} seen alive by all`, async () => taps.every((t) => t.seen.has(id)), 30_000, 50)
+      seenMs = Math.max(...taps.map((t) => t.seen.get(id)!)) - wallStart
+    }
+  } finally {
+    for (const t of taps) t.close()
+  }
   await listening
   await stop(a.child)
   return { listenMs, seenByAllMs: seenMs }
@@ -479,7 +533,7 @@ L.push('| agent | listen port | API |', '|---|---|---|')
 for (const l of listens) L.push(`| ${shown(l.kind)} | ${ms(l.listen)} | ${ms(l.api)} |`)
 L.push('')
 
-L.push('## A new agent joining a running cluster', '', 'Process start of the joiner (bootstrapping to the first agent) to listening, and to "alive" in every member\'s view (polled every 10 ms; Serf\'s view is read with one `serf members` process per member, which adds up to ~10 ms per member to its figure). 3 joins per row; each figure is min / median / max in ms.', '')
+L.push('## A new agent joining a running cluster', '', 'Process start of the joiner (bootstrapping to the first agent) to listening, and to "alive" in every member\'s view. conclave: the latest of the members\' own event stamps (`GET /v1/events`, member-joined or member-state alive; same host, same clock), so the agents are not polled while they are timed; Serf: polled every 10 ms with one `serf members` process per member, which adds up to ~10 ms per member to its figure. 3 joins per row; each figure is min / median / max in ms.', '')
 L.push('| agent | cluster | listening | seen alive by all |', '|---|---|---|---|')
 for (const n of sizes) {
   for (const kind of kinds) {
