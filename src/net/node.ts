@@ -47,6 +47,12 @@ export const MAX_STREAMS_PER_CONNECTION = 256
 export const MDNS_SERVICE_TAG = '_conclave._udp.local'
 export const BOOTSTRAP_TAG = 'keep-alive-bootstrap'
 
+/** Gossipsub's fast message id: origin peer id and sequence number, the fields of its StrictSign message id. */
+export function fastMsgId(m: { from?: Uint8Array; seqno?: Uint8Array }): string {
+  if (!m.from || !m.seqno) return ''
+  return `${Buffer.from(m.from.buffer, m.from.byteOffset, m.from.byteLength).toString('base64')}/${Buffer.from(m.seqno.buffer, m.seqno.byteOffset, m.seqno.byteLength).toString('base64')}`
+}
+
 export async function buildNode(o: NodeOptions): Promise<Node> {
   // One yamux window update per half window instead of one per data frame received (src/net/yamux-window.ts).
   installLazyWindowUpdates()
@@ -102,6 +108,12 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
         Dscore: 2,
         Dlazy: 0,
         gossipFactor: 0,
+        // Every message arrives once from its publisher (floodPublish) and again from relays, and without a fast id
+        // gossipsub checks each copy's Ed25519 signature before it looks the message up in its seen cache: a
+        // quarter of an idle agent's CPU at 10 agents was these checks, two thirds of them on duplicates. The
+        // fast id is the message id itself (origin and sequence number: the StrictSign id); only a message that
+        // passed validation enters the fast-id cache, so a forged copy can never shadow a real one.
+        fastMsgIdFn: fastMsgId,
       }) as (components: any) => GossipSub,
     },
   })
