@@ -1,10 +1,10 @@
 // Summarizes a V8 .cpuprofile (from `node --cpu-prof`): self time by function and by package, for the idle-cost
-// notes in docs/bench-runtime.md.   npx tsx scripts/bench/cpuprofile-summary.ts <file.cpuprofile> [--top 25] [--skip-s 10]
+// notes in docs/bench-runtime.md.   npx tsx scripts/bench/cpuprofile-summary.ts <file.cpuprofile> [--top 25] [--skip-s 10] [--last-s 0]
 // --skip-s leaves out the first seconds (start-up, joining) so the figures are the idle agent's.
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, 'skip-s': { type: 'string', default: '10' } } })
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, 'skip-s': { type: 'string', default: '10' }, 'last-s': { type: 'string', default: '0' } } })
 if (positionals.length !== 1) {
   console.error('usage: cpuprofile-summary.ts <file.cpuprofile> [--top n]')
   process.exit(2)
@@ -15,12 +15,14 @@ const byId = new Map(prof.nodes.map((n) => [n.id, n]))
 // Self time per node: each sample's delta is charged to the node sampled.
 const self = new Map<number, number>()
 const skipUs = Number(values['skip-s']) * 1e6
+// --last-s leaves out the last seconds (the agent's shutdown when the profile ends with SIGTERM).
+const endUs = prof.endTime - prof.startTime - Number(values['last-s']) * 1e6
 let t = 0
 prof.samples.forEach((id, i) => {
   t += prof.timeDeltas[i] ?? 0
-  if (t >= skipUs) self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0))
+  if (t >= skipUs && t <= endUs) self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0))
 })
-const totalUs = prof.endTime - prof.startTime - skipUs
+const totalUs = endUs - skipUs
 const parent = new Map<number, number>()
 for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
 const frameName = (n: Node) => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^.*\/dist\//, 'dist/')}`.trim()

@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const only = process.argv.slice(2)
+// `npm run bench -- runtime --parts idle,breakdown`: names first, then the flags, which go to each benchmark run.
+const argv = process.argv.slice(2)
+const firstFlag = argv.findIndex((a) => a.startsWith('-'))
+const only = firstFlag < 0 ? argv : argv.slice(0, firstFlag)
+const passed = firstFlag < 0 ? [] : argv.slice(firstFlag)
 const benches = [
   { name: 'membership', file: 'membership.ts', out: 'docs/bench-membership.md' },
   { name: 'tasks', file: 'tasks.ts', out: 'docs/bench-tasks.md' },
@@ -27,7 +31,7 @@ for (const b of benches) {
     continue
   }
   console.log(`\n=== bench ${b.name} (results: ${b.out}) ===`)
-  const r = spawnSync(process.execPath, ['--import', 'tsx', file], { stdio: 'inherit' })
+  const r = spawnSync(process.execPath, ['--import', 'tsx', file, ...passed], { stdio: 'inherit' })
   if (r.status !== 0) {
     console.error(`bench ${b.name} exited with ${r.status ?? r.signal}`)
     failed++

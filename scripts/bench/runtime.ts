@@ -31,7 +31,7 @@ const { values: args } = parseArgs({
     'no-serf': { type: 'boolean', default: false },
     /** Which agents to run (conclave, conclave-exe, serf); the default is all that are available. */
     kinds: { type: 'string' },
-    /** Which parts to measure: cli, listen, join, idle. */
+    /** Which parts to measure: cli, listen, join, idle, breakdown (bytes by protocol and message type; an extra cluster run with CONCLAVE_WIRE_STATS=1). */
     parts: { type: 'string', default: 'cli,listen,join,idle' },
     /** The conclave bin to run (default: this checkout's bin/conclave.js), e.g. another checkout's, for before/after. */
     bin: { type: 'string' },
@@ -65,8 +65,8 @@ function tempDir(tag: string): string {
   tempDirs.push(d)
   return d
 }
-function start(cmd: string, argv: string[]): ChildProcess {
-  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } })
+function start(cmd: string, argv: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...env } })
   child.stderr!.resume()
   started.add(child)
   child.once('exit', () => started.delete(child))
@@ -89,7 +89,7 @@ interface Agent {
   startedAt: number
 }
 
-function launch(kind: Kind, id: string, port: number, api: number, join_: number | null): Agent {
+function launch(kind: Kind, id: string, port: number, api: number, join_: number | null, env: Record<string, string> = {}): Agent {
   let child: ChildProcess
   if (kind === 'serf') {
     const argv = ['agent', '-node', id, '-bind', `127.0.0.1:${port}`, '-rpc-addr', `127.0.0.1:${api}`, '-log-level', 'warn']
@@ -99,7 +99,7 @@ function launch(kind: Kind, id: string, port: number, api: number, join_: number
     const argv = ['agent', '--id', id, '--no-mdns', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', `127.0.0.1:${api}`,
       '--data-dir', tempDir(id), '--log-level', 'warn']
     if (join_ !== null) argv.push('--bootstrap', `/ip4/127.0.0.1/tcp/${join_}`)
-    child = kind === 'conclave' ? start(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, ...argv]) : start(EXE, argv)
+    child = kind === 'conclave' ? start(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, ...argv], env) : start(EXE, argv, env)
   }
   return { kind, id, port, api, child, startedAt: performance.now() }
 }
@@ -143,8 +143,8 @@ function cpuTicks(pid: number): number {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return Number(f[11]) + Number(f[12]) // utime + stime (fields 14, 15)
 }
-function rssKb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+function rssKb(pid: number, field = 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m ? Number(m[1]) : Number.NaN
 }
 
@@ -230,11 +230,11 @@ interface Cluster {
   agents: Agent[]
 }
 
-async function startCluster(kind: Kind, n: number): Promise<Cluster> {
+async function startCluster(kind: Kind, n: number, env: Record<string, string> = {}): Promise<Cluster> {
   const ports = await freePorts(2 * n)
   const agents: Agent[] = []
   for (let i = 0; i < n; i++) {
-    const a = launch(kind, `${kind === 'serf' ? 's' : 'node'}-${i + 1}`, ports[2 * i]!, ports[2 * i + 1]!, i === 0 ? null : ports[0]!)
+    const a = launch(kind, `${kind === 'serf' ? 's' : 'node'}-${i + 1}`, ports[2 * i]!, ports[2 * i + 1]!, i === 0 ? null : ports[0]!, env)
     agents.push(a)
     if (i === 0) await until(`${kind} seed listening`, () => tcpOpen(a.port), 15_000)
   }
@@ -254,6 +254,8 @@ interface Idle {
   n: number
   cpuPct: number[] // per agent, % of one core
   rssMb: number[]
+  /** The anonymous part of the RSS (heap, buffers, stacks): what each agent costs on its own; the rest is file pages (the Node binary) shared by all agents on the host. */
+  anonMb: number[]
   tcpBps: number // per agent
   udpBps: number
 }
@@ -275,8 +277,95 @@ async function measureIdle(c: Cluster): Promise<Idle> {
     n,
     cpuPct: pids.map((_, i) => ((ticks1[i]! - ticks0[i]!) / CLK_TCK / secs) * 100),
     rssMb: pids.map((p) => rssKb(p) / 1024),
+    anonMb: pids.map((p) => rssKb(p, 'RssAnon') / 1024),
     tcpBps: bytes.tcp / n / secs,
     udpBps: bytes.udp / n / secs,
+  }
+}
+
+/** One agent's /metrics as (series with labels) -> value. */
+async function scrape(a: Agent): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  const res = await fetch(`http://127.0.0.1:${a.api}/metrics`, { signal: AbortSignal.timeout(5_000) })
+  for (const line of (await res.text()).split('\n')) {
+    if (!line.startsWith('conclave_')) continue
+    const sp = line.lastIndexOf(' ')
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)))
+  }
+  return out
+}
+const sumScrapes = (ms_: Map<string, number>[]) => {
+  const out = new Map<string, number>()
+  for (const m of ms_) for (const [k, v] of m) out.set(k, (out.get(k) ?? 0) + v)
+  return out
+}
+const labelsOf = (series: string) => Object.fromEntries([...series.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]))
+
+interface Breakdown {
+  n: number
+  secs: number
+  wire: { tcp: number; packets: number } // per agent and second
+  delta: Map<string, number> // per agent and second, summed over the cluster / n
+  end: Map<string, number> // gauges at the end, summed over the cluster / n
+}
+
+/** The same idle window with CONCLAVE_WIRE_STATS=1: bytes by libp2p protocol and by message type (src/net/wire-stats.ts). */
+async function measureBreakdown(c: Cluster): Promise<Breakdown> {
+  log(`breakdown x${c.agents.length}: settling ${settleS} s, then ${idleS} s with wire stats`)
+  await sleep(settleS * 1000)
+  countPorts(c.agents.map((a) => a.port))
+  const before = sumScrapes(await Promise.all(c.agents.map(scrape)))
+  const t0 = performance.now()
+  await sleep(idleS * 1000)
+  const after = sumScrapes(await Promise.all(c.agents.map(scrape)))
+  const secs = (performance.now() - t0) / 1000
+  const bytes = readCounters()
+  const n = c.agents.length
+  const delta = new Map<string, number>()
+  for (const [k, v] of after) delta.set(k, (v - (before.get(k) ?? 0)) / n / secs)
+  const end = new Map([...after].map(([k, v]) => [k, v / n]))
+  return { n, secs, wire: { tcp: bytes.tcp / n / secs, packets: bytes.packets / n / secs }, delta, end }
+}
+
+/**
+ * Follows GET /v1/events of one conclave agent and notes when it first saw `id` alive, by the agent's own
+ * wall-clock stamp (same host, same clock). Nothing is polled: polling ten agents' member lists every 10 ms (as
+ * this benchmark did before) is ~600 HTTP requests a second, which slows the very agents being timed.
+ */
+class AliveTap {
+  readonly seen = new Map<string, number>()
+  private readonly ctl = new AbortController()
+  readonly ready: Promise<void>
+  constructor(a: Agent) {
+    let opened!: () => void
+    this.ready = new Promise((r) => (opened = r))
+    void (async () => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${a.api}/v1/events`, { signal: this.ctl.signal })
+        opened()
+        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()
+        let buf = ''
+        for (;;) {
+          const { value, done } = await reader.read()
+          if (done) return
+          buf += value
+          let i: number
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const data = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '))
+            buf = buf.slice(i + 2)
+            if (!data) continue
+            const e = JSON.parse(data.slice(6))
+            const m = e.member
+            if ((e.type === 'member-joined' || e.type === 'member-state') && m?.state === 'alive' && !this.seen.has(m.id)) this.seen.set(m.id, Date.parse(e.time))
+          }
+        }
+      } catch {
+        opened()
+      }
+    })()
+  }
+  close(): void {
+    this.ctl.abort()
   }
 }
 
@@ -284,21 +373,33 @@ async function measureIdle(c: Cluster): Promise<Idle> {
 async function measureJoin(c: Cluster): Promise<{ listenMs: number; seenByAllMs: number }> {
   const [port, api] = await freePorts(2)
   const id = `${c.kind === 'serf' ? 's' : 'node'}-join-${port}`
+  const taps = c.kind === 'serf' ? [] : c.agents.map((m) => new AliveTap(m))
+  await Promise.all(taps.map((t) => t.ready))
+  const wallStart = Date.now()
   const a = launch(c.kind, id, port, api, c.agents[0]!.port)
   let listenMs = Number.NaN
   const listening = until('joiner listening', async () => {
     if (await tcpOpen(port)) { listenMs = performance.now() - a.startedAt; return true }
     return false
   }, 15_000, 5)
-  // Serf's members command is a process per call: polling all members takes ~10 ms each, which bounds the
-  // resolution of Serf's figure; conclave's members are polled over HTTP in parallel.
   let seenMs = Number.NaN
-  const everyone = [...c.agents]
-  await until(`${id} seen alive by all`, async () => {
-    const views = await Promise.all(everyone.map(aliveSeenBy))
-    if (views.every((v) => v.has(id))) { seenMs = performance.now() - a.startedAt; return true }
-    return false
-  }, 30_000, 10)
+  try {
+    if (c.kind === 'serf') {
+      // Serf's members command is a process per call: polling all members takes ~10 ms each, which bounds the
+      // resolution of Serf's figure.
+      const everyone = [...c.agents]
+      await until(`${id} seen alive by all`, async () => {
+        const views = await Promise.all(everyone.map(aliveSeenBy))
+        if (views.every((v) => v.has(id))) { seenMs = performance.now() - a.startedAt; return true }
+        return false
+      }, 30_000, 10)
+    } else {
+      await until(`${id} seen alive by all`, async () => taps.every((t) => t.seen.has(id)), 30_000, 50)
+      seenMs = Math.max(...taps.map((t) => t.seen.get(id)!)) - wallStart
+    }
+  } finally {
+    for (const t of taps) t.close()
+  }
   await listening
   await stop(a.child)
   return { listenMs, seenByAllMs: seenMs }
@@ -344,6 +445,7 @@ const cli: { label: string; times: number[]; ok: boolean }[] = []
 const listens: { kind: Kind; listen: number[]; api: number[] }[] = []
 const idles: Idle[] = []
 const joins: { kind: Kind; n: number; listenMs: number; seenByAllMs: number }[] = []
+const breakdowns: Breakdown[] = []
 const failures: string[] = []
 
 try {
@@ -372,7 +474,7 @@ try {
   }
 
   for (const n of sizes) {
-    if (!parts.has('idle') && !parts.has('join')) break
+    if (!parts.has('idle') && !parts.has('join') && !parts.has('breakdown')) break
     for (const kind of kinds) {
       log(`${kind}: starting ${n} agents`)
       let c: Cluster | null = null
@@ -384,6 +486,20 @@ try {
       } catch (e) {
         // A cluster that does not form (e.g. on an overloaded machine) is reported, and the run goes on.
         failures.push(`${shown(kind)} × ${n}: ${(e as Error).message}`)
+        log(`FAILED ${failures.at(-1)}`)
+      } finally {
+        if (c) await Promise.all(c.agents.map((a) => stop(a.child)))
+        await Promise.all([...started].map(stop))
+      }
+    }
+    if (parts.has('breakdown') && kinds.includes('conclave')) {
+      let c: Cluster | null = null
+      try {
+        c = await startCluster('conclave', n, { CONCLAVE_WIRE_STATS: '1' })
+        breakdowns.push(await measureBreakdown(c))
+        dropCounters()
+      } catch (e) {
+        failures.push(`breakdown × ${n}: ${(e as Error).message}`)
         log(`FAILED ${failures.at(-1)}`)
       } finally {
         if (c) await Promise.all(c.agents.map((a) => stop(a.child)))
@@ -417,7 +533,7 @@ L.push('| agent | listen port | API |', '|---|---|---|')
 for (const l of listens) L.push(`| ${shown(l.kind)} | ${ms(l.listen)} | ${ms(l.api)} |`)
 L.push('')
 
-L.push('## A new agent joining a running cluster', '', 'Process start of the joiner (bootstrapping to the first agent) to listening, and to "alive" in every member\'s view (polled every 10 ms; Serf\'s view is read with one `serf members` process per member, which adds up to ~10 ms per member to its figure). 3 joins per row; each figure is min / median / max in ms.', '')
+L.push('## A new agent joining a running cluster', '', 'Process start of the joiner (bootstrapping to the first agent) to listening, and to "alive" in every member\'s view. conclave: the latest of the members\' own event stamps (`GET /v1/events`, member-joined or member-state alive; same host, same clock), so the agents are not polled while they are timed; Serf: polled every 10 ms with one `serf members` process per member, which adds up to ~10 ms per member to its figure. 3 joins per row; each figure is min / median / max in ms.', '')
 L.push('| agent | cluster | listening | seen alive by all |', '|---|---|---|---|')
 for (const n of sizes) {
   for (const kind of kinds) {
@@ -430,10 +546,11 @@ for (const n of sizes) {
 L.push('')
 
 L.push('## Idle cost per agent', '', `After all agents see each other and ${settleS} s more, ${idleS} s of idling. CPU from /proc/<pid>/stat (utime+stime), as % of one core; RSS from /proc/<pid>/status at the end; ` +
+  '"anonymous" is RssAnon (heap, buffers, stacks: each agent\'s own), the rest of the RSS is file pages, mostly the Node binary, which agents on one host share; ' +
   'wire bytes from the nftables counters described in the script header (every IP packet of the cluster, headers included, per agent and second).', '')
-L.push('| agent | agents | CPU % median (max) | RSS MB median (max) | TCP B/s | UDP B/s | total B/s |', '|---|---|---|---|---|---|---|')
+L.push('| agent | agents | CPU % median (max) | RSS MB median (max) | of which anonymous MB, median | TCP B/s | UDP B/s | total B/s |', '|---|---|---|---|---|---|---|---|')
 for (const i of idles) {
-  L.push(`| ${shown(i.kind)} | ${i.n} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(Math.max(...i.rssMb))}) | ${f0(i.tcpBps)} | ${f0(i.udpBps)} | ${f0(i.tcpBps + i.udpBps)} |`)
+  L.push(`| ${shown(i.kind)} | ${i.n} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(Math.max(...i.rssMb))}) | ${f1(median(i.anonMb))} | ${f0(i.tcpBps)} | ${f0(i.udpBps)} | ${f0(i.tcpBps + i.udpBps)} |`)
 }
 L.push('')
 if (runSerf) {
@@ -446,6 +563,58 @@ if (runSerf) {
     L.push(`| ${n} | ${f1(median(c.cpuPct) / median(s.cpuPct))}× | ${f1(median(c.rssMb) / median(s.rssMb))}× | ${f1((c.tcpBps + c.udpBps) / (s.tcpBps + s.udpBps))}× |`)
   }
   L.push('')
+}
+
+
+if (breakdowns.length > 0) {
+  // Per frame written: a yamux header (12 B) and noise's length prefix and tag (2 + 16 B).
+  const FRAME = 30
+  L.push('## Where the idle bytes go', '', `A separate cluster of ${args.label} agents with \`CONCLAVE_WIRE_STATS=1\` (src/net/wire-stats.ts counts every libp2p stream's payload and chunks by protocol, and each connection's socket bytes), same settle and idle window; figures are bytes sent per agent and second (the cluster's total / agents / seconds). ` +
+    `"frames" are the chunks a stream wrote, each one yamux frame in one noise frame (+${FRAME} B); "socket" is everything the connections wrote (noise, yamux, multistream-select, stream opens and closes, window updates); the wire adds IP/TCP headers and pure ACKs (nftables).`, '')
+  for (const b of breakdowns) {
+    const get = (name: string, want: Record<string, string>) => {
+      let t = 0
+      for (const [k, v] of b.delta) {
+        if (!k.startsWith(`${name}{`) && k !== name) continue
+        const l = labelsOf(k)
+        if (Object.entries(want).every(([kk, vv]) => l[kk] === vv)) t += v
+      }
+      return t
+    }
+    const protocols = new Set<string>()
+    for (const k of b.delta.keys()) if (k.startsWith('conclave_wire_stream_bytes_total{')) protocols.add(labelsOf(k).protocol!)
+    const socketOut = get('conclave_wire_connection_bytes_total', { direction: 'out' })
+    const conns = b.end.get('conclave_connections{kind="connections"}') ?? Number.NaN
+    L.push(`### ${b.n} agents (${f0(b.secs)} s, ${f1(conns)} libp2p connections per agent at the end)`, '')
+    L.push('| libp2p protocol | streams opened /s | payload B/s | frames /s | payload + framing B/s |', '|---|---|---|---|---|')
+    let attributed = 0
+    const rows = [...protocols].map((p) => {
+      const payload = get('conclave_wire_stream_bytes_total', { protocol: p, direction: 'out' })
+      const frames = get('conclave_wire_stream_chunks_total', { protocol: p, direction: 'out' })
+      const opened = get('conclave_wire_streams_total', { protocol: p, direction: 'outbound' })
+      return { p, payload, frames, opened, framed: payload + frames * FRAME }
+    }).sort((x, y) => y.framed - x.framed)
+    for (const r of rows) {
+      attributed += r.framed
+      L.push(`| \`${r.p}\` | ${f2(r.opened)} | ${f0(r.payload)} | ${f1(r.frames)} | ${f0(r.framed)} |`)
+    }
+    L.push(`| stream opens and closes (multistream-select, yamux SYN/FIN), window updates, pings | | | | ${f0(socketOut - attributed)} |`)
+    L.push(`| **socket bytes written** (${f1(get('conclave_wire_connection_chunks_total', { direction: 'out' }))} writes/s) | | | | **${f0(socketOut)}** |`)
+    L.push(`| IP/TCP headers and pure ACKs (${f1(b.wire.packets)} packets/s) | | | | ${f0(b.wire.tcp - socketOut)} |`)
+    L.push(`| **on the wire** (nftables) | | | | **${f0(b.wire.tcp)}** |`, '')
+    const types = new Set<string>()
+    for (const k of b.delta.keys()) if (k.startsWith('conclave_messages_sent_total{')) types.add(`${labelsOf(k).type} ${labelsOf(k).channel}`)
+    L.push('Protocol messages the core sent (encoded size, before any framing; a broadcast is counted once, at its publisher):', '')
+    L.push('| message | channel | messages /s | encoded B/s | B per message |', '|---|---|---|---|---|')
+    const trows = [...types].map((t) => {
+      const [type, channel] = t.split(' ') as [string, string]
+      const m = get('conclave_messages_sent_total', { type, channel })
+      const by = get('conclave_bytes_sent_total', { type, channel })
+      return { type, channel, m, by }
+    }).filter((r) => r.m > 0).sort((x, y) => y.by - x.by)
+    for (const r of trows) L.push(`| ${r.type} | ${r.channel} | ${f2(r.m)} | ${f0(r.by)} | ${f0(r.by / r.m)} |`)
+    L.push('')
+  }
 }
 
 if (failures.length > 0) L.push('## Not measured', '', ...failures.map((f) => `- ${f}`), '')

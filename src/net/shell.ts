@@ -6,6 +6,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { lpStream, type LengthPrefixedStream } from 'it-length-prefixed-stream'
 import type { Logger } from 'pino'
+import { Gauge } from 'prom-client'
 import type { AgentMetrics } from '../agent/metrics.ts'
 import type { AgentNet, RequestHandler, RequestOptions } from '../agent/types.ts'
 import type { Message, Observation, PeerKey } from '../core/types.ts'
@@ -13,6 +14,8 @@ import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, type BadReason } from 
 import { encode as lpEncode } from 'it-length-prefixed'
 import { deadlineAfter, FrameReader, InboundLimits, type InboundLimitOptions } from './limits.ts'
 import { BOOTSTRAP_TAG, buildNode, type Node } from './node.ts'
+import { wireStatsEnabled } from './wire-stats.ts'
+import { ConnectionMonitor } from './monitor.ts'
 
 export const DIRECT_PROTOCOL = '/conclave/swim/1.0.0'
 export const MEMBERSHIP_TOPIC = 'conclave/membership/1'
@@ -70,11 +73,20 @@ class PeerSender {
   private stream?: Stream
   private lp?: LengthPrefixedStream<Stream>
   addrs: Multiaddr[] = []
+  private addrsKey = ''
 
   constructor(
     private readonly net: Net,
     readonly peer: PeerId,
   ) {}
+
+  /** The core passes the member's addresses with every message: parse them only when they change. */
+  setAddrs(addrs: string[]): void {
+    const key = addrs.join(' ')
+    if (key === this.addrsKey) return
+    this.addrsKey = key
+    this.addrs = parseAddrs(addrs)
+  }
 
   enqueue(item: Outgoing): void {
     if (this.queue.length >= SEND_QUEUE_MAX) {
@@ -167,6 +179,7 @@ export class Net implements AgentNet {
   private readonly inbound = new Set<Stream>()
   private readonly timers = new Set<NodeJS.Timeout>()
   readonly limits: InboundLimits
+  private readonly monitor: ConnectionMonitor
 
   private constructor(
     readonly node: Node,
@@ -175,6 +188,17 @@ export class Net implements AgentNet {
     this.log = opts.logger
     this.metrics = opts.metrics
     this.limits = new InboundLimits(opts.metrics.registry, opts.logger, opts.limits)
+    this.monitor = new ConnectionMonitor(node, opts.logger)
+    new Gauge({
+      name: 'conclave_connections',
+      help: 'Open libp2p connections (one per connected peer when all is well) and connected peers',
+      labelNames: ['kind'],
+      registers: [opts.metrics.registry],
+      collect() {
+        this.set({ kind: 'connections' }, node.getConnections().length)
+        this.set({ kind: 'peers' }, node.getPeers().length)
+      },
+    })
   }
 
   /** A one-shot timer that stop() clears. */
@@ -199,6 +223,7 @@ export class Net implements AgentNet {
       mdns: opts.mdns,
       ...(opts.connectionProtector ? { connectionProtector: opts.connectionProtector } : {}),
       ...(opts.onPeerLimit ? { onPeerLimit: opts.onPeerLimit } : {}),
+      ...(wireStatsEnabled() ? { wireStats: opts.metrics.registry } : {}),
     })
     return new Net(node, opts)
   }
@@ -229,7 +254,7 @@ export class Net implements AgentNet {
       if (node.peerId.toString() < other.toString()) dial()
       else this.later(DISCOVERY_FALLBACK_MS, dial)
     })
-    await node.handle(DIRECT_PROTOCOL, ({ stream, connection }) => void this.readDirect(stream, connection.remotePeer.toString()), {
+    await node.handle(DIRECT_PROTOCOL, ({ stream, connection }) => void this.readDirect(stream, connection.remotePeer.toString(), connection.id), {
       // A peer keeps one long-lived stream (a new one after a reset): a few are plenty, and each one a flooder
       // opens can hold what the transport buffers for it.
       maxInboundStreams: 8,
@@ -240,6 +265,7 @@ export class Net implements AgentNet {
       await Promise.resolve(node.stop()).catch(() => {})
       throw describeListenError(e as Error, this.opts.listen)
     }
+    this.monitor.start()
     const pubsub = node.services.pubsub
     pubsub.addEventListener('message', (e) => this.onPubsub(e.detail))
     pubsub.subscribe(MEMBERSHIP_TOPIC)
@@ -297,7 +323,7 @@ export class Net implements AgentNet {
       sender = new PeerSender(this, peer)
       this.senders.set(to, sender)
     }
-    if (addrs.length > 0) sender.addrs = parseAddrs(addrs)
+    if (addrs.length > 0) sender.setAddrs(addrs)
     sender.enqueue({ bytes, type: msg.t, retried: false })
   }
 
@@ -306,7 +332,7 @@ export class Net implements AgentNet {
    * before it is decoded. A frame whose length prefix is bad (overlong, too big, or the stream ends inside it)
    * is counted and ends the stream: the framing is lost after it.
    */
-  private async readDirect(stream: Stream, from: PeerKey): Promise<void> {
+  private async readDirect(stream: Stream, from: PeerKey, connId: string): Promise<void> {
     this.inbound.add(stream)
     const reader = new FrameReader(stream.source)
     // Refusals on this stream within STRIKE_WINDOW_MS: a peer that keeps flooding loses the stream (and what the
@@ -323,6 +349,7 @@ export class Net implements AgentNet {
           break
         }
         if (r.kind !== 'frame') break
+        this.monitor.heard(connId)
         if (!this.limits.membership.allow(from, r.bytes.byteLength)) {
           this.limits.refuse(from, 'membership-rate', `over ${this.limits.o.membershipMsgsPerSec} messages or ${this.limits.o.membershipBytesPerSec} bytes per second`)
           const now = performance.now()
@@ -560,6 +587,7 @@ export class Net implements AgentNet {
   async stop(): Promise<void> {
     if (this.stopping) return
     this.stopping = true
+    this.monitor.stop()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     await Promise.all([...this.senders.values()].map((s) => s.close()))
