@@ -64,7 +64,13 @@ export interface TaskServiceOptions {
 /** Extra deadline beyond the run timeout, so a submit rides out a master failover by default. */
 const FAILOVER_SLACK_MS = 30_000
 const MAX_DEADLINE_MS = 24 * 3600_000
-const LOAD_STALE_MS = 15_000
+/**
+ * An unchanged load is re-published every LOAD_HEARTBEAT_MS (a change goes out within a second): each publish costs
+ * about N x D gossipsub frames (D = 6), which at 15 s was a third of an idle agent's wire bytes at 10 agents
+ * (docs/bench-runtime.md). A report counts as fresh for 2.5 heartbeats, so one lost heartbeat does not blank it.
+ */
+const LOAD_HEARTBEAT_MS = 60_000
+const LOAD_STALE_MS = 150_000
 
 const idSchema = taskTypeName
 
@@ -177,7 +183,7 @@ export class TaskService {
     })
     // Load gossip costs a signed gossipsub message per receiver: publish when the load changed (checked every
     // second), and otherwise only every `loadIntervalMs` so late joiners and restarted peers learn it.
-    const every = this.opts.loadIntervalMs ?? 15_000
+    const every = this.opts.loadIntervalMs ?? LOAD_HEARTBEAT_MS
     this.timers.push(setInterval(() => void this.publishLoad(false, every), 1_000))
     this.started = true
     this.recover()
