@@ -17,7 +17,9 @@ const scenario = defineScenario({
     await s.hold(ms)
     await s.end(`heal ${x}`)
     await recovered(s, x)
-    faultReport(s, views, { faulty: [x], from })
+    // Two removals and re-admissions at most: the node's first death is refuted at once (it cannot know yet that it
+    // is flapping), the second holds it out until it has been quiet for 12 s (docs/membership.md, F1).
+    faultReport(s, views, { faulty: [x], from, maxRemovals: 2, maxReadmissions: 2 })
   },
 })
 export default scenario

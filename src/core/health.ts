@@ -14,17 +14,30 @@
  * about 1.6 s after it went deaf, before any suspicion it raised could time out (0.5 s x log10(n) x 6 = 3 s).
  */
 export const DEAF_PROBES = 2
+/**
+ * Silence after which this node counts as deaf even before a probe completed: it hears its own acks every probe
+ * interval (500 ms) and others' probes and lease traffic in between, so 2 s of nothing at all means its ingress is
+ * gone. Probes alone can be too slow to tell: stretched by a high score (x 7), one takes 5.6 s, longer than a 5 s spell.
+ */
+export const DEAF_SILENCE_MS = 2_000
 
 export class LocalHealth {
   private value = 0
   private deaf = 0
+  private silent = false
+  private heardAt: number
   /** Local time of the last probe that failed or went unanswered, and of the last that was answered. */
   private troubleAt = -Infinity
   private answeredAt = -Infinity
   /** F1: set while this node holds its return (membership.ts); it then probes at the base rate too. */
   held = false
 
-  constructor(private readonly max: number) {}
+  constructor(
+    private readonly max: number,
+    now: number,
+  ) {
+    this.heardAt = now
+  }
 
   get score(): number {
     return this.value
@@ -42,8 +55,14 @@ export class LocalHealth {
 
   /** M1: this node hears nobody, so its own failed probes say nothing about the others. */
   get holding(): boolean {
-    return this.deaf >= DEAF_PROBES
+    return this.deaf >= DEAF_PROBES || this.silent
   }
+
+  /** Every tick: deaf by silence when nothing at all arrived for DEAF_SILENCE_MS while there is someone to hear. */
+  tick(now: number, others: boolean): void {
+    this.silent = others && now - this.heardAt >= DEAF_SILENCE_MS
+  }
+
 
   /** A probe failed and nothing answered: neither the target nor any helper. */
   unheard(): void {
@@ -53,10 +72,12 @@ export class LocalHealth {
   /** Local time the last deaf spell ended (F1 counts the claims refuted right after one as deaths). */
   deafEndedAt = -Infinity
 
-  /** Something answered a probe (an ack, or a helper's nack). True when this ends a deaf spell (M1). */
+  /** Something arrived (any message, a refused dial). True when this ends a deaf spell (M1). */
   heard(now: number): boolean {
     const was = this.holding
     this.deaf = 0
+    this.silent = false
+    this.heardAt = now
     if (was) this.deafEndedAt = now
     return was
   }

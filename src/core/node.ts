@@ -62,7 +62,7 @@ export class ClusterCore {
     const ctx = (this.ctx = new Ctx(config, rng, now))
     this.trust = new Trust(ctx, trust)
     this.twin = new TwinGuard(ctx, config.boot ?? bootNonce(config.wallClockAtStart ?? 0, now.toString(36)), config.stored !== undefined || config.newKey === true)
-    this.health = new LocalHealth(config.maxHealthScore)
+    this.health = new LocalHealth(config.maxHealthScore, now)
     this.suspicions = new Suspicions(ctx)
     this.prober = new Prober(ctx, this.health, {
       gossipFor: (m) => this.membership.gossipFor(m),
@@ -114,6 +114,7 @@ export class ClusterCore {
     // win an id conflict it must lose.
     const grace = Math.max(this.config.probeIntervalMs * 2, this.config.discoveryWindowMs)
     if (!this.membership.established && now - this.ctx.startedAt >= grace) this.membership.established = true
+    this.health.tick(now, this.ctx.liveOthers().length > 0)
     this.prober.tick(now)
     this.membership.expireSuspicions(now)
     this.membership.remindSuspects(now)
@@ -135,6 +136,8 @@ export class ClusterCore {
     const l = this.election.lineage
     const msg = this.trust.accept(fromPeer, received, { maxTerm: this.election.terms.maxTerm, inCluster: l.cluster !== null, config: l.config })
     if (!msg) return this.finish(now)
+    // M1: anything heard ends a deaf spell; the returning side then pushes its state.
+    if (this.health.heard(now)) this.membership.pushState(now)
     this.membership.nudgeSuspect(fromPeer, now)
     const m = this.membership
     switch (msg.t) {
