@@ -1,6 +1,6 @@
 // Issue 13's fault matrix: one non-master node loses 80% of what it receives for a minute (30 s with
-// PARTITION_QUICK); what it sends still arrives. It may be declared dead (once) and re-admitted (once); no
-// healthy member may be declared dead by a healthy observer. Figures per observer: lib/faults.ts.
+// PARTITION_QUICK); what it sends still arrives. It may be declared dead and re-admitted at most twice each (F1);
+// no healthy member may be declared dead by a healthy observer. Figures per observer: lib/faults.ts.
 import { defineScenario, runIfMain } from '../partition/lib/scenario.ts'
 import { faultReport, recovered, startViews } from '../partition/lib/faults.ts'
 
