@@ -265,10 +265,10 @@ export class Membership {
       this.deaths = this.deaths.filter((t) => now - t < FLAP_WINDOW_MS)
       this.deaths.push(now)
     }
-    // Flapping: died twice, or died after refuting suspicions over and over (a lossy NIC: the first death already
-    // follows a string of suspicions), or suspected over and over.
-    const flapping =
-      this.deaths.length >= 2 || (this.deaths.length === 1 && u.state === 'dead' && this.refutes.length > FLAP_REFUTES / 2) || this.refutes.length >= FLAP_REFUTES
+    // Flapping: died twice, or died after refuting a suspicion while unwell (a lossy NIC: its first death already
+    // follows suspicions; a healed partition's first claim is its only one), or suspected over and over.
+    const died = u.state === 'dead' || afterDeaf
+    const flapping = this.deaths.length >= 2 || (died && this.refutes.length >= 2) || this.refutes.length >= FLAP_REFUTES
     if (!flapping) return false
     this.heldReturn = { incarnation: u.incarnation, since: now }
     this.health.held = true
