@@ -5,7 +5,7 @@
 import type { CoreEvent } from '../core/types.ts'
 import { defaultNetwork } from './network.ts'
 import type { Violation } from './invariants.ts'
-import { type SimNode, World } from './world.ts'
+import { type SimNode, World, worldOptions } from './world.ts'
 
 export const MATRIX_FAULTS = ['ingress-toggle', 'ingress-loss', 'deaf', 'mute', 'crash-two', 'kill', 'heal'] as const
 export type MatrixFault = (typeof MATRIX_FAULTS)[number]
@@ -49,23 +49,7 @@ const SAMPLE_MS = 10
 export function runMatrix(o: MatrixOptions): MatrixResult {
   const durationMs = o.durationMs ?? 60_000
   const period = o.togglePeriodMs ?? 10_000
-  const world = new World({
-    seed: o.seed,
-    quorum: 'majority',
-    expect: 1,
-    network: { ...defaultNetwork, loss: 0.01 },
-    skew: 0.01,
-    tickMs: 50,
-    broadcast: true,
-    protocol: {},
-    checks: true,
-    statusEveryMs: 100,
-    lossBound: 0.2,
-    disturbWindowMs: 12_000,
-    trace: false,
-    traceMessages: false,
-    hash: false,
-  })
+  const world = new World(worldOptions(o.seed, { network: { ...defaultNetwork, loss: 0.01 } }))
   for (let i = 1; i <= o.nodes; i++) world.addNode(i)
   const [first] = world.nodes
   for (const n of world.nodes) world.call(n === first ? 0 : 50 + 20 * n.index, () => world.start(n, n === first ? [] : [first!]))

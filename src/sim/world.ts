@@ -9,7 +9,7 @@ import { decodeMessage, encodeMessage } from '../core/codec.ts'
 import type { CoreConfig, CoreEvent, CoreStatus, Effect, MasterView, Message, Observation, QuorumMode, StoredState } from '../core/types.ts'
 import { EventQueue } from './heap.ts'
 import { createRng, hashString, type Rng } from './rng.ts'
-import { burstTouches, Network, type LossBurst, type NetworkConfig, type PartitionRule } from './network.ts'
+import { burstTouches, defaultNetwork, Network, type LossBurst, type NetworkConfig, type PartitionRule } from './network.ts'
 import { Checker, fmt, type ExecutionRecord } from './invariants.ts'
 import { FLAP_WINDOW_MS } from '../core/membership.ts'
 import { describeEvent, describeMessage } from './describe.ts'
@@ -128,6 +128,28 @@ export interface WorldOptions {
    * cores verify them (trust.ts R3). Default on: the simulator runs what the agent runs.
    */
   signing?: boolean
+}
+
+/** World options for a scripted run (tests, the fault matrix): every check on, no trace; `over` sets the rest. */
+export function worldOptions(seed: number, over: Partial<WorldOptions> = {}): WorldOptions {
+  return {
+    seed,
+    quorum: 'majority',
+    expect: 1,
+    network: { ...defaultNetwork },
+    skew: 0.01,
+    tickMs: 50,
+    broadcast: true,
+    protocol: {},
+    checks: true,
+    statusEveryMs: 100,
+    lossBound: 0.2,
+    disturbWindowMs: 12_000,
+    trace: false,
+    traceMessages: false,
+    hash: false,
+    ...over,
+  }
 }
 
 export interface Counters {

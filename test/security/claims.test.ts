@@ -5,26 +5,10 @@ import { describe, expect, it } from 'vitest'
 import { decodeMessage, encodeMessage } from '../../src/core/codec.ts'
 import type { Message } from '../../src/core/types.ts'
 import { defaultNetwork } from '../../src/sim/network.ts'
-import { World } from '../../src/sim/world.ts'
+import { World, worldOptions } from '../../src/sim/world.ts'
 
 function convergedWorld(seed: number, nodes = 4): World {
-  const world = new World({
-    seed,
-    quorum: 'majority',
-    expect: nodes,
-    network: { ...defaultNetwork, loss: 0, duplicate: 0 },
-    skew: 0,
-    tickMs: 50,
-    broadcast: true,
-    protocol: {},
-    checks: true,
-    statusEveryMs: 100,
-    lossBound: 0.2,
-    disturbWindowMs: 12_000,
-    trace: false,
-    traceMessages: false,
-    hash: false,
-  })
+  const world = new World(worldOptions(seed, { expect: nodes, network: { ...defaultNetwork, loss: 0, duplicate: 0 }, skew: 0 }))
   for (let i = 1; i <= nodes; i++) world.addNode(i)
   for (const n of world.nodes) world.call(0, () => world.start(n, world.nodes.filter((x) => x !== n)))
   world.runUntil(15_000)

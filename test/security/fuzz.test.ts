@@ -12,7 +12,7 @@ import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES } from '../../src/core/
 import { MAX_TERM_STEP } from '../../src/core/trust.ts'
 import type { MemberUpdate, Message } from '../../src/core/types.ts'
 import { defaultNetwork } from '../../src/sim/network.ts'
-import { World } from '../../src/sim/world.ts'
+import { World, worldOptions } from '../../src/sim/world.ts'
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300)
 
@@ -64,23 +64,7 @@ describe('wire decoder fuzz', () => {
 
 /** A converged 4-node signing cluster in the simulator (no faults, no loss). */
 function convergedWorld(seed: number): World {
-  const world = new World({
-    seed,
-    quorum: 'majority',
-    expect: 4,
-    network: { ...defaultNetwork, loss: 0, duplicate: 0 },
-    skew: 0,
-    tickMs: 50,
-    broadcast: true,
-    protocol: {},
-    checks: true,
-    statusEveryMs: 100,
-    lossBound: 0.2,
-    disturbWindowMs: 12_000,
-    trace: false,
-    traceMessages: false,
-    hash: false,
-  })
+  const world = new World(worldOptions(seed, { expect: 4, network: { ...defaultNetwork, loss: 0, duplicate: 0 }, skew: 0 }))
   for (let i = 1; i <= 4; i++) world.addNode(i)
   for (const n of world.nodes) world.call(0, () => world.start(n, world.nodes.filter((x) => x !== n)))
   world.runUntil(15_000)
