@@ -21,10 +21,10 @@ export const protocolDefaults: Omit<CoreConfig, 'id' | 'peer' | 'addrs' | 'store
   maxHealthScore: 8,
   retransmitMult: 4,
   maxPiggyback: 8,
-  // memberlist's LAN push-pull interval. Heals do not wait for it (revive probes and the returning side's push do
-  // that, docs/membership.md); it is the backstop for what gossip missed. At 10 agents a state exchange is about
-  // 2.7 KB, so 15 s cost 370 B/s per agent, a seventh of its idle wire bytes (docs/bench-runtime.md).
-  syncIntervalMs: 30_000,
+  // The backstop for what gossip missed. 30 s (memberlist's LAN push-pull) would save about 185 B/s per idle agent at
+  // 10 agents, but with quorum=none a node holding a higher term after a 2|2 heal recognises no master until the
+  // next exchange tells the lowest id that term (split-2-2-quorum-none took 31 s against its 30 s bound).
+  syncIntervalMs: 15_000,
   deadProbeIntervalMs: 2_000,
   reapAfterMs: 24 * 3600_000,
   leaseDurationMs: 1_200,
