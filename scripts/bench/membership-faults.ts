@@ -29,7 +29,7 @@
 // the transitions `serf members` shows; `memberlist: Suspect X has failed, no acks received` is its own probe's
 // suspicion), read every 20 ms. Times are stamped when the harness reads them (same clock for both).
 import { spawnSync } from 'node:child_process'
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -40,6 +40,7 @@ import { REPO } from '../partition/lib/state.ts'
 import { sleep } from '../partition/lib/sys.ts'
 import { Timeline } from '../partition/lib/timeline.ts'
 import { ViewLog, viewReport, type ViewChange, type ViewReport, type ViewState } from '../partition/lib/views.ts'
+import { writeBenchDoc } from './doc.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -409,13 +410,6 @@ if (timings.length) {
 if (failures.length) L.push('## Not measured', '', ...failures.map((f) => `- ${f}`), '')
 
 const outFile = resolve(REPO, args.out)
-let previous = ''
-if (existsSync(outFile)) {
-  // Hand-written notes below this marker survive a re-run.
-  const text = readFileSync(outFile, 'utf8')
-  const at = text.indexOf('<!-- notes -->')
-  if (at >= 0) previous = text.slice(at)
-}
-writeFileSync(outFile, L.join('\n') + '\n' + (previous ? '\n' + previous : ''))
+writeBenchDoc(outFile, L)
 log(`wrote ${outFile}`)
 console.log(L.join('\n'))

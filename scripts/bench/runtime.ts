@@ -14,12 +14,13 @@
 // hook once, so this is every byte of the cluster's traffic including IP and TCP/UDP headers, noise, yamux and
 // gossipsub framing and pure ACKs; per agent = total / agents / seconds. Needs root and `nft` (Debian nftables).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { BIN, ROOT, freePorts } from '../../test/integration/harness.ts'
+import { writeBenchDoc } from './doc.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -620,13 +621,6 @@ if (breakdowns.length > 0) {
 if (failures.length > 0) L.push('## Not measured', '', ...failures.map((f) => `- ${f}`), '')
 
 const outFile = resolve(ROOT, args.out)
-let previous = ''
-if (existsSync(outFile)) {
-  // Hand-written notes below this marker (profiles, before/after comparisons) survive a re-run.
-  const text = readFileSync(outFile, 'utf8')
-  const at = text.indexOf('<!-- notes -->')
-  if (at >= 0) previous = text.slice(at)
-}
-writeFileSync(outFile, L.join('\n') + '\n' + (previous ? '\n' + previous : ''))
+writeBenchDoc(outFile, L)
 log(`wrote ${outFile}`)
 console.log(L.join('\n'))

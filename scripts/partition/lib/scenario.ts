@@ -120,6 +120,11 @@ export class Ctx {
   // ---- views ----
   live(): string[] { return this.cluster.liveIds() }
   masterOf(id: string): string | null { return this.monitor.masterOf(id) }
+  /** A hold invariant: at most one agent claims to be master at any moment (null while that holds). */
+  twoMasters(): string | null {
+    const claimers = this.cluster.ids().filter((x) => this.masterOf(x) === x)
+    return claimers.length > 1 ? `two agents claim to be master at once: ${claimers.join(', ')}` : null
+  }
   stateOf(observer: string, member: string): string | null { return this.monitor.stateOf(observer, member) }
   /** The master all of `ids` agree on (null: all agree there is none), undefined when they disagree or one is silent. */
   agreedMaster(ids: string[]): string | null | undefined {
