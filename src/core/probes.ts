@@ -195,6 +195,11 @@ export class Prober {
     if (revive) this.revivedAt.set(m.id, now)
     const seq = this.ctx.nextSeq()
     this.probes.set(seq, { seq, target: m.id, peer: m.peer, phase: 'direct', deadline: now + this.timeout(), revive, expectedNacks: 0, nacks: 0, refused: false, helpers: [] })
+    this.sendPing(m, seq, revive, now)
+  }
+
+  /** A probe's ping to `m`: gossip and extras, or for a revive probe no gossip and the revive flag. */
+  private sendPing(m: Member, seq: number, revive: boolean, now: number): void {
     const ping: Extract<Message, { t: 'ping' }> = { t: 'ping', seq, from: this.ctx.self.id, gossip: revive ? [] : this.hooks.gossipFor(m), ...this.hooks.extras(now) }
     if (revive) ping.revive = true
     this.ctx.send(m.peer, ping, m.addrs)
@@ -217,7 +222,7 @@ export class Prober {
     // Try the direct path once more alongside the indirect ones (memberlist's fallback probe): one lost
     // message must not be enough to raise a suspicion.
     const target = this.ctx.members.get(p.target)
-    if (target) this.ctx.send(target.peer, { t: 'ping', seq: p.seq, from: this.ctx.self.id, gossip: this.hooks.gossipFor(target), ...this.hooks.extras(now) }, target.addrs)
+    if (target) this.sendPing(target, p.seq, false, now)
   }
 
   private fail(p: Probe, now: number): void {
@@ -289,7 +294,7 @@ export class Prober {
     for (const p of this.probes.values()) {
       if (p.peer !== m.peer || p.phase !== 'direct') continue
       waiting = true
-      this.ctx.send(m.peer, { t: 'ping', seq: p.seq, from: this.ctx.self.id, gossip: p.revive ? [] : this.hooks.gossipFor(m), ...this.hooks.extras(now), ...(p.revive ? { revive: true as const } : {}) }, m.addrs)
+      this.sendPing(m, p.seq, p.revive, now)
     }
     if (!waiting && !this.probing(m.id)) this.start(m, now, false)
   }
