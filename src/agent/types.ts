@@ -27,6 +27,8 @@ export interface AgentNet {
   subscribe(topic: string, handler: (fromPeer: PeerKey, bytes: Uint8Array) => void): () => void
   /** Peers with an open connection right now. */
   connectedPeers(): PeerKey[]
+  /** Connected peers that told us they subscribe to `topic` (a publish reaches these). */
+  topicPeers(topic: string): PeerKey[]
 }
 
 /** Events on `agent.events`. 'event' carries every core event; 'member' and 'master' are convenience subsets. */

@@ -583,6 +583,10 @@ export class Net implements AgentNet {
     return this.node.getPeers().map((p) => p.toString())
   }
 
+  topicPeers(topic: string): PeerKey[] {
+    return this.node.services.pubsub.getSubscribers(topic).map((p) => p.toString())
+  }
+
   /** Close streams and stop libp2p. */
   async stop(): Promise<void> {
     if (this.stopping) return

@@ -181,8 +181,9 @@ export class TaskService {
         // A bad load report is dropped; it carries no decision.
       }
     })
-    // Load gossip costs a signed gossipsub message per receiver: publish when the load changed (checked every
-    // second), and otherwise only every `loadIntervalMs` so late joiners and restarted peers learn it.
+    // Load gossip costs a signed gossipsub message per receiver: publish when the load changed or a peer newly
+    // subscribed to the topic (checked every second: a joiner, a restarted peer, and the first mesh after start all
+    // learn it within a second), and otherwise only every `loadIntervalMs` as a heartbeat.
     const every = this.opts.loadIntervalMs ?? LOAD_HEARTBEAT_MS
     this.timers.push(setInterval(() => void this.publishLoad(false, every), 1_000))
     this.started = true
@@ -688,11 +689,17 @@ export class TaskService {
   private lastLoadKey = ''
   private lastLoadAt = 0
 
+  /** Peers subscribed to the load topic at the last check: one that appears (joined, restarted, reconnected) gets our load now. */
+  private loadAudience = new Set<string>()
+
   private async publishLoad(force: boolean, heartbeatMs: number): Promise<void> {
     if (!this.isStarted) return
+    const audience = new Set(this.agent.net.topicPeers(LOAD_TOPIC))
+    const newcomer = [...audience].some((p) => !this.loadAudience.has(p))
+    this.loadAudience = audience
     const load = this.localLoad()
     const key = JSON.stringify(load)
-    if (!force && key === this.lastLoadKey && Date.now() - this.lastLoadAt < heartbeatMs) return
+    if (!force && !newcomer && key === this.lastLoadKey && Date.now() - this.lastLoadAt < heartbeatMs) return
     this.lastLoadKey = key
     this.lastLoadAt = Date.now()
     const report: LoadReport = { id: this.nodeId, seq: ++this.loadSeq, ...load }
