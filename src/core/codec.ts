@@ -89,6 +89,7 @@ export const messageSchema = z.discriminatedUnion('t', [
     config: voterConfig.nullable(),
     maxTerm: uint,
   }),
+  z.object({ t: z.literal('digest'), from: str, digest: z.string().max(32) }),
   z.object({ t: z.literal('updates'), from: str, updates }),
   z.object({
     t: z.literal('lease-req'),

@@ -21,9 +21,10 @@ export const protocolDefaults: Omit<CoreConfig, 'id' | 'peer' | 'addrs' | 'store
   maxHealthScore: 8,
   retransmitMult: 4,
   maxPiggyback: 8,
-  // The backstop for what gossip missed. 30 s (memberlist's LAN push-pull) would save about 185 B/s per idle agent at
-  // 10 agents, but with quorum=none a node holding a higher term after a 2|2 heal recognises no master until the
-  // next exchange tells the lowest id that term (split-2-2-quorum-none took 31 s against its 30 s bound).
+  // The backstop for what gossip missed (a digest each round, the full state only on a difference: membership.ts
+  // sendDigest). 30 s (memberlist's LAN push-pull) would halve the rounds, but with quorum=none a node holding a
+  // higher term after a 2|2 heal recognises no master until the next exchange tells the lowest id that term
+  // (split-2-2-quorum-none took 31 s against its 30 s bound).
   syncIntervalMs: 15_000,
   deadProbeIntervalMs: 2_000,
   reapAfterMs: 24 * 3600_000,

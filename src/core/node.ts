@@ -122,7 +122,7 @@ export class ClusterCore {
     if (now >= this.nextSyncAt) {
       this.nextSyncAt = now + this.config.syncIntervalMs * (0.5 + this.ctx.rng())
       const m = this.ctx.pick(this.ctx.liveOthers(), 1)[0]
-      if (m) this.membership.sendSync(m.peer, m.addrs, false)
+      if (m) this.membership.sendDigest(m.peer, m.addrs)
     }
     this.rejoin(now)
     this.membership.reap(now, (id) => this.isVoter(id))
@@ -165,6 +165,9 @@ export class ClusterCore {
         break
       case 'sync':
         m.onSync(fromPeer, msg, now)
+        break
+      case 'digest':
+        m.onDigest(fromPeer, msg, now)
         break
       case 'updates':
         m.mergeAll(msg.updates, now, false)

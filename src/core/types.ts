@@ -81,6 +81,11 @@ export type Message =
       config: VoterConfig | null
       maxTerm: number
     }
+  /**
+   * Anti-entropy (membership.ts): a digest of the sender's member table and election header instead of the full
+   * state; a receiver whose own digest differs starts a full state exchange.
+   */
+  | { t: 'digest'; from: string; digest: string }
   | { t: 'updates'; from: string; updates: MemberUpdate[] }
   | {
       t: 'lease-req'

@@ -51,6 +51,8 @@ export function describeMessage(m: Message): string {
       return `ping-req seq=${m.seq} target=${m.target}`
     case 'sync':
       return `sync${m.reply ? ' reply' : ''} members=${m.members.length} maxTerm=${m.maxTerm} config=${m.config ? `v${m.config.version}` : 'none'}`
+    case 'digest':
+      return `digest ${m.digest}`
     case 'updates':
       return `updates ${m.updates.map((u) => `${u.id}:${u.state}:${u.incarnation}`).join(',')}`
     case 'lease-req':

@@ -49,7 +49,7 @@ export interface Detection {
   deadDisseminationMs: number | null
 }
 
-const SWIM_TYPES = new Set(['ping', 'ack', 'nack', 'ping-req', 'sync', 'updates', 'updates(broadcast)', 'leave', 'leave(broadcast)'])
+const SWIM_TYPES = new Set(['ping', 'ack', 'nack', 'ping-req', 'sync', 'digest', 'updates', 'updates(broadcast)', 'leave', 'leave(broadcast)'])
 const LEASE_TYPES = new Set(['lease-req', 'lease-ack', 'lease-release'])
 
 function countMessages(w: World): { all: number; swim: number; lease: number; master: number } {

@@ -152,4 +152,54 @@ describe('membership', () => {
     net.run(3000)
     for (const id of ['node-1', 'node-2']) expect(net.stateOf(id, 'node-3')).toBe('alive')
   })
+
+  it('anti-entropy sends digests while the tables agree, and a full exchange only on a difference', () => {
+    const net = cluster(5)
+    const t0 = net.now
+    net.run(60_000)
+    const since = net.sent.filter((s) => s.at >= t0)
+    const digests = since.filter((s) => s.msg.t === 'digest')
+    // One round per node every 7.5-22.5 s (syncIntervalMs x [0.5, 1.5)): 5 nodes, 60 s.
+    expect(digests.length).toBeGreaterThanOrEqual(10)
+    expect(new Set(digests.map((s) => (s.msg as { digest: string }).digest)).size).toBe(1)
+    expect(since.filter((s) => s.msg.t === 'sync')).toEqual([])
+
+    const node1 = net.cores.get('node-1')!
+    const sentSync = (effects: ReturnType<typeof node1.receive>) => effects.some((e) => e.type === 'send' && e.to === 'p:node-2' && e.msg.t === 'sync')
+    expect(sentSync(node1.receive('p:node-2', digests[0]!.msg, net.now))).toBe(false)
+    expect(sentSync(node1.receive('p:node-2', { t: 'digest', from: 'node-2', digest: '0123456789abcdef' }, net.now))).toBe(true)
+    // A mismatch costs the receiver a full table: at most one per peer per second, whatever the peer sends.
+    expect(sentSync(node1.receive('p:node-2', { t: 'digest', from: 'node-2', digest: '0123456789abcdef' }, net.now + 10))).toBe(false)
+  })
+
+  it('anti-entropy repairs a difference that gossip no longer carries', () => {
+    const net = cluster(5)
+    const t0 = net.now
+    // node-3 refutes a suspicion (a new incarnation), and for 20 s node-5 hears nothing about node-3: no broadcast,
+    // node-3 stripped from every piggybacked list and state exchange. By then the retransmits are spent and no probe
+    // shows the difference (an ack carries no incarnation of its sender), so only anti-entropy can repair it.
+    const hidden = (u: { id: string }) => u.id === 'node-3'
+    net.filter = (_from, to, msg) => {
+      if (to !== 'node-5' || net.now > t0 + 20_000) return msg
+      if (msg.t === 'updates') return { ...msg, updates: msg.updates.filter((u) => !hidden(u)) }
+      if (msg.t === 'ping' || msg.t === 'ack') return { ...msg, gossip: msg.gossip.filter((u) => !hidden(u)) }
+      if (msg.t === 'sync') return { ...msg, members: msg.members.filter((u) => !hidden(u)) }
+      return msg
+    }
+    const node3 = net.cores.get('node-3')!
+    const before = node3.member('node-3')!.incarnation
+    const claim = { id: 'node-3', peer: 'p:node-3', addrs: ['/sim/node-3'], incarnation: before, state: 'suspect' as const, by: 'node-1' }
+    net.apply('node-3', node3.receive('p:node-1', { t: 'updates', from: 'node-1', updates: [claim] }, net.now))
+    net.run(20_000)
+    const after = node3.member('node-3')!.incarnation
+    expect(after).toBeGreaterThan(before)
+    expect(net.cores.get('node-5')!.member('node-3')!.incarnation).toBe(before)
+    net.run(45_000)
+    expect(net.cores.get('node-5')!.member('node-3')!.incarnation).toBe(after)
+    // The repair was a full exchange that a digest mismatch started.
+    const window = net.sent.filter((s) => s.at > t0 + 20_000 && (s.to === 'node-5' || s.from === 'node-5'))
+    const firstSync = window.findIndex((s) => s.msg.t === 'sync')
+    expect(firstSync).toBeGreaterThan(0)
+    expect(window.slice(0, firstSync).some((s) => s.msg.t === 'digest')).toBe(true)
+  })
 })

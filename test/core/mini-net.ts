@@ -76,7 +76,16 @@ export class MiniNet {
     }
   }
 
-  private deliver(from: string, to: string, msg: Message): void {
+  /** Every message a node sent, in order (delivered or not). */
+  readonly sent: Array<{ at: number; from: string; to: string; msg: Message }> = []
+
+  /** Rewrites or drops (null) a message in flight; applied after `sent` records it. */
+  filter: ((from: string, to: string, msg: Message) => Message | null) | null = null
+
+  private deliver(from: string, to: string, sentMsg: Message): void {
+    this.sent.push({ at: this.now, from, to, msg: sentMsg })
+    const msg = this.filter ? this.filter(from, to, sentMsg) : sentMsg
+    if (!msg) return
     if (this.blocked.has(from + '>' + to) || this.rng() < this.loss) return
     if (!this.cores.has(to)) return
     if (this.down.has(to)) {

@@ -13,6 +13,7 @@ const samples: Message[] = [
   { t: 'ping-req', seq: 9, from: 'node-1', target: 'node-4', targetPeer: '12D3KooWdef' },
   { t: 'sync', cluster: 'k1', from: 'node-1', reply: false, members: [member], config, maxTerm: 5 },
   { t: 'sync', cluster: 'k1', from: 'node-1', reply: true, members: [], config: null, maxTerm: 0 },
+  { t: 'digest', from: 'node-1', digest: '0123456789abcdef' },
   { t: 'updates', from: 'node-1', updates: [member] },
   { t: 'lease-req', cluster: 'k1', from: 'node-1', seq: 4, term: 5, master: true, configVersion: 2, config },
   { t: 'lease-req', cluster: 'k1', from: 'node-1', seq: 5, term: 5, master: false, configVersion: 2 },
