@@ -197,6 +197,7 @@ export class ClusterCore {
   observe(obs: Observation, now: number): Effect[] {
     if (this.leftCluster) return []
     const m = this.ctx.memberOfPeer(obs.peer)
+    if (obs.type === 'peer-connected' || obs.type === 'peer-disconnected') this.trust.connectionChanged(obs.peer)
     switch (obs.type) {
       case 'peer-connected':
         // A new peer (discovery, inbound dial) or a gone member back in reach: exchange full state.
@@ -397,7 +398,9 @@ export class ClusterCore {
     }
     this.election.terms.check()
     // Trust R3: own claims leave signed, relayed ones with their subject's signature.
-    const out = this.trust.signing ? this.ctx.out.map((e) => (e.type === 'send' || e.type === 'broadcast' ? { ...e, msg: this.trust.sealOutgoing(e.msg) } : e)) : this.ctx.out
+    const out = this.trust.signing
+      ? this.ctx.out.map((e) => (e.type === 'send' ? { ...e, msg: this.trust.sealOutgoing(e.msg, e.to) } : e.type === 'broadcast' ? { ...e, msg: this.trust.sealOutgoing(e.msg) } : e))
+      : this.ctx.out
     this.ctx.out = []
     const key = this.durableKey()
     const peersDue = this.peersDirty && now >= this.nextPeersPersistAt

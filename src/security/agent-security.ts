@@ -81,7 +81,8 @@ export function setUpSecurity(config: AgentConfig, log: Logger, registry: Regist
           const key = `${fromPeer} ${rule}`
           if (loggedDrops.has(key) || loggedDrops.size >= MAX_LOGGED) return
           loggedDrops.add(key)
-          log.warn({ peer: fromPeer, rule }, `dropped a message from ${fromPeer} (trust rule ${rule}): ${detail}; further ones are only counted (conclave_untrusted_messages_dropped_total)`)
+          // An unverified claim is what an honest peer sends right after this node restarted (trust.ts): not a warning.
+          log[rule === 'unverified-claim' ? 'debug' : 'warn']({ peer: fromPeer, rule }, `dropped a message from ${fromPeer} (trust rule ${rule}): ${detail}; further ones are only counted (conclave_untrusted_messages_dropped_total)`)
         },
       }
     },
