@@ -7,6 +7,7 @@
 //   npm run bench -- runtime        (builds dist/ first)
 //   npx tsx scripts/bench/runtime.ts [--sizes 5,10] [--idle-s 30] [--settle-s 10] [--runs 20] [--out docs/bench-runtime.md]
 //                                    [--kinds conclave,conclave-exe,serf] [--parts cli,listen,join,idle]
+//                                    [--parts soak --soak-agents 50 --soak-s 600]
 //
 // Wire bytes are counted by the kernel: an nftables table of this run (`inet conclave_bench_<pid>`, counters
 // only, no verdicts, deleted at exit) counts every IPv4 packet leaving through the output hook whose TCP or
@@ -38,12 +39,21 @@ const { values: args } = parseArgs({
     bin: { type: 'string' },
     /** Label of the conclave rows (default: conclave). */
     label: { type: 'string', default: 'conclave' },
+    /** The soak part: this many agents of each kind, idle for this long, counting every suspicion and death. */
+    'soak-agents': { type: 'string', default: '50' },
+    'soak-s': { type: 'string', default: '600' },
   },
 })
 const sizes = args.sizes.split(',').map(Number)
 const idleS = Number(args['idle-s'])
 const settleS = Number(args['settle-s'])
 const runs = Number(args.runs)
+const soakN = Number(args['soak-agents'])
+const soakS = Number(args['soak-s'])
+if (!Number.isInteger(soakN) || soakN < 2 || soakN > 100 || !(soakS >= 10 && soakS <= 3600)) {
+  console.error('bench runtime: --soak-agents takes 2..100, --soak-s 10..3600')
+  process.exit(2)
+}
 if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 20) || !(idleS >= 5 && idleS <= 300) || !(settleS >= 0 && settleS <= 120) || !(runs >= 3 && runs <= 100)) {
   console.error('bench runtime: --sizes takes integers 2..20, --idle-s 5..300, --settle-s 0..120, --runs 3..100')
   process.exit(2)
@@ -246,7 +256,7 @@ async function startCluster(kind: Kind, n: number, env: Record<string, string> =
       if (!ids.every((id) => seen.has(id))) return false
     }
     return true
-  }, 120_000, 200)
+  }, 120_000 + n * 3_000, 200)
   return { kind, agents }
 }
 
@@ -281,6 +291,72 @@ async function measureIdle(c: Cluster): Promise<Idle> {
     anonMb: pids.map((p) => rssKb(p, 'RssAnon') / 1024),
     tcpBps: bytes.tcp / n / secs,
     udpBps: bytes.udp / n / secs,
+  }
+}
+
+interface Soak {
+  kind: Kind
+  n: number
+  secs: number
+  idle: Idle
+  /** conclave: counter deltas summed over all agents (suspicions raised or learned, deaths seen, master changes). */
+  suspicions: number
+  deaths: number
+  masterChanges: number
+  /** Views sampled every 30 s, and how many of them missed a member alive (Serf's measure, and conclave's too). */
+  views: number
+  shortViews: number
+  rssMaxMb: number
+}
+
+/** A long idle window for a big cluster: CPU, RSS (sampled, max), bytes, and every sign of a false verdict. */
+async function measureSoak(c: Cluster): Promise<Soak> {
+  log(`soak ${c.kind} x${c.agents.length}: settling ${settleS} s, then ${soakS} s`)
+  await sleep(settleS * 1000)
+  countPorts(c.agents.map((a) => a.port))
+  const pids = c.agents.map((a) => a.child.pid!)
+  const ids = c.agents.map((a) => a.id)
+  const conclave = c.kind !== 'serf'
+  const before = conclave ? sumScrapes(await Promise.all(c.agents.map(scrape))) : new Map<string, number>()
+  const t0 = performance.now()
+  const ticks0 = pids.map(cpuTicks)
+  let views = 0
+  let shortViews = 0
+  let rssMax = 0
+  while (performance.now() - t0 < soakS * 1000) {
+    await sleep(Math.min(30_000, soakS * 1000 - (performance.now() - t0)))
+    for (const p of pids) rssMax = Math.max(rssMax, rssKb(p) / 1024)
+    for (const a of c.agents) {
+      const seen = await aliveSeenBy(a)
+      views++
+      if (!ids.every((id) => seen.has(id))) shortViews++
+    }
+  }
+  const secs = (performance.now() - t0) / 1000
+  const ticks1 = pids.map(cpuTicks)
+  const bytes = readCounters()
+  const after = conclave ? sumScrapes(await Promise.all(c.agents.map(scrape))) : new Map<string, number>()
+  const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0)
+  const n = c.agents.length
+  return {
+    kind: c.kind,
+    n,
+    secs,
+    idle: {
+      kind: c.kind,
+      n,
+      cpuPct: pids.map((_, i) => ((ticks1[i]! - ticks0[i]!) / CLK_TCK / secs) * 100),
+      rssMb: pids.map((p) => rssKb(p) / 1024),
+      anonMb: pids.map((p) => rssKb(p, 'RssAnon') / 1024),
+      tcpBps: bytes.tcp / n / secs,
+      udpBps: bytes.udp / n / secs,
+    },
+    suspicions: delta('conclave_suspicions_total'),
+    deaths: delta('conclave_member_transitions_total{state="dead"}'),
+    masterChanges: delta('conclave_master_changes_total'),
+    views,
+    shortViews,
+    rssMaxMb: rssMax,
   }
 }
 
@@ -447,6 +523,7 @@ const listens: { kind: Kind; listen: number[]; api: number[] }[] = []
 const idles: Idle[] = []
 const joins: { kind: Kind; n: number; listenMs: number; seenByAllMs: number }[] = []
 const breakdowns: Breakdown[] = []
+const soaks: Soak[] = []
 const failures: string[] = []
 
 try {
@@ -501,6 +578,23 @@ try {
         dropCounters()
       } catch (e) {
         failures.push(`breakdown × ${n}: ${(e as Error).message}`)
+        log(`FAILED ${failures.at(-1)}`)
+      } finally {
+        if (c) await Promise.all(c.agents.map((a) => stop(a.child)))
+        await Promise.all([...started].map(stop))
+      }
+    }
+  }
+  if (parts.has('soak')) {
+    for (const kind of kinds.filter((k) => k !== 'conclave-exe')) {
+      log(`soak: starting ${soakN} ${kind} agents`)
+      let c: Cluster | null = null
+      try {
+        c = await startCluster(kind, soakN)
+        soaks.push(await measureSoak(c))
+        dropCounters()
+      } catch (e) {
+        failures.push(`soak ${shown(kind)} × ${soakN}: ${(e as Error).message}`)
         log(`FAILED ${failures.at(-1)}`)
       } finally {
         if (c) await Promise.all(c.agents.map((a) => stop(a.child)))
@@ -616,6 +710,19 @@ if (breakdowns.length > 0) {
     for (const r of trows) L.push(`| ${r.type} | ${r.channel} | ${f2(r.m)} | ${f0(r.by)} | ${f0(r.by / r.m)} |`)
     L.push('')
   }
+}
+
+if (soaks.length > 0) {
+  L.push(`## ${soakN} agents left alone for ${soakS} s`, '', `Each kind in its own run: ${soakN} agents on 127.0.0.1 (a two-core machine, so CPU starvation is what could make an agent miss its probes), ${settleS} s to settle after every agent sees every other alive, then ${soakS} s with no fault at all. ` +
+    'Every suspicion and death in that window is false. conclave: the agents\' own counters (conclave_suspicions_total, raised or learned, so one suspicion is counted by each agent that hears of it; conclave_member_transitions_total{state="dead"}; conclave_master_changes_total), summed over the agents; both kinds: every agent\'s alive list read every 30 s. ' +
+    'CPU and wire bytes per agent over the window; RSS at the end (and the largest sample).', '')
+  L.push('| agent | agents | window s | suspicions | deaths seen | master changes | alive lists short of a member | CPU % median (max) | RSS MB median (largest sample) | anonymous MB median | wire B/s per agent |', '|---|---|---|---|---|---|---|---|---|---|---|')
+  for (const k of soaks) {
+    const i = k.idle
+    const na = k.kind === 'serf' ? 'n/a' : null
+    L.push(`| ${shown(k.kind)} | ${k.n} | ${f0(k.secs)} | ${na ?? f0(k.suspicions)} | ${na ?? f0(k.deaths)} | ${na ?? f0(k.masterChanges)} | ${k.shortViews} of ${k.views} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(k.rssMaxMb)}) | ${f1(median(i.anonMb))} | ${f0(i.tcpBps + i.udpBps)} |`)
+  }
+  L.push('')
 }
 
 if (failures.length > 0) L.push('## Not measured', '', ...failures.map((f) => `- ${f}`), '')
