@@ -6,7 +6,7 @@
 //
 //   npm run bench -- runtime        (builds dist/ first)
 //   npx tsx scripts/bench/runtime.ts [--sizes 5,10] [--idle-s 30] [--settle-s 10] [--runs 20] [--out docs/bench-runtime.md]
-//                                    [--kinds conclave,conclave-exe,serf] [--parts cli,listen,join,idle]
+//                                    [--kinds conclave,conclave-exe,serf] [--parts cli,listen,join,idle,breakdown,soak]
 //                                    [--parts soak --soak-agents 50 --soak-s 600]
 //
 // Wire bytes are counted by the kernel: an nftables table of this run (`inet conclave_bench_<pid>`, counters
@@ -34,7 +34,7 @@ const { values: args } = parseArgs({
     /** Which agents to run (conclave, conclave-exe, serf); the default is all that are available. */
     kinds: { type: 'string' },
     /** Which parts to measure: cli, listen, join, idle, breakdown (bytes by protocol and message type; an extra cluster run with CONCLAVE_WIRE_STATS=1). */
-    parts: { type: 'string', default: 'cli,listen,join,idle' },
+    parts: { type: 'string', default: 'cli,listen,join,idle,breakdown,soak' },
     /** The conclave bin to run (default: this checkout's bin/conclave.js), e.g. another checkout's, for before/after. */
     bin: { type: 'string' },
     /** Label of the conclave rows (default: conclave). */
@@ -613,7 +613,7 @@ const L: string[] = []
 L.push('# Runtime benchmark: start-up, listening, idle cost (conclave vs Serf)', '')
 L.push(`Run ${startedAt.toISOString()} on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, all processes on 127.0.0.1. ` +
   `Load average (1 min) ${f2(loadBefore[0]!)} before, ${f2(loadAfter[0]!)} after: the machine is shared with other work, so CPU and timing figures carry that noise.`)
-L.push(`Reproduce: \`npm run bench -- runtime\` (or \`npx tsx scripts/bench/runtime.ts --sizes ${sizes.join(',')} --idle-s ${idleS} --settle-s ${settleS} --runs ${runs}\`). ` +
+L.push(`Reproduce: \`npm run bench -- runtime\` (or \`npx tsx scripts/bench/runtime.ts --sizes ${sizes.join(',')} --idle-s ${idleS} --settle-s ${settleS} --runs ${runs} --parts ${[...parts].join(',')}${parts.has('soak') ? ` --soak-agents ${soakN} --soak-s ${soakS}` : ''}\`). ` +
   (args.bin ? `"${args.label}" agents run \`node --max-semi-space-size=1 ${args.bin} agent …\`` : 'conclave agents run the compiled `dist/` (`node --max-semi-space-size=1 bin/conclave.js agent …`, no TypeScript loader)') +
   (runExe ? ' and the one-file executable `dist/conclave` (`npm run build:exe`)' : '') + '; ' +
   (runSerf ? `Serf is \`${spawnSync('serf', ['version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\` from Debian (\`serf agent -bind 127.0.0.1:<port> -rpc-addr 127.0.0.1:<port> -join …\`).` : 'Serf was not measured (not installed, or --no-serf).'), '')
