@@ -280,6 +280,11 @@ async function measureIdle(c: Cluster): Promise<Idle> {
   const ticks0 = pids.map(cpuTicks)
   await sleep(idleS * 1000)
   const secs = (performance.now() - t0) / 1000
+  return idleFigures(c, pids, ticks0, secs)
+}
+
+/** Per-agent CPU over a window that began at `ticks0`, RSS now, and the nftables counters' bytes per agent and second. */
+function idleFigures(c: Cluster, pids: number[], ticks0: number[], secs: number): Idle {
   const ticks1 = pids.map(cpuTicks)
   const bytes = readCounters()
   const n = c.agents.length
@@ -333,24 +338,14 @@ async function measureSoak(c: Cluster): Promise<Soak> {
     }
   }
   const secs = (performance.now() - t0) / 1000
-  const ticks1 = pids.map(cpuTicks)
-  const bytes = readCounters()
+  const idle = idleFigures(c, pids, ticks0, secs)
   const after = conclave ? sumScrapes(await Promise.all(c.agents.map(scrape))) : new Map<string, number>()
   const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0)
-  const n = c.agents.length
   return {
     kind: c.kind,
-    n,
+    n: c.agents.length,
     secs,
-    idle: {
-      kind: c.kind,
-      n,
-      cpuPct: pids.map((_, i) => ((ticks1[i]! - ticks0[i]!) / CLK_TCK / secs) * 100),
-      rssMb: pids.map((p) => rssKb(p) / 1024),
-      anonMb: pids.map((p) => rssKb(p, 'RssAnon') / 1024),
-      tcpBps: bytes.tcp / n / secs,
-      udpBps: bytes.udp / n / secs,
-    },
+    idle,
     suspicions: delta('conclave_suspicions_total'),
     deaths: delta('conclave_member_transitions_total{state="dead"}'),
     masterChanges: delta('conclave_master_changes_total'),
