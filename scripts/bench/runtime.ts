@@ -300,9 +300,8 @@ function idleFigures(c: Cluster, pids: number[], ticks0: number[], secs: number)
 }
 
 interface Soak {
-  kind: Kind
-  n: number
   secs: number
+  /** Kind, size, CPU, RSS and bytes over the soak window. */
   idle: Idle
   /** conclave: counter deltas summed over all agents (suspicions raised or learned, deaths seen, master changes). */
   suspicions: number
@@ -342,8 +341,6 @@ async function measureSoak(c: Cluster): Promise<Soak> {
   const after = conclave ? sumScrapes(await Promise.all(c.agents.map(scrape))) : new Map<string, number>()
   const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0)
   return {
-    kind: c.kind,
-    n: c.agents.length,
     secs,
     idle,
     suspicions: delta('conclave_suspicions_total'),
@@ -714,8 +711,8 @@ if (soaks.length > 0) {
   L.push('| agent | agents | window s | suspicions | deaths seen | master changes | alive lists short of a member | CPU % median (max) | RSS MB median (largest sample) | anonymous MB median | wire B/s per agent |', '|---|---|---|---|---|---|---|---|---|---|---|')
   for (const k of soaks) {
     const i = k.idle
-    const na = k.kind === 'serf' ? 'n/a' : null
-    L.push(`| ${shown(k.kind)} | ${k.n} | ${f0(k.secs)} | ${na ?? f0(k.suspicions)} | ${na ?? f0(k.deaths)} | ${na ?? f0(k.masterChanges)} | ${k.shortViews} of ${k.views} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(k.rssMaxMb)}) | ${f1(median(i.anonMb))} | ${f0(i.tcpBps + i.udpBps)} |`)
+    const na = i.kind === 'serf' ? 'n/a' : null
+    L.push(`| ${shown(i.kind)} | ${i.n} | ${f0(k.secs)} | ${na ?? f0(k.suspicions)} | ${na ?? f0(k.deaths)} | ${na ?? f0(k.masterChanges)} | ${k.shortViews} of ${k.views} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(k.rssMaxMb)}) | ${f1(median(i.anonMb))} | ${f0(i.tcpBps + i.udpBps)} |`)
   }
   L.push('')
 }

@@ -63,7 +63,6 @@ export class LocalHealth {
     this.silent = others && now - this.heardAt >= DEAF_SILENCE_MS
   }
 
-
   /** A probe failed and nothing answered: neither the target nor any helper. */
   unheard(): void {
     this.deaf++
