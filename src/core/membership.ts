@@ -41,7 +41,7 @@ export const FLAP_REFUTES = 6
 export const FLAP_HOLD_MS = 12_000
 /** F1: a claim refuted this soon after a deaf spell counts as a death (a 5 s spell is one the others notice). */
 const DEAF_AFTERMATH_MS = 5_000
-/** At most one unsolicited full state exchange per this long with one peer (syncLimited). */
+/** At most one full state exchange per this long with a member we hold gone that pings or answers us. */
 const GONE_SYNC_MS = 1_000
 
 export type SyncMessage = Extract<Message, { t: 'sync' }>
@@ -79,7 +79,8 @@ export class Membership {
   private refutes: number[] = []
   private countedSpell = -Infinity
   private heldReturn: { incarnation: number; since: number } | null = null
-  private readonly limitedSyncAt = new Map<string, number>()
+  private readonly goneSyncAt = new Map<string, number>()
+  private readonly digestSyncAt = new Map<string, number>()
 
   constructor(
     private readonly ctx: Ctx,
@@ -326,17 +327,13 @@ export class Membership {
    * and then, so it pushes its state to two members itself; their answers carry any verdict, which it then refutes.
    */
   pushState(now: number): void {
-    for (const t of this.ctx.pick(this.ctx.liveOthers(), 2)) this.syncLimited(t.peer, t.addrs, now)
+    for (const t of this.ctx.pick(this.ctx.liveOthers(), 2)) this.syncGone(t.peer, t.addrs, now)
   }
 
-  /**
-   * An unsolicited full state exchange (a member we hold gone pinged or answered us, a push after a deaf spell, a
-   * digest mismatch): at most one per peer per GONE_SYNC_MS, whatever a peer sends, since each costs a full table.
-   */
-  syncLimited(peer: PeerKey, addrs: string[], now: number): void {
-    if (now - (this.limitedSyncAt.get(peer) ?? -Infinity) < GONE_SYNC_MS) return
-    if (this.limitedSyncAt.size >= 4096) this.limitedSyncAt.clear()
-    this.limitedSyncAt.set(peer, now)
+  /** A member we hold gone pinged or answered us: exchange full state, at most once per GONE_SYNC_MS. */
+  syncGone(peer: PeerKey, addrs: string[], now: number): void {
+    if (now - (this.goneSyncAt.get(peer) ?? -Infinity) < GONE_SYNC_MS) return
+    this.goneSyncAt.set(peer, now)
     this.sendSync(peer, addrs, false)
   }
 
@@ -504,7 +501,12 @@ export class Membership {
   }
 
   onDigest(fromPeer: PeerKey, msg: Extract<Message, { t: 'digest' }>, now: number): void {
-    if (msg.digest !== this.digest()) this.syncLimited(fromPeer, this.ctx.addrsOfPeer(fromPeer), now)
+    if (msg.digest === this.digest()) return
+    // A mismatch costs this node a full table: at most one per peer per GONE_SYNC_MS, whatever a peer sends.
+    if (now - (this.digestSyncAt.get(fromPeer) ?? -Infinity) < GONE_SYNC_MS) return
+    if (this.digestSyncAt.size >= 4096) this.digestSyncAt.clear()
+    this.digestSyncAt.set(fromPeer, now)
+    this.sendSync(fromPeer, this.ctx.addrsOfPeer(fromPeer), false)
   }
 
   /**

@@ -68,7 +68,7 @@ export class ClusterCore {
       gossipFor: (m) => this.membership.gossipFor(m),
       failed: (m, t) => this.membership.probeFailed(m, t),
       // A gone member answers: the partition healed or it came back. Exchange full state; it will refute.
-      revived: (m, t) => this.membership.syncLimited(m.peer, m.addrs, t),
+      revived: (m, t) => this.membership.syncGone(m.peer, m.addrs, t),
       answered: (m) => this.membership.suspectAnswered(m),
       hearingAgain: (t) => this.membership.pushState(t),
       extras: (t) => this.probeExtras(t),
@@ -150,7 +150,7 @@ export class ClusterCore {
         // nodes must not keep each other out.
         if (!m.returnHeld || msg.revive) this.ctx.send(fromPeer, { t: 'ack', seq: msg.seq, from: this.ctx.self.id, gossip: m.takeGossip(), ...this.probeExtras(now) })
         // A ping from a member we consider gone means the partition healed or it came back: exchange full state.
-        if (this.ctx.isGone(msg.from)) m.syncLimited(fromPeer, this.ctx.addrsOfPeer(fromPeer), now)
+        if (this.ctx.isGone(msg.from)) m.syncGone(fromPeer, this.ctx.addrsOfPeer(fromPeer), now)
         break
       case 'ack':
         m.mergeAll(msg.gossip, now, false)
