@@ -11,7 +11,8 @@
 //       probe of the member failed (with its helpers' nacks); a verdict heard second-hand about a member this node
 //       holds live becomes a suspicion here and a probe of its own, and the verdict follows the probe's failure.
 //   F1  A member declared dead twice, or suspected FLAP_REFUTES times, within FLAP_WINDOW_MS while it was unwell
-//       itself (a sick accuser must not drive a healthy member out), is flapping: it refutes nothing more and
+//       itself or by two members independently (a sick accuser must not drive a healthy member out), is flapping:
+//       it refutes nothing more and
 //       answers no probe until none of its own probes failed for FLAP_HOLD_MS, so observers see it removed and
 //       re-admitted once per fault instead of once per flap.
 
@@ -78,6 +79,8 @@ export class Membership {
   private deaths: number[] = []
   private refutes: number[] = []
   private countedSpell = -Infinity
+  /** F1: the members that declared this node dead at `incarnation` (each on its own evidence, M3), and whether counted. */
+  private deathClaim = { incarnation: -1, by: new Set<string>(), counted: false }
   private heldReturn: { incarnation: number; since: number } | null = null
   private readonly goneSyncAt = new Map<string, number>()
   private readonly digestSyncAt = new Map<string, number>()
@@ -232,6 +235,8 @@ export class Membership {
     // Twin rule W3 (twin.ts): another live process holds our key; this one stops.
     if (this.hooks.twin?.(u) === 'stop') return
     if (u.incarnation < self.incarnation) {
+      // F1: the others' verdicts on the death just refuted still arrive; a second accuser makes it count.
+      if (u.state === 'dead' && this.noteDeathClaim(u) && this.heldReturn === null) this.countDeath(u.incarnation, now)
       // An accuser still holds a suspicion we already refuted (our refutation to it was lost): tell it again.
       if (u.state !== 'alive' && u.by !== undefined) this.resendRefutation(u.by, now)
       return
@@ -253,28 +258,53 @@ export class Membership {
       return true
     }
     // Only claims that found this node unwell count (its probes failing, or deaf): a healthy member that a sick one
-    // accuses again and again (a node losing 80% of what it hears) must not take itself out.
-    if (this.health.score === 0 && !this.health.holding) return false
+    // accuses again and again (a node losing 80% of what it hears) must not take itself out. A death also counts
+    // when two members reached it independently (each on its own evidence, M3; a sick accuser's verdict about a
+    // healthy member is not taken by the others, so it stays one accuser's), or when one such death came before
+    // within the window: the Lifeguard score of a node losing 80% of its input can sit at 0 (TCP redelivers
+    // most acks in time), and its second death must hold it out, not wait for its own corroboration, which arrives
+    // after the refutation has re-admitted it (observed: 5 removals in 30 s of 80% ingress loss).
+    const unwell = this.health.score > 0 || this.health.holding
+    const dead = u.state === 'dead'
+    const corroborated = dead && this.noteDeathClaim(u)
+    this.deaths = this.deaths.filter((t) => now - t < FLAP_WINDOW_MS)
+    const diedBefore = dead && this.deaths.length > 0
+    if (!unwell && !corroborated && !diedBefore) return false
     this.refutes = this.refutes.filter((t) => now - t < FLAP_WINDOW_MS)
-    this.refutes.push(now)
+    if (unwell) this.refutes.push(now)
     // A death, or the first claim refuted within DEAF_AFTERMATH_MS of a deaf spell: the others had this node dead or
     // about to be, whichever of their claims reaches it first (a suspicion often does).
     const spell = this.health.deafEndedAt
-    const afterDeaf = now - spell < DEAF_AFTERMATH_MS && this.countedSpell !== spell
-    if (u.state === 'dead' || afterDeaf) {
-      if (afterDeaf) this.countedSpell = spell
-      this.deaths = this.deaths.filter((t) => now - t < FLAP_WINDOW_MS)
-      this.deaths.push(now)
-    }
+    const afterDeaf = unwell && now - spell < DEAF_AFTERMATH_MS && this.countedSpell !== spell
+    if (dead) this.countDeath(u.incarnation, now)
+    else if (afterDeaf) this.deaths.push(now)
+    if (afterDeaf) this.countedSpell = spell
     // Flapping: died twice, or died after refuting a suspicion while unwell (a lossy NIC: its first death already
     // follows suspicions; a healed partition's first claim is its only one), or suspected over and over.
-    const died = u.state === 'dead' || afterDeaf
+    const died = dead || afterDeaf
     const flapping = this.deaths.length >= 2 || (died && this.refutes.length >= 2) || this.refutes.length >= FLAP_REFUTES
     if (!flapping) return false
     this.heldReturn = { incarnation: u.incarnation, since: now }
     this.health.held = true
     this.ctx.emit({ type: 'flapping', heldMs: FLAP_HOLD_MS })
     return true
+  }
+
+  /** F1: record who declared this node dead at `u.incarnation`; true once two members did. */
+  private noteDeathClaim(u: MemberUpdate): boolean {
+    const c = this.deathClaim
+    if (u.incarnation > c.incarnation) this.deathClaim = { incarnation: u.incarnation, by: new Set(), counted: false }
+    else if (u.incarnation < c.incarnation) return false
+    this.deathClaim.by.add(u.by ?? '?')
+    return this.deathClaim.by.size >= 2
+  }
+
+  /** F1: one death per refuted incarnation, however many verdicts on it arrive. */
+  private countDeath(incarnation: number, now: number): void {
+    if (this.deathClaim.incarnation === incarnation && this.deathClaim.counted) return
+    if (this.deathClaim.incarnation === incarnation) this.deathClaim.counted = true
+    this.deaths = this.deaths.filter((t) => now - t < FLAP_WINDOW_MS)
+    this.deaths.push(now)
   }
 
   /** F1: this node is flapping and stays out for now. */

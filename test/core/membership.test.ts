@@ -202,4 +202,43 @@ describe('membership', () => {
     expect(firstSync).toBeGreaterThan(0)
     expect(window.slice(0, firstSync).some((s) => s.msg.t === 'digest')).toBe(true)
   })
+
+  describe('F1: a healthy-looking node declared dead by two members is flapping at its next death', () => {
+    // A node losing 80% of what it receives can keep a Lifeguard score of 0 (most acks arrive in time), so its own
+    // health cannot be the only test; the others' independent verdicts are.
+    const claim = (net: MiniNet, by: string, incarnation: number) => {
+      const node3 = net.cores.get('node-3')!
+      const u = { id: 'node-3', peer: 'p:node-3', addrs: ['/sim/node-3'], incarnation, state: 'dead' as const, by }
+      net.apply('node-3', node3.receive('p:' + by, { t: 'updates', from: by, updates: [u] }, net.now))
+    }
+    const flapped = (net: MiniNet) => net.events.some((e) => e.node === 'node-3' && e.event.type === 'flapping')
+
+    it('two accusers of one death, then a second death: held out, not refuted', () => {
+      const net = cluster(5)
+      const node3 = net.cores.get('node-3')!
+      expect(node3.status(net.now).healthScore).toBe(0)
+      const inc = node3.member('node-3')!.incarnation
+      claim(net, 'node-1', inc) // refuted at once: a healed partition must be seen within 0.5 s
+      expect(node3.member('node-3')!.incarnation).toBe(inc + 1)
+      claim(net, 'node-2', inc) // a second, independent verdict on the same death: it counts
+      net.run(2000)
+      expect(flapped(net)).toBe(false)
+      claim(net, 'node-4', inc + 1)
+      expect(flapped(net)).toBe(true)
+      expect(node3.member('node-3')!.incarnation).toBe(inc + 1)
+      expect(node3.status(net.now).flapping).toBe(true)
+    })
+
+    it('one accuser, again and again, while this node is well: every claim refuted, never flapping', () => {
+      const net = cluster(5)
+      const node3 = net.cores.get('node-3')!
+      const inc = node3.member('node-3')!.incarnation
+      for (let i = 0; i < 4; i++) {
+        claim(net, 'node-5', inc + i)
+        expect(node3.member('node-3')!.incarnation).toBe(inc + i + 1)
+        net.run(2000)
+      }
+      expect(flapped(net)).toBe(false)
+    })
+  })
 })
