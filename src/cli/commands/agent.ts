@@ -1,10 +1,11 @@
 // `conclave agent`: run an agent until SIGINT/SIGTERM (graceful leave) or a fatal error.
 import { hostname } from 'node:os'
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { Command, Option } from 'commander'
 import { createAgent } from '../../agent/agent.ts'
 import { loadConfig } from '../../config/load.ts'
 import type { AgentConfig } from '../../config/schema.ts'
 import { agentPlugins } from '../plugins.ts'
+import { collectTag } from '../tags.ts'
 
 /** After SIGINT/SIGTERM the process exits within this long even if the leave hangs. */
 const EXIT_DEADLINE_MS = 2_800
@@ -27,13 +28,6 @@ const flagKeys: Record<string, keyof AgentConfig> = {
   clusterKeyFile: 'clusterKeyFile',
   apiTokenFile: 'apiTokenFile',
   insecure: 'insecure',
-}
-
-/** --tag key=value, repeatable; a later value for the same key wins. */
-export function collectTag(v: string, prev: Record<string, string> | undefined): Record<string, string> {
-  const i = v.indexOf('=')
-  if (i <= 0) throw new InvalidArgumentError(`expected key=value, got "${v}"`)
-  return { ...(prev ?? {}), [v.slice(0, i)]: v.slice(i + 1) }
 }
 
 export function register(program: Command): void {

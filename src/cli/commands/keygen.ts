@@ -4,7 +4,6 @@
 import { randomBytes } from 'node:crypto'
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs'
 import type { Command } from 'commander'
-import { newKeyText, parseKeyFile } from '../../net/cluster-key.ts'
 import { CliError, EXIT } from '../errors.ts'
 
 export function register(program: Command): void {
@@ -15,7 +14,9 @@ export function register(program: Command): void {
     .option('--token', 'make an API token (32 random bytes, hex) instead of a cluster key')
     .option('--add', 'append the new cluster key to an existing key file, as an accepted (not yet dialing) key: step 1 of a rotation')
     .option('--force', 'overwrite an existing file')
-    .action((opts: { out?: string; token?: boolean; add?: boolean; force?: boolean }) => {
+    .action(async (opts: { out?: string; token?: boolean; add?: boolean; force?: boolean }) => {
+      // Imported here: the key code pulls in libp2p's pnet module, which other commands need not load.
+      const { newKeyText, parseKeyFile } = await import('../../net/cluster-key.ts')
       const text = opts.token ? randomBytes(32).toString('hex') + '\n' : newKeyText()
       if (!opts.out) {
         if (opts.add) throw new CliError('--add needs --out <key file>', EXIT.usage)

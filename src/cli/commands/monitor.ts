@@ -3,7 +3,7 @@
 // Runs until Ctrl-C (exit 0) or until the agent goes away (exit 1).
 import type { Command } from 'commander'
 import { Option } from 'commander'
-import { formatRecord, type LogRecord } from '../../agent/logger.ts'
+import type { LogRecord } from '../../agent/logger.ts'
 import { apiOption, followSse, resolveApi } from '../client.ts'
 import { CliError, EXIT } from '../errors.ts'
 
@@ -23,6 +23,8 @@ export function register(program: Command): void {
       process.once('SIGINT', onSignal)
       process.once('SIGTERM', onSignal)
       const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR
+      // Imported here: the log formatter's module loads pino, which other commands need not load.
+      const { formatRecord } = await import('../../agent/logger.ts')
       const how = await followSse(
         api,
         `/v1/logs?level=${encodeURIComponent(opts.level)}`,

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { apiOption, resolveApi, authHeaders, send } from '../client.ts'
 import { CliError } from '../errors.ts'
-import { collectTag } from './agent.ts'
+import { collectTag } from '../tags.ts'
 
 /** --payload '<json>' or --payload @file (JSON in the file; @- reads stdin). */
 export function readPayload(arg: string | undefined): unknown {
