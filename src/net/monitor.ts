@@ -42,6 +42,12 @@ export class ConnectionMonitor {
     this.lastHeard.set(connId, this.now())
   }
 
+  /** How long nothing was heard on this connection (since it opened, when nothing was heard at all). */
+  silentMs(conn: Connection): number {
+    const last = this.lastHeard.get(conn.id)
+    return last === undefined ? Date.now() - conn.timeline.open : this.now() - last
+  }
+
   start(): void {
     this.timer = setInterval(() => this.check(), this.intervalMs)
     this.timer.unref()

@@ -1,7 +1,7 @@
 // The libp2p adapter: turns wire bytes into core inputs and core effects into streams and publishes.
 // Nothing here decides anything about the protocol.
 import type { Message as PubsubMessage } from '@libp2p/interface'
-import type { ConnectionProtector, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { Connection, ConnectionProtector, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { lpStream, type LengthPrefixedStream } from 'it-length-prefixed-stream'
@@ -21,6 +21,21 @@ export const DIRECT_PROTOCOL = '/conclave/swim/1.0.0'
 export const MEMBERSHIP_TOPIC = 'conclave/membership/1'
 
 const DIAL_TIMEOUT_MS = 1_500
+/**
+ * A connection from which nothing was heard for this long is stalled when we probe a member we hold gone over it
+ * (a revive probe): a healthy pair at 10 agents hears from each other every 2-5 s, but a member that answered none
+ * of our probes for a suspicion timeout (3 s and more) is not carrying traffic. TCP keeps such a connection open
+ * and backs off its retransmissions (0.2, 0.4, 0.8, 1.6 s ...), so after a healed partition the next segment can
+ * leave seconds late: 0.96 s from heal to alive in every view was measured (docs/bench-membership-faults.md).
+ */
+const STALL_MS = 1_000
+/**
+ * Dial timeout of a revive probe. Linux retransmits a lost SYN after 1 s, then 3 s; a LAN connect plus the noise
+ * and yamux upgrade takes 30-50 ms (../shared/notes). Aborting after 450 ms means every revive probe (one per
+ * 500 ms probe round for a member that just died, probes.ts FAST_REVIVE_MS) sends a fresh SYN, so a healed link
+ * is found within one round instead of at the next SYN retransmission.
+ */
+const REVIVE_DIAL_TIMEOUT_MS = 450
 /** A write that cannot complete this long (peer stopped, yamux window full) fails the send. */
 const WRITE_TIMEOUT_MS = 2_000
 /** Per-peer queue bound: protocol messages are time-sensitive, old ones are worth little. */
@@ -64,6 +79,8 @@ interface Outgoing {
   bytes: Uint8Array
   type: string
   retried: boolean
+  /** A probe of a member the core holds gone (a ping with the revive flag). */
+  revive: boolean
 }
 
 /** One long-lived outbound stream per peer with a bounded queue; at most one dial in flight. */
@@ -71,6 +88,8 @@ class PeerSender {
   private queue: Outgoing[] = []
   private busy = false
   private stream?: Stream
+  /** The connection `stream` runs on. */
+  private conn?: Connection
   private lp?: LengthPrefixedStream<Stream>
   addrs: Multiaddr[] = []
   private addrsKey = ''
@@ -107,12 +126,18 @@ class PeerSender {
       while (this.queue.length > 0 && !this.net.stopping) {
         // Everything queued goes out in one write: one yamux frame, one noise frame, one syscall.
         const batch = this.queue.slice(0, MAX_BATCH)
+        const revive = batch.some((i) => i.revive)
+        // A revive probe over a stalled connection would wait for TCP's retransmission back-off: it goes over a
+        // new connection instead. The old one stays (it carries gossipsub's streams, which do not move, and it
+        // recovers by itself); the connection monitor closes whichever is the duplicate once both work.
+        const fresh = revive && this.net.stalled(this.peer)
         let opened = false
         try {
           // writeStatus is 'writing' for the whole life of a healthy stream (its sink is running).
-          if (!this.lp || this.stream?.status !== 'open' || (this.stream.writeStatus !== 'writing' && this.stream.writeStatus !== 'ready')) {
+          if (fresh || !this.lp || this.stream?.status !== 'open' || (this.stream.writeStatus !== 'writing' && this.stream.writeStatus !== 'ready')) {
             opened = true
-            await this.open()
+            if (fresh) this.net.metrics.stalledRedials.inc()
+            await this.open(revive, fresh)
           }
           await withTimeout(this.lp!.writeV(batch.map((i) => i.bytes)), WRITE_TIMEOUT_MS, 'write')
           this.queue.splice(0, batch.length)
@@ -139,21 +164,42 @@ class PeerSender {
     }
   }
 
-  private async open(): Promise<void> {
+  /**
+   * A stream on the connection last heard from, or on a new connection: `fresh` forces one (the others stalled),
+   * `revive` dials with the short timeout.
+   */
+  private async open(revive: boolean, fresh: boolean): Promise<void> {
+    this.reset()
     const node = this.net.node
-    if (node.getConnections(this.peer).length === 0 && this.addrs.length > 0) {
-      await node.peerStore.merge(this.peer, { multiaddrs: this.addrs })
+    const signal = AbortSignal.timeout(revive ? REVIVE_DIAL_TIMEOUT_MS : DIAL_TIMEOUT_MS)
+    let conn = fresh ? undefined : this.net.freshestConnection(this.peer)
+    if (!conn) {
+      if (this.addrs.length > 0 && (fresh || node.getConnections(this.peer).length === 0)) {
+        await node.peerStore.merge(this.peer, { multiaddrs: this.addrs })
+      }
+      conn = await node.dial(this.peer, { signal, force: fresh })
     }
-    const stream = await node.dialProtocol(this.peer, DIRECT_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+    const stream = await conn.newStream(DIRECT_PROTOCOL, { signal })
     this.stream = stream
+    this.conn = conn
     this.lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
     this.net.metrics.streamsOpened.inc()
+  }
+
+  /**
+   * A frame from the peer arrived on `connId`. If our stream runs on another connection that went silent, the
+   * peer is reachable on this one and not on that one (a stalled connection after a heal, or the peer redialed
+   * us): the next send opens its stream here.
+   */
+  heardOn(connId: string): void {
+    if (this.conn && this.conn.id !== connId && !this.busy && this.net.silentMs(this.conn) >= STALL_MS) this.reset()
   }
 
   /** Forget the stream (after an error or a disconnect); the next send opens a new one. */
   reset(err?: Error): void {
     const s = this.stream
     this.stream = undefined
+    this.conn = undefined
     this.lp = undefined
     if (s && s.status === 'open') s.abort(err ?? new Error('reset'))
   }
@@ -161,6 +207,7 @@ class PeerSender {
   async close(): Promise<void> {
     const s = this.stream
     this.stream = undefined
+    this.conn = undefined
     this.lp = undefined
     this.queue = []
     if (s && s.status === 'open') await s.close({ signal: AbortSignal.timeout(500) }).catch((e: Error) => s.abort(e))
@@ -285,6 +332,25 @@ export class Net implements AgentNet {
     return nonLoop.length > 0 ? nonLoop : all
   }
 
+  /** Open connections to `peer` exist and nothing was heard on any of them for STALL_MS. */
+  stalled(peer: PeerId): boolean {
+    const open = this.node.getConnections(peer).filter((c) => c.status === 'open')
+    return open.length > 0 && open.every((c) => this.monitor.silentMs(c) >= STALL_MS)
+  }
+
+  /** The open connection to `peer` heard from most recently (the one a new stream should use). */
+  freshestConnection(peer: PeerId): Connection | undefined {
+    let best: Connection | undefined
+    for (const c of this.node.getConnections(peer)) {
+      if (c.status === 'open' && (!best || this.monitor.silentMs(c) < this.monitor.silentMs(best))) best = c
+    }
+    return best
+  }
+
+  silentMs(conn: Connection): number {
+    return this.monitor.silentMs(conn)
+  }
+
   observe(obs: Observation): void {
     if (this.stopping) return
     if (this.sink) this.sink.observe(obs)
@@ -324,7 +390,7 @@ export class Net implements AgentNet {
       this.senders.set(to, sender)
     }
     if (addrs.length > 0) sender.setAddrs(addrs)
-    sender.enqueue({ bytes, type: msg.t, retried: false })
+    sender.enqueue({ bytes, type: msg.t, retried: false, revive: msg.t === 'ping' && msg.revive === true })
   }
 
   /**
@@ -350,6 +416,7 @@ export class Net implements AgentNet {
         }
         if (r.kind !== 'frame') break
         this.monitor.heard(connId)
+        this.senders.get(from)?.heardOn(connId)
         if (!this.limits.membership.allow(from, r.bytes.byteLength)) {
           this.limits.refuse(from, 'membership-rate', `over ${this.limits.o.membershipMsgsPerSec} messages or ${this.limits.o.membershipBytesPerSec} bytes per second`)
           const now = performance.now()

@@ -111,4 +111,30 @@ describe('libp2p shell', () => {
     // Nothing listens on the port any more: the host refused the dial, which the core takes as evidence (M1).
     expect(a.obs.find((o) => o.type === 'send-failed' && o.peer === target)).toMatchObject({ refused: true })
   })
+  it('a revive probe over a connection silent for a second goes over a new connection, and the answer follows it', async () => {
+    const a = await peer()
+    const b = await peer()
+    const ping = (seq: number, revive: boolean): Message => ({ t: 'ping', seq, from: 'a', gossip: [], ...(revive ? { revive: true as const } : {}) })
+    a.net.send(b.net.peerId, b.net.addrs(), ping(1, false))
+    await until('first ping', () => b.got.length === 1)
+    b.net.send(a.net.peerId, a.net.addrs(), { t: 'ack', seq: 1, from: 'b', gossip: [] })
+    await until('first ack', () => a.got.length === 1)
+    const conns = () => a.net.node.getConnections(b.net.node.peerId).filter((c) => c.status === 'open')
+    expect(conns()).toHaveLength(1)
+    // An ordinary probe right away: the connection was just heard from, nothing new is dialed.
+    a.net.send(b.net.peerId, b.net.addrs(), ping(2, true))
+    await until('second ping', () => b.got.length === 2)
+    expect(await counter(a, 'conclave_stalled_redials_total', '')).toBe(0)
+    // Nothing heard for over STALL_MS (1 s): as after a partition, when TCP's retransmissions back off.
+    await new Promise((r) => setTimeout(r, 1_200))
+    a.net.send(b.net.peerId, b.net.addrs(), ping(3, true))
+    await until('third ping', () => b.got.length === 3)
+    expect(await counter(a, 'conclave_stalled_redials_total', '')).toBe(1)
+    expect(conns()).toHaveLength(2)
+    // b answers on the connection it last heard from: the new one.
+    const fresh = conns().sort((x, y) => y.timeline.open - x.timeline.open)[0]!
+    b.net.send(a.net.peerId, a.net.addrs(), { t: 'ack', seq: 3, from: 'b', gossip: [] })
+    await until('second ack', () => a.got.length === 2)
+    expect(fresh.streams.filter((st) => st.protocol === DIRECT_PROTOCOL).map((st) => st.direction).sort()).toEqual(['inbound', 'outbound'])
+  })
 })
