@@ -129,7 +129,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
           log.error({ err: (err as Error).message, path: state.path }, 'cannot write the state file: this step\'s messages are dropped')
         }
       } else if (e.type === 'send') {
-        if (durable) net.send(e.to, e.addrs, e.msg)
+        if (durable) net.send(e.to, e.addrs, e.msg, e.reconnect === true)
       } else if (e.type === 'broadcast') {
         if (durable) net.broadcast(e.msg)
       } else onEvent(e.event)

@@ -177,6 +177,9 @@ export function logEvent(log: Logger, e: CoreEvent): void {
     case 'flapping':
       log.warn({ event: e.type, heldMs: e.heldMs }, `declared dead twice within a minute: staying out until well for ${Math.round(e.heldMs / 1000)} s`)
       break
+    case 'readmission-held':
+      log.warn({ event: e.type, member: e.id, heldMs: e.heldMs }, `member ${e.id} removed twice within a minute: taken back once it has answered every probe for ${Math.round(e.heldMs / 1000)} s`)
+      break
     case 'probe':
       log.debug({ event: e.type, member: e.target, ok: e.ok, indirect: e.indirect }, `probe ${e.target} ${e.ok ? 'ok' : 'failed'}`)
       break

@@ -11,6 +11,8 @@ export class Ctx {
   /** Effects of the current step, in order. */
   out: Effect[] = []
   private seq = 0
+  /** Set while `reconnecting` runs: its sends carry Effect.reconnect. */
+  private reconnect = false
 
   constructor(
     readonly config: CoreConfig,
@@ -66,8 +68,21 @@ export class Ctx {
     return [...(this.memberOfPeer(peer)?.addrs ?? [])]
   }
 
-  send(to: PeerKey, msg: Message, addrs?: string[]): void {
-    this.out.push({ type: 'send', to, addrs: addrs ? [...addrs] : this.addrsOfPeer(to), msg })
+  send(to: PeerKey, msg: Message, addrs?: string[], reconnect = this.reconnect): void {
+    const e: Extract<Effect, { type: 'send' }> = { type: 'send', to, addrs: addrs ? [...addrs] : this.addrsOfPeer(to), msg }
+    if (reconnect) e.reconnect = true
+    this.out.push(e)
+  }
+
+  /** Every send `f` makes crosses what may have been a partition (Effect.reconnect). */
+  reconnecting(f: () => void): void {
+    const was = this.reconnect
+    this.reconnect = true
+    try {
+      f()
+    } finally {
+      this.reconnect = was
+    }
   }
 
   emit(event: CoreEvent): void {

@@ -11,10 +11,13 @@
 //       probe of the member failed (with its helpers' nacks); a verdict heard second-hand about a member this node
 //       holds live becomes a suspicion here and a probe of its own, and the verdict follows the probe's failure.
 //   F1  A member declared dead twice, or suspected FLAP_REFUTES times, within FLAP_WINDOW_MS while it was unwell
-//       itself or by two members independently (a sick accuser must not drive a healthy member out), is flapping:
-//       it refutes nothing more and
+//       itself (a sick accuser must not drive a healthy member out), is flapping: it refutes nothing more and
 //       answers no probe until none of its own probes failed for FLAP_HOLD_MS, so observers see it removed and
 //       re-admitted once per fault instead of once per flap.
+//   F2  The observer's side of the same: a member this node removed READMIT_HOLD_REMOVALS times within
+//       FLAP_WINDOW_MS is taken back only once it has answered every probe of this node's for FLAP_HOLD_MS (Rapid's
+//       stable view changes). F1 rests on the subject knowing it is sick, which a node losing 80% of what it
+//       receives may not: TCP redelivers most of its acks in time, so its Lifeguard score can stay at 0.
 
 import type { Ctx } from './context.ts'
 import { GossipQueue, rank } from './gossip-queue.ts'
@@ -40,6 +43,12 @@ export const FLAP_WINDOW_MS = 60_000
 export const FLAP_REFUTES = 6
 /** F1: how long a flapping member must be well before it asks to be re-admitted: longer than one 10 s flap. */
 export const FLAP_HOLD_MS = 12_000
+/**
+ * F2: removals of one member in this node's view, within FLAP_WINDOW_MS, after which its next return waits for
+ * FLAP_HOLD_MS of answered probes. Two: the first removal may be a partition that heals, whose return must be seen
+ * within 0.5 s; a second within the minute is a flapping member (Serf's and Rapid's runs flap every 10 s).
+ */
+export const READMIT_HOLD_REMOVALS = 2
 /** F1: a claim refuted this soon after a deaf spell counts as a death (a 5 s spell is one the others notice). */
 const DEAF_AFTERMATH_MS = 5_000
 /** At most one full state exchange per this long with a member we hold gone that pings or answers us. */
@@ -79,9 +88,12 @@ export class Membership {
   private deaths: number[] = []
   private refutes: number[] = []
   private countedSpell = -Infinity
-  /** F1: the members that declared this node dead at `incarnation` (each on its own evidence, M3), and whether counted. */
-  private deathClaim = { incarnation: -1, by: new Set<string>(), counted: false }
   private heldReturn: { incarnation: number; since: number } | null = null
+  /** F2: local times this node's view moved each member into dead (within FLAP_WINDOW_MS). */
+  private readonly removedAt = new Map<string, number[]>()
+  /** F2: returns this node holds back: the member's latest claim. */
+  private readonly heldReadmit = new Map<string, { update: MemberUpdate }>()
+  private nextRemovalPrune = 0
   private readonly goneSyncAt = new Map<string, number>()
   private readonly digestSyncAt = new Map<string, number>()
 
@@ -164,6 +176,7 @@ export class Membership {
         return
       }
     }
+    if ((u.state === 'alive' || u.state === 'suspect') && m.state === 'dead' && this.holdReadmission(m, u, now)) return
     if (u.state === 'dead' && ctx.isLive(m) && u.by !== ctx.self.id && !this.prober.failedSince(m.id, now - this.suspicions.longest())) {
       this.doubt(m, u, now)
       return
@@ -235,8 +248,6 @@ export class Membership {
     // Twin rule W3 (twin.ts): another live process holds our key; this one stops.
     if (this.hooks.twin?.(u) === 'stop') return
     if (u.incarnation < self.incarnation) {
-      // F1: the others' verdicts on the death just refuted still arrive; a second accuser makes it count.
-      if (u.state === 'dead' && this.noteDeathClaim(u) && this.heldReturn === null) this.countDeath(u.incarnation, now)
       // An accuser still holds a suspicion we already refuted (our refutation to it was lost): tell it again.
       if (u.state !== 'alive' && u.by !== undefined) this.resendRefutation(u.by, now)
       return
@@ -258,30 +269,23 @@ export class Membership {
       return true
     }
     // Only claims that found this node unwell count (its probes failing, or deaf): a healthy member that a sick one
-    // accuses again and again (a node losing 80% of what it hears) must not take itself out. A death also counts
-    // when two members reached it independently (each on its own evidence, M3; a sick accuser's verdict about a
-    // healthy member is not taken by the others, so it stays one accuser's), or when one such death came before
-    // within the window: the Lifeguard score of a node losing 80% of its input can sit at 0 (TCP redelivers
-    // most acks in time), and its second death must hold it out, not wait for its own corroboration, which arrives
-    // after the refutation has re-admitted it (observed: 5 removals in 30 s of 80% ingress loss).
-    const unwell = this.health.score > 0 || this.health.holding
-    const dead = u.state === 'dead'
-    const corroborated = dead && this.noteDeathClaim(u)
-    this.deaths = this.deaths.filter((t) => now - t < FLAP_WINDOW_MS)
-    const diedBefore = dead && this.deaths.length > 0
-    if (!unwell && !corroborated && !diedBefore) return false
+    // accuses again and again (a node losing 80% of what it hears) must not take itself out. Its observers bound
+    // how often they re-admit it instead (F2, holdReadmission).
+    if (this.health.score === 0 && !this.health.holding) return false
     this.refutes = this.refutes.filter((t) => now - t < FLAP_WINDOW_MS)
-    if (unwell) this.refutes.push(now)
+    this.refutes.push(now)
     // A death, or the first claim refuted within DEAF_AFTERMATH_MS of a deaf spell: the others had this node dead or
     // about to be, whichever of their claims reaches it first (a suspicion often does).
     const spell = this.health.deafEndedAt
-    const afterDeaf = unwell && now - spell < DEAF_AFTERMATH_MS && this.countedSpell !== spell
-    if (dead) this.countDeath(u.incarnation, now)
-    else if (afterDeaf) this.deaths.push(now)
-    if (afterDeaf) this.countedSpell = spell
+    const afterDeaf = now - spell < DEAF_AFTERMATH_MS && this.countedSpell !== spell
+    if (u.state === 'dead' || afterDeaf) {
+      if (afterDeaf) this.countedSpell = spell
+      this.deaths = this.deaths.filter((t) => now - t < FLAP_WINDOW_MS)
+      this.deaths.push(now)
+    }
     // Flapping: died twice, or died after refuting a suspicion while unwell (a lossy NIC: its first death already
     // follows suspicions; a healed partition's first claim is its only one), or suspected over and over.
-    const died = dead || afterDeaf
+    const died = u.state === 'dead' || afterDeaf
     const flapping = this.deaths.length >= 2 || (died && this.refutes.length >= 2) || this.refutes.length >= FLAP_REFUTES
     if (!flapping) return false
     this.heldReturn = { incarnation: u.incarnation, since: now }
@@ -290,21 +294,55 @@ export class Membership {
     return true
   }
 
-  /** F1: record who declared this node dead at `u.incarnation`; true once two members did. */
-  private noteDeathClaim(u: MemberUpdate): boolean {
-    const c = this.deathClaim
-    if (u.incarnation > c.incarnation) this.deathClaim = { incarnation: u.incarnation, by: new Set(), counted: false }
-    else if (u.incarnation < c.incarnation) return false
-    this.deathClaim.by.add(u.by ?? '?')
-    return this.deathClaim.by.size >= 2
+  /** F2: hold back the return of a member removed READMIT_HOLD_REMOVALS times within the window. */
+  private holdReadmission(m: Member, u: MemberUpdate, now: number): boolean {
+    const held = this.heldReadmit.get(m.id)
+    if (held) {
+      if (u.incarnation >= held.update.incarnation) held.update = { ...u, addrs: [...u.addrs] }
+      return true
+    }
+    // A new process (another boot nonce: a restart) is not a flap.
+    if (u.boot !== undefined && m.boot !== undefined && u.boot !== m.boot) return false
+    const removals = (this.removedAt.get(m.id) ?? []).filter((t) => now - t < FLAP_WINDOW_MS)
+    if (removals.length < READMIT_HOLD_REMOVALS || this.answersEverything(m.id, now)) return false
+    this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] } })
+    this.ctx.emit({ type: 'readmission-held', id: m.id, heldMs: FLAP_HOLD_MS })
+    return true
   }
 
-  /** F1: one death per refuted incarnation, however many verdicts on it arrive. */
-  private countDeath(incarnation: number, now: number): void {
-    if (this.deathClaim.incarnation === incarnation && this.deathClaim.counted) return
-    if (this.deathClaim.incarnation === incarnation) this.deathClaim.counted = true
-    this.deaths = this.deaths.filter((t) => now - t < FLAP_WINDOW_MS)
-    this.deaths.push(now)
+  /**
+   * F2, every tick: a held member that answers everything again (probes.ts re-probes it as gone meanwhile) is taken
+   * back with its latest claim. One that left this node's table, or is no longer dead here, leaves the hold.
+   */
+  releaseReadmissions(now: number): void {
+    if (now >= this.nextRemovalPrune) {
+      this.nextRemovalPrune = now + FLAP_WINDOW_MS
+      for (const [id, times] of this.removedAt) if (times.every((t) => now - t >= FLAP_WINDOW_MS)) this.removedAt.delete(id)
+    }
+    for (const [id, h] of this.heldReadmit) {
+      const m = this.ctx.members.get(id)
+      if (!m || m.state !== 'dead') {
+        this.heldReadmit.delete(id)
+        continue
+      }
+      if (!this.answersEverything(id, now)) continue
+      this.heldReadmit.delete(id)
+      this.removedAt.delete(id)
+      this.merge(h.update, now, true)
+      // The claim held may be older than a verdict heard since (dead at its incarnation): ask for a fresh one, which
+      // the member gives by refuting the verdict our state exchange shows it.
+      if (m.state === 'dead') this.syncGone(m.peer, m.addrs, now)
+    }
+  }
+
+  /**
+   * F2's test of "healthy for a while": none of this node's probes of `id` went unanswered for FLAP_HOLD_MS, and
+   * one was answered within the last two re-probes of the gone. Measured from the last miss, not from when the hold
+   * began: a member that held itself out (F1) answered the re-probes meanwhile and is not held a second time.
+   */
+  private answersEverything(id: string, now: number): boolean {
+    const r = this.prober.record(id)
+    return now - r.missAt >= FLAP_HOLD_MS && now - r.ackAt <= 2 * this.ctx.config.deadProbeIntervalMs
   }
 
   /** F1: this node is flapping and stays out for now. */
@@ -328,6 +366,12 @@ export class Membership {
 
   /** Refute a claim about this node at its incarnation or above by raising the incarnation, and tell others at once. */
   private refute(u: MemberUpdate, now: number): void {
+    // Back from the dead: the others held this node gone, maybe across a partition that just healed.
+    if (u.state === 'dead' || u.state === 'left') this.ctx.reconnecting(() => this.refuteNow(u, now))
+    else this.refuteNow(u, now)
+  }
+
+  private refuteNow(u: MemberUpdate, now: number): void {
     const ctx = this.ctx
     const self = ctx.self
     // Others hold a claim about us at our incarnation or above (suspicion, death, or a previous run of
@@ -357,7 +401,9 @@ export class Membership {
    * and then, so it pushes its state to two members itself; their answers carry any verdict, which it then refutes.
    */
   pushState(now: number): void {
-    for (const t of this.ctx.pick(this.ctx.liveOthers(), 2)) this.syncGone(t.peer, t.addrs, now)
+    this.ctx.reconnecting(() => {
+      for (const t of this.ctx.pick(this.ctx.liveOthers(), 2)) this.syncGone(t.peer, t.addrs, now)
+    })
   }
 
   /** A member we hold gone pinged or answered us: exchange full state, at most once per GONE_SYNC_MS. */
@@ -393,6 +439,11 @@ export class Membership {
     if (previous === state) return
     m.state = state
     m.since = now
+    if (state === 'dead' && (previous === 'alive' || previous === 'suspect')) {
+      const times = (this.removedAt.get(m.id) ?? []).filter((t) => now - t < FLAP_WINDOW_MS)
+      times.push(now)
+      this.removedAt.set(m.id, times)
+    }
     if ((state === 'alive' || state === 'suspect') && (previous === 'dead' || previous === 'left')) {
       m.aliveSince = now
       this.prober.insert(m.id)

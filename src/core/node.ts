@@ -119,6 +119,7 @@ export class ClusterCore {
     this.membership.expireSuspicions(now)
     this.membership.remindSuspects(now)
     this.membership.releaseReturn(now)
+    this.membership.releaseReadmissions(now)
     if (now >= this.nextSyncAt) {
       this.nextSyncAt = now + this.config.syncIntervalMs * (0.5 + this.ctx.rng())
       const m = this.ctx.pick(this.ctx.liveOthers(), 1)[0]

@@ -33,10 +33,14 @@ export const FAST_REVIVE_MS = 10_000
 /** Fast re-probes per probe interval, at most: a partition that takes half of 50 members away costs 4 pings a second. */
 const FAST_REVIVE_PER_ROUND = 2
 
-/** This node's own word on a member: when its probe was last answered, when it last failed with evidence. */
+/**
+ * This node's own word on a member: when its probe was last answered, when it last failed with evidence, and when
+ * one last went unanswered at all (revive probes and refused dials included: F2's quiet test).
+ */
 export interface FirstHand {
   ackAt: number
   failAt: number
+  missAt: number
 }
 
 interface Relay {
@@ -87,7 +91,7 @@ export class Prober {
 
   /** This node's first-hand record of `id` (times -Infinity when it never probed it). */
   record(id: string): FirstHand {
-    return this.firstHand.get(id) ?? { ackAt: -Infinity, failAt: -Infinity }
+    return this.firstHand.get(id) ?? { ackAt: -Infinity, failAt: -Infinity, missAt: -Infinity }
   }
 
   /** M3: this node's last probe of `id` failed with evidence, at or after `since`, and nothing answered since. */
@@ -109,7 +113,7 @@ export class Prober {
   private note(id: string, field: keyof FirstHand, now: number): void {
     const r = this.firstHand.get(id)
     if (r) r[field] = now
-    else this.firstHand.set(id, { ackAt: -Infinity, failAt: -Infinity, [field]: now })
+    else this.firstHand.set(id, { ackAt: -Infinity, failAt: -Infinity, missAt: -Infinity, [field]: now })
   }
 
   private timeout(): number {
@@ -202,7 +206,10 @@ export class Prober {
   private sendPing(m: Member, seq: number, revive: boolean, now: number): void {
     const ping: Extract<Message, { t: 'ping' }> = { t: 'ping', seq, from: this.ctx.self.id, gossip: revive ? [] : this.hooks.gossipFor(m), ...this.hooks.extras(now) }
     if (revive) ping.revive = true
-    this.ctx.send(m.peer, ping, m.addrs)
+    // Across what may be a partition that just healed (a member held gone, or this node deaf or holding its return,
+    // F1): not over a connection that stalled meanwhile. Else the flapping node's own quiet test waits out TCP's
+    // back-off after the heal (seen: still held 20 s after 30 s of 80% ingress loss ended).
+    this.ctx.send(m.peer, ping, m.addrs, revive || this.health.holding || this.health.held)
   }
 
   private toIndirect(p: Probe, now: number): void {
@@ -232,6 +239,7 @@ export class Prober {
     // that is gone for good must not keep a flapping node out); revive probes count too, as a node that holds
     // everyone else dead probes nobody else.
     if (!p.refused) this.health.trouble(now)
+    this.note(p.target, 'missAt', now)
     if (p.revive) return
     // Lifeguard local health: missing nacks suggest the problem is here, not at the target.
     if (p.nacks < p.expectedNacks) this.health.worse()

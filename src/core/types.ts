@@ -138,6 +138,8 @@ export type CoreEvent =
   | { type: 'refuted'; incarnation: number }
   /** F1: this node was declared dead twice within a minute; it stays out until it has been well for heldMs. */
   | { type: 'flapping'; heldMs: number }
+  /** F2: this node removed member `id` twice within a minute; it takes its next return only after `heldMs` of answers. */
+  | { type: 'readmission-held'; id: string; heldMs: number }
   | { type: 'probe'; target: string; ok: boolean; indirect: boolean }
   | { type: 'config-changed'; config: VoterConfig }
   /** This node bootstrapped a new cluster (no stored state, nobody else had one). */
@@ -179,8 +181,13 @@ export interface StoredState {
 export type Effect =
   /** Make `state` durable before carrying out the effects that follow it. */
   | { type: 'persist'; state: StoredState }
-  /** Send one message to one peer (direct protocol). `addrs` helps the shell dial a peer it is not connected to. */
-  | { type: 'send'; to: PeerKey; addrs: string[]; msg: Message }
+  /**
+   * Send one message to one peer (direct protocol). `addrs` helps the shell dial a peer it is not connected to.
+   * `reconnect`: the message crosses what may have been a partition (a probe of a member held gone, this node's
+   * return from the dead), so a connection to the peer that has been silent is not to be trusted with it: the shell
+   * opens a new one (TCP backs off its retransmissions through a partition; src/net/shell.ts STALL_MS).
+   */
+  | { type: 'send'; to: PeerKey; addrs: string[]; msg: Message; reconnect?: true }
   /** Publish one message to every member reachable on the broadcast channel. */
   | { type: 'broadcast'; msg: Message }
   | { type: 'emit'; event: CoreEvent }

@@ -22,7 +22,7 @@ export const MONITOR_TIMEOUT_MS = 5_000
 const DUPLICATE_MIN_AGE_MS = 5_000
 /** Streams whose loss on a closed duplicate connection costs nothing: each reopens on the connection kept. */
 const MOVABLE = new Set(['/conclave/swim/1.0.0', PING_PROTOCOL, '/ipfs/id/1.0.0', '/ipfs/id/push/1.0.0'])
-const GOSSIPSUB = /^\/meshsub\//
+export const GOSSIPSUB_PROTOCOL = /^\/meshsub\//
 
 export class ConnectionMonitor {
   private readonly lastHeard = new Map<string, number>()
@@ -98,7 +98,7 @@ export class ConnectionMonitor {
     const now = Date.now()
     for (const conns of byPeer.values()) {
       if (conns.length < 2) continue
-      if (!conns.some((c) => c.streams.some((s) => s.protocol !== undefined && GOSSIPSUB.test(s.protocol)))) continue
+      if (!conns.some((c) => c.streams.some((s) => s.protocol !== undefined && GOSSIPSUB_PROTOCOL.test(s.protocol)))) continue
       for (const c of conns) {
         if (now - c.timeline.open < DUPLICATE_MIN_AGE_MS) continue
         if (!c.streams.every((s) => s.protocol !== undefined && MOVABLE.has(s.protocol))) continue

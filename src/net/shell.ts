@@ -15,18 +15,18 @@ import { encode as lpEncode } from 'it-length-prefixed'
 import { deadlineAfter, FrameReader, InboundLimits, type InboundLimitOptions } from './limits.ts'
 import { BOOTSTRAP_TAG, buildNode, type Node } from './node.ts'
 import { wireStatsEnabled } from './wire-stats.ts'
-import { ConnectionMonitor } from './monitor.ts'
+import { ConnectionMonitor, GOSSIPSUB_PROTOCOL } from './monitor.ts'
 
 export const DIRECT_PROTOCOL = '/conclave/swim/1.0.0'
 export const MEMBERSHIP_TOPIC = 'conclave/membership/1'
 
 const DIAL_TIMEOUT_MS = 1_500
 /**
- * A connection from which nothing was heard for this long is stalled when we probe a member we hold gone over it
- * (a revive probe): a healthy pair at 10 agents hears from each other every 2-5 s, but a member that answered none
- * of our probes for a suspicion timeout (3 s and more) is not carrying traffic. TCP keeps such a connection open
- * and backs off its retransmissions (0.2, 0.4, 0.8, 1.6 s ...), so after a healed partition the next segment can
- * leave seconds late: 0.96 s from heal to alive in every view was measured (docs/bench-membership-faults.md).
+ * A connection from which nothing was heard for this long is stalled for a message the core marks `reconnect` (a
+ * probe of a member it holds gone, its own return from the dead): a healthy pair at 10 agents hears from each other
+ * every 2-5 s, but across a partition nothing arrives. TCP keeps such a connection open and backs off its
+ * retransmissions (0.2, 0.4, 0.8, 1.6 s ...), so after a healed partition the next segment can leave seconds
+ * late: 0.96 s from heal to alive in every view was measured (docs/bench-membership-faults.md).
  */
 const STALL_MS = 1_000
 /**
@@ -79,7 +79,9 @@ interface Outgoing {
   bytes: Uint8Array
   type: string
   retried: boolean
-  /** A probe of a member the core holds gone (a ping with the revive flag). */
+  /** The core's Effect.reconnect: not over a connection that has been silent. */
+  reconnect: boolean
+  /** A probe of a member the core holds gone (a ping with the revive flag): dialed with the short timeout. */
   revive: boolean
 }
 
@@ -87,6 +89,10 @@ interface Outgoing {
 class PeerSender {
   private queue: Outgoing[] = []
   private busy = false
+  /** When the first ping written since the peer's last ack went out (a connection can stall one way only). */
+  private unansweredSince: number | undefined
+  /** The last connection this sender forced open: it is replaced, not added to, when it stalls too. */
+  private forced?: Connection
   private stream?: Stream
   /** The connection `stream` runs on. */
   private conn?: Connection
@@ -127,10 +133,10 @@ class PeerSender {
         // Everything queued goes out in one write: one yamux frame, one noise frame, one syscall.
         const batch = this.queue.slice(0, MAX_BATCH)
         const revive = batch.some((i) => i.revive)
-        // A revive probe over a stalled connection would wait for TCP's retransmission back-off: it goes over a
-        // new connection instead. The old one stays (it carries gossipsub's streams, which do not move, and it
+        // Over a stalled connection the message would wait for TCP's retransmission back-off: it goes over a new
+        // connection instead. The old one stays (it carries gossipsub's streams, which do not move, and it
         // recovers by itself); the connection monitor closes whichever is the duplicate once both work.
-        const fresh = revive && this.net.stalled(this.peer)
+        const fresh = batch.some((i) => i.reconnect) && this.stalled()
         let opened = false
         try {
           // writeStatus is 'writing' for the whole life of a healthy stream (its sink is running).
@@ -140,6 +146,7 @@ class PeerSender {
             await this.open(revive, fresh)
           }
           await withTimeout(this.lp!.writeV(batch.map((i) => i.bytes)), WRITE_TIMEOUT_MS, 'write')
+          if (this.unansweredSince === undefined && batch.some((i) => i.type === 'ping')) this.unansweredSince = performance.now()
           this.queue.splice(0, batch.length)
           for (const item of batch) {
             this.net.metrics.messagesSent.inc({ type: item.type, channel: 'direct' })
@@ -171,6 +178,14 @@ class PeerSender {
   private async open(revive: boolean, fresh: boolean): Promise<void> {
     this.reset()
     const node = this.net.node
+    if (fresh) {
+      // At most one forced connection per peer: the previous one stalled as well (it carries no gossipsub stream,
+      // which stays on the connection it was opened on, so nothing else is lost with it).
+      const old = this.forced
+      this.forced = undefined
+      if (old && old.status === 'open' && !old.streams.some((st) => st.protocol !== undefined && GOSSIPSUB_PROTOCOL.test(st.protocol))) old.abort(new Error('stalled'))
+      this.unansweredSince = undefined
+    }
     const signal = AbortSignal.timeout(revive ? REVIVE_DIAL_TIMEOUT_MS : DIAL_TIMEOUT_MS)
     let conn = fresh ? undefined : this.net.freshestConnection(this.peer)
     if (!conn) {
@@ -178,12 +193,27 @@ class PeerSender {
         await node.peerStore.merge(this.peer, { multiaddrs: this.addrs })
       }
       conn = await node.dial(this.peer, { signal, force: fresh })
+      if (fresh) this.forced = conn
     }
     const stream = await conn.newStream(DIRECT_PROTOCOL, { signal })
     this.stream = stream
     this.conn = conn
     this.lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
     this.net.metrics.streamsOpened.inc()
+  }
+
+  /**
+   * Not to be trusted with a message that crosses a possible partition: every connection to the peer has been silent
+   * for STALL_MS, or a ping has gone unanswered that long (the connection may carry the peer's messages to us while
+   * ours wait in TCP's back-off: after a heal both directions can).
+   */
+  private stalled(): boolean {
+    return this.net.stalled(this.peer) || (this.unansweredSince !== undefined && performance.now() - this.unansweredSince >= STALL_MS)
+  }
+
+  /** An ack from the peer arrived. */
+  answered(): void {
+    this.unansweredSince = undefined
   }
 
   /**
@@ -373,7 +403,7 @@ export class Net implements AgentNet {
   // ---- direct protocol -------------------------------------------------------------------------
 
   /** Send a message to a peer over its long-lived stream, dialing (with `addrs`) when not connected. */
-  send(to: PeerKey, addrs: string[], msg: Message): void {
+  send(to: PeerKey, addrs: string[], msg: Message, reconnect = false): void {
     if (this.stopping) return
     const bytes = this.encode(msg, 'message')
     if (!bytes) return
@@ -390,7 +420,7 @@ export class Net implements AgentNet {
       this.senders.set(to, sender)
     }
     if (addrs.length > 0) sender.setAddrs(addrs)
-    sender.enqueue({ bytes, type: msg.t, retried: false, revive: msg.t === 'ping' && msg.revive === true })
+    sender.enqueue({ bytes, type: msg.t, retried: false, reconnect, revive: msg.t === 'ping' && msg.revive === true })
   }
 
   /**
@@ -446,6 +476,7 @@ export class Net implements AgentNet {
       return
     }
     this.metrics.messagesReceived.inc({ type: res.msg.t, channel })
+    if (res.msg.t === 'ack') this.senders.get(from)?.answered()
     this.metrics.bytesReceived.inc({ type: res.msg.t, channel }, bytes.byteLength)
     this.deliver(from, res.msg, channel)
   }

@@ -21,6 +21,8 @@ export function describeEvent(e: CoreEvent): string {
       return `refuted inc=${e.incarnation}`
     case 'flapping':
       return `flapping: return held ${e.heldMs}ms`
+    case 'readmission-held':
+      return `readmission-held ${e.id} ${e.heldMs}ms`
     case 'probe':
       return `probe ${e.target} ${e.ok ? 'ok' : 'failed'}${e.indirect ? ' (indirect)' : ''}`
     case 'config-changed':

@@ -111,7 +111,7 @@ describe('libp2p shell', () => {
     // Nothing listens on the port any more: the host refused the dial, which the core takes as evidence (M1).
     expect(a.obs.find((o) => o.type === 'send-failed' && o.peer === target)).toMatchObject({ refused: true })
   })
-  it('a revive probe over a connection silent for a second goes over a new connection, and the answer follows it', async () => {
+  it('a reconnect message (a revive probe) over a connection silent for a second goes over a new connection, and the answer follows it', async () => {
     const a = await peer()
     const b = await peer()
     const ping = (seq: number, revive: boolean): Message => ({ t: 'ping', seq, from: 'a', gossip: [], ...(revive ? { revive: true as const } : {}) })
@@ -122,12 +122,12 @@ describe('libp2p shell', () => {
     const conns = () => a.net.node.getConnections(b.net.node.peerId).filter((c) => c.status === 'open')
     expect(conns()).toHaveLength(1)
     // An ordinary probe right away: the connection was just heard from, nothing new is dialed.
-    a.net.send(b.net.peerId, b.net.addrs(), ping(2, true))
+    a.net.send(b.net.peerId, b.net.addrs(), ping(2, true), true)
     await until('second ping', () => b.got.length === 2)
     expect(await counter(a, 'conclave_stalled_redials_total', '')).toBe(0)
     // Nothing heard for over STALL_MS (1 s): as after a partition, when TCP's retransmissions back off.
     await new Promise((r) => setTimeout(r, 1_200))
-    a.net.send(b.net.peerId, b.net.addrs(), ping(3, true))
+    a.net.send(b.net.peerId, b.net.addrs(), ping(3, true), true)
     await until('third ping', () => b.got.length === 3)
     expect(await counter(a, 'conclave_stalled_redials_total', '')).toBe(1)
     expect(conns()).toHaveLength(2)

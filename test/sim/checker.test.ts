@@ -72,13 +72,15 @@ describe('invariant checker rules', () => {
 })
 
 describe('invariant checker end to end', () => {
-  // Seed-independent: about one run in ten overlaps at this skew, so 40 seeds find some with near certainty.
+  // About one run in 40 overlaps at this skew (one in ten before F2 held flapping members out, which leaves fewer
+  // elections to overlap: seeds 46 and 78 of 1-80), so 80 seeds find some.
   const seeds = Array.from({ length: 40 }, (_, i) => i + 1)
+  const moreSeeds = Array.from({ length: 80 }, (_, i) => i + 1)
   const run = (seed: number, skew: number) =>
     runSeed({ seed, nodes: 5, skew, faults: ['partition', 'pause', 'oneway'], taskRate: 0, durationMs: 15_000 })
 
   it('catches two masters when clocks drift far beyond the core drift bound (skew 45%)', () => {
-    const caught = seeds.filter((seed) => run(seed, 0.45).violations.some((v) => v.kind === 'two-masters'))
+    const caught = moreSeeds.filter((seed) => run(seed, 0.45).violations.some((v) => v.kind === 'two-masters'))
     expect(caught.length).toBeGreaterThan(0)
   }, 120_000)
 

@@ -227,6 +227,7 @@ function describe(e) {
     case 'suspicion': return ['warn', `member ${e.id} suspected by ${e.by}`]
     case 'refuted': return ['warn', `refuted a suspicion of this node (incarnation ${e.incarnation})`]
     case 'flapping': return ['warn', `declared dead twice within a minute: staying out until well for ${Math.round(e.heldMs / 1000)} s`]
+    case 'readmission-held': return ['warn', `member ${e.id} removed twice within a minute: taken back once it has answered every probe for ${Math.round(e.heldMs / 1000)} s`]
     case 'config-changed': return ['', `voter config v${e.config.version}: ${e.config.voters.join(', ')}`]
     case 'id-conflict': return ['bad', `node id "${e.id}" is also claimed by ${e.peer}`]
     case 'left': return ['', 'left the cluster']
@@ -350,7 +351,7 @@ function connect() {
   }
   es.onerror = () => setLive('lost', 'event stream interrupted; reconnecting')
   es.onmessage = () => {}
-  const types = ['member-joined', 'member-state', 'member-removed', 'master-changed', 'became-master', 'stepped-down', 'suspicion', 'refuted', 'flapping', 'config-changed', 'id-conflict', 'left', 'cluster-born', 'cluster-joined']
+  const types = ['member-joined', 'member-state', 'member-removed', 'master-changed', 'became-master', 'stepped-down', 'suspicion', 'refuted', 'flapping', 'readmission-held', 'config-changed', 'id-conflict', 'left', 'cluster-born', 'cluster-joined']
   for (const type of types) {
     es.addEventListener(type, (msg) => {
       let e
