@@ -272,9 +272,10 @@ export class Cluster {
     if (percent) this.s.faults.describe.push(`loss ${percent}%${nodes?.length ? ' on ' + nodes.join(',') : ''}`)
     applyFaults(this.s)
   }
-  heal(): void {
+  /** `applied`: see applyFaults (the benchmarks time a heal from when the namespaces concerned had it). */
+  heal(applied?: (id: string) => void): void {
     this.s.faults = emptyFaults()
-    applyFaults(this.s)
+    applyFaults(this.s, applied)
   }
   private setBlocked(blocked: Array<[string, string]>, what: string, silent = false): void {
     this.s.faults.blocked = silent ? [] : blocked

@@ -110,10 +110,12 @@ export function renderNft(s: RunState, n: NodeState): string {
   ].join('\n')
 }
 
-export function applyFaults(s: RunState): void {
+/** `applied` hears each node's id as soon as its namespace has the new rules (one `nft -f` per node, in turn). */
+export function applyFaults(s: RunState, applied?: (id: string) => void): void {
   for (const n of s.nodes) {
     if (!nsExists(n.ns)) continue
     must('ip', ['netns', 'exec', n.ns, 'nft', '-f', '-'], renderNft(s, n))
+    applied?.(n.id)
   }
   saveState(s)
 }
