@@ -303,6 +303,9 @@ export class Membership {
     }
     // A new process (another boot nonce: a restart) is not a flap.
     if (u.boot !== undefined && m.boot !== undefined && u.boot !== m.boot) return false
+    // Only a well observer judges (as M1): one whose own probes fail for want of CPU or network would hold members
+    // out for its own misses (30 agents started at once on 2 cores did not form while starved observers held).
+    if (!this.observerWell(m.id, now)) return false
     const removals = (this.removedAt.get(m.id) ?? []).filter((t) => now - t < FLAP_WINDOW_MS)
     if (removals.length < READMIT_HOLD_REMOVALS || this.answersEverything(m.id, now)) return false
     this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] } })
@@ -312,7 +315,8 @@ export class Membership {
 
   /**
    * F2, every tick: a held member that answers everything again (probes.ts re-probes it as gone meanwhile) is taken
-   * back with its latest claim. One that left this node's table, or is no longer dead here, leaves the hold.
+   * back with its latest claim, and so is every held member once this node is unwell itself (its misses may be its
+   * own). One that left this node's table, or is no longer dead here, leaves the hold.
    */
   releaseReadmissions(now: number): void {
     if (now >= this.nextRemovalPrune) {
@@ -325,7 +329,7 @@ export class Membership {
         this.heldReadmit.delete(id)
         continue
       }
-      if (!this.answersEverything(id, now)) continue
+      if (this.observerWell(id, now) && !this.answersEverything(id, now)) continue
       this.heldReadmit.delete(id)
       this.removedAt.delete(id)
       this.merge(h.update, now, true)
@@ -343,6 +347,15 @@ export class Membership {
   private answersEverything(id: string, now: number): boolean {
     const r = this.prober.record(id)
     return now - r.missAt >= FLAP_HOLD_MS && now - r.ackAt <= 2 * this.ctx.config.deadProbeIntervalMs
+  }
+
+  /**
+   * F2: this node may judge `id` by its own misses: no Lifeguard score, not deaf, and every probe of every other
+   * member answered for FLAP_HOLD_MS. The misses then single `id` out (a node with 80% ingress loss); on a starved
+   * host, or across a partition, they do not, and nobody is held.
+   */
+  private observerWell(id: string, now: number): boolean {
+    return this.health.score === 0 && !this.health.holding && !this.prober.missedOtherSince(id, now - FLAP_HOLD_MS)
   }
 
   /** F1: this node is flapping and stays out for now. */

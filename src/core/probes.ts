@@ -105,6 +105,12 @@ export class Prober {
     return this.record(id).ackAt > since
   }
 
+  /** F2: a probe of a member other than `id` went unanswered at or after `since` (this node's own trouble?). */
+  missedOtherSince(id: string, since: number): boolean {
+    for (const [other, r] of this.firstHand) if (other !== id && r.missAt >= since) return true
+    return false
+  }
+
   forget(id: string): void {
     this.firstHand.delete(id)
     this.revivedAt.delete(id)
@@ -206,10 +212,13 @@ export class Prober {
   private sendPing(m: Member, seq: number, revive: boolean, now: number): void {
     const ping: Extract<Message, { t: 'ping' }> = { t: 'ping', seq, from: this.ctx.self.id, gossip: revive ? [] : this.hooks.gossipFor(m), ...this.hooks.extras(now) }
     if (revive) ping.revive = true
-    // Across what may be a partition that just healed (a member held gone, or this node deaf or holding its return,
-    // F1): not over a connection that stalled meanwhile. Else the flapping node's own quiet test waits out TCP's
-    // back-off after the heal (seen: still held 20 s after 30 s of 80% ingress loss ended).
-    this.ctx.send(m.peer, ping, m.addrs, revive || this.health.holding || this.health.held)
+    // Across what may be a partition that just healed (a member held gone, or this node holding its return, F1): not
+    // over a connection that stalled meanwhile. Else the flapping node's own quiet test waits out TCP's back-off
+    // after the heal (seen: still held 20 s after 30 s of 80% ingress loss ended). A re-probe only from a well node:
+    // on a starved host the misses are the host's, and each fresh connection costs both ends a handshake (30 agents
+    // started at once on 2 cores formed in 121 s without, and not within 190 s with every node's re-probes marked).
+    const well = this.health.score === 0 && !this.health.holding
+    this.ctx.send(m.peer, ping, m.addrs, (revive && well) || this.health.held)
   }
 
   private toIndirect(p: Probe, now: number): void {

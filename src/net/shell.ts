@@ -36,6 +36,15 @@ const STALL_MS = 1_000
  * is found within one round instead of at the next SYN retransmission.
  */
 const REVIVE_DIAL_TIMEOUT_MS = 450
+/**
+ * A forced dial that succeeds costs both ends a noise handshake, and on a starved host every connection looks
+ * stalled: 30 agents started at once on 2 cores did not form within 190 s with unbounded forced dials (they formed
+ * in 121 s without). So a sender opens at most one forced connection per FORCED_PER_PEER_MS, and a node one per
+ * FORCED_DIAL_SPACING_MS in all. A forced dial that fails (the SYN of a re-probe across a partition) costs next to
+ * nothing and is not counted: those must go on every re-probe, so that a heal is found within one.
+ */
+const FORCED_PER_PEER_MS = 30_000
+const FORCED_DIAL_SPACING_MS = 5_000
 /** A write that cannot complete this long (peer stopped, yamux window full) fails the send. */
 const WRITE_TIMEOUT_MS = 2_000
 /** Per-peer queue bound: protocol messages are time-sensitive, old ones are worth little. */
@@ -93,6 +102,7 @@ class PeerSender {
   private unansweredSince: number | undefined
   /** The last connection this sender forced open: it is replaced, not added to, when it stalls too. */
   private forced?: Connection
+  private forcedOkAt = -Infinity
   private stream?: Stream
   /** The connection `stream` runs on. */
   private conn?: Connection
@@ -136,7 +146,7 @@ class PeerSender {
         // Over a stalled connection the message would wait for TCP's retransmission back-off: it goes over a new
         // connection instead. The old one stays (it carries gossipsub's streams, which do not move, and it
         // recovers by itself); the connection monitor closes whichever is the duplicate once both work.
-        const fresh = batch.some((i) => i.reconnect) && this.stalled()
+        const fresh = batch.some((i) => i.reconnect) && this.stalled() && this.mayForce()
         let opened = false
         try {
           // writeStatus is 'writing' for the whole life of a healthy stream (its sink is running).
@@ -192,8 +202,16 @@ class PeerSender {
       if (this.addrs.length > 0 && (fresh || node.getConnections(this.peer).length === 0)) {
         await node.peerStore.merge(this.peer, { multiaddrs: this.addrs })
       }
-      conn = await node.dial(this.peer, { signal, force: fresh })
-      if (fresh) this.forced = conn
+      try {
+        conn = await node.dial(this.peer, { signal, force: fresh })
+      } catch (e) {
+        if (fresh) this.net.refundForcedDial()
+        throw e
+      }
+      if (fresh) {
+        this.forced = conn
+        this.forcedOkAt = performance.now()
+      }
     }
     const stream = await conn.newStream(DIRECT_PROTOCOL, { signal })
     this.stream = stream
@@ -209,6 +227,12 @@ class PeerSender {
    */
   private stalled(): boolean {
     return this.net.stalled(this.peer) || (this.unansweredSince !== undefined && performance.now() - this.unansweredSince >= STALL_MS)
+  }
+
+  /** No forced connection to this peer within FORCED_PER_PEER_MS, and the node's spacing allows one now. */
+  private mayForce(): boolean {
+    const now = performance.now()
+    return now - this.forcedOkAt >= FORCED_PER_PEER_MS && this.net.takeForcedDial(now)
   }
 
   /** An ack from the peer arrived. */
@@ -360,6 +384,22 @@ export class Net implements AgentNet {
     const all = this.node.getMultiaddrs().map((a) => a.toString())
     const nonLoop = all.filter((a) => !/^\/ip4\/127\.|^\/ip6\/::1\//.test(a))
     return nonLoop.length > 0 ? nonLoop : all
+  }
+
+  private lastForcedDial = -Infinity
+  private beforeForcedDial = -Infinity
+
+  /** The node-wide spacing of forced dials that succeed (FORCED_DIAL_SPACING_MS); true when one may start now. */
+  takeForcedDial(now: number): boolean {
+    if (now - this.lastForcedDial < FORCED_DIAL_SPACING_MS) return false
+    this.beforeForcedDial = this.lastForcedDial
+    this.lastForcedDial = now
+    return true
+  }
+
+  /** The forced dial failed: it made no connection, so it does not count against the spacing. */
+  refundForcedDial(): void {
+    this.lastForcedDial = this.beforeForcedDial
   }
 
   /** Open connections to `peer` exist and nothing was heard on any of them for STALL_MS. */
