@@ -120,7 +120,7 @@ export function createMetrics(status: () => CoreStatus | null): AgentMetrics {
     badMessages: new Counter({ name: 'conclave_bad_messages_dropped_total', help: 'Received messages dropped as invalid, by reason', labelNames: ['reason'], registers: reg }),
     sendFailures: new Counter({ name: 'conclave_send_failures_total', help: 'Direct sends that failed, by cause', labelNames: ['cause'], registers: reg }),
     streamsOpened: new Counter({ name: 'conclave_direct_streams_opened_total', help: 'Outbound direct-protocol streams opened (one per peer unless connections break)', registers: reg }),
-    stalledRedials: new Counter({ name: 'conclave_stalled_redials_total', help: 'Messages sent over a new connection because they cross what may have been a partition (a probe of a member held gone, a return from the dead) and every connection to the peer had been silent for 1 s (src/net/shell.ts STALL_MS)', registers: reg }),
+    stalledRedials: new Counter({ name: 'conclave_stalled_redials_total', help: 'New connections forced for a message that crosses what may have been a partition (a probe of a member held gone, a return from the dead) while the connections to the peer were silent, or a ping unanswered, for 1 s (src/net/shell.ts STALL_MS); dials that fail are counted too', registers: reg }),
     persistFailures: new Counter({ name: 'conclave_state_write_failures_total', help: 'State file writes that failed (the step’s messages were dropped)', registers: reg }),
     sendDropped: new Counter({ name: 'conclave_send_queue_dropped_total', help: 'Direct messages dropped because a peer’s send queue was full', registers: reg }),
     onEvent(e) {
