@@ -214,9 +214,9 @@ export class Prober {
     if (revive) ping.revive = true
     // Across what may be a partition that just healed (a member held gone, or this node holding its return, F1): not
     // over a connection that stalled meanwhile. Else the flapping node's own quiet test waits out TCP's back-off
-    // after the heal (seen: still held 20 s after 30 s of 80% ingress loss ended). A re-probe only from a well node:
-    // on a starved host the misses are the host's, and each fresh connection costs both ends a handshake (30 agents
-    // started at once on 2 cores formed in 121 s without, and not within 190 s with every node's re-probes marked).
+    // after the heal (seen: still held 20 s after 30 s of 80% ingress loss ended). A re-probe is marked only by a
+    // well node: a starved or deaf node's misses are its own, and a fresh connection costs both ends a handshake (the
+    // shell also bounds them, src/net/shell.ts FORCED_PER_PEER_MS).
     const well = this.health.score === 0 && !this.health.holding
     this.ctx.send(m.peer, ping, m.addrs, (revive && well) || this.health.held)
   }
