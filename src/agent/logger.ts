@@ -143,6 +143,11 @@ function fieldText(key: string, v: unknown): string {
   return JSON.stringify(v)
 }
 
+function readmissionHeld(e: Extract<CoreEvent, { type: 'readmission-held' }>): string {
+  if (e.until === 'answered') return `member ${e.id} says it is alive, but this agent's probes of it go unanswered: taken back once one is answered`
+  return `member ${e.id} removed twice within a minute: taken back once it has answered every probe for ${Math.round(e.heldMs / 1000)} s`
+}
+
 const brief = (m: Member) => ({ member: m.id, state: m.state, incarnation: m.incarnation, peer: m.peer })
 
 /** One log line per core event an operator would grep for; chatty events (probes) only at debug. */
@@ -178,7 +183,7 @@ export function logEvent(log: Logger, e: CoreEvent): void {
       log.warn({ event: e.type, heldMs: e.heldMs }, `declared dead twice within a minute: staying out until well for ${Math.round(e.heldMs / 1000)} s`)
       break
     case 'readmission-held':
-      log.warn({ event: e.type, member: e.id, heldMs: e.heldMs }, `member ${e.id} removed twice within a minute: taken back once it has answered every probe for ${Math.round(e.heldMs / 1000)} s`)
+      log.warn({ event: e.type, member: e.id, until: e.until, heldMs: e.heldMs }, readmissionHeld(e))
       break
     case 'probe':
       log.debug({ event: e.type, member: e.target, ok: e.ok, indirect: e.indirect }, `probe ${e.target} ${e.ok ? 'ok' : 'failed'}`)

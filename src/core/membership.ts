@@ -14,10 +14,12 @@
 //       itself (a sick accuser must not drive a healthy member out), is flapping: it refutes nothing more and
 //       answers no probe until none of its own probes failed for FLAP_HOLD_MS, so observers see it removed and
 //       re-admitted once per fault instead of once per flap.
-//   F2  The observer's side of the same: a member this node removed READMIT_HOLD_REMOVALS times within
-//       FLAP_WINDOW_MS is taken back only once it has answered every probe of this node's for FLAP_HOLD_MS (Rapid's
-//       stable view changes). F1 rests on the subject knowing it is sick, which a node losing 80% of what it
-//       receives may not: TCP redelivers most of its acks in time, so its Lifeguard score can stay at 0.
+//   F2  The observer's side of the same: a dead member's return is taken only on this node's own evidence. The
+//       first one waits until a probe of this node's is answered, if the latest was not (a node that cannot hear
+//       refutes through the others while every probe of it fails); after READMIT_HOLD_REMOVALS removals within
+//       FLAP_WINDOW_MS, until it has answered every probe of this node's for FLAP_HOLD_MS (Rapid's stable view
+//       changes). F1 rests on the subject knowing it is sick, which a node losing 80% of what it receives may not:
+//       TCP redelivers most of its acks in time, so its Lifeguard score can stay at 0.
 
 import type { Ctx } from './context.ts'
 import { GossipQueue, rank } from './gossip-queue.ts'
@@ -46,13 +48,22 @@ export const FLAP_HOLD_MS = 12_000
 /**
  * F2: removals of one member in this node's view, within FLAP_WINDOW_MS, after which its next return waits for
  * FLAP_HOLD_MS of answered probes. Two: the first removal may be a partition that heals, whose return must be seen
- * within 0.5 s; a second within the minute is a flapping member (Serf's and Rapid's runs flap every 10 s).
+ * within 0.5 s (it waits only for one answered probe); a second within the minute is a flapping member (Serf's and
+ * Rapid's runs flap every 10 s).
  */
 export const READMIT_HOLD_REMOVALS = 2
 /** F1: a claim refuted this soon after a deaf spell counts as a death (a 5 s spell is one the others notice). */
 const DEAF_AFTERMATH_MS = 5_000
 /** At most one full state exchange per this long with a member we hold gone that pings or answers us. */
 const GONE_SYNC_MS = 1_000
+
+/** F2: a return held back, and what releases it: an answered probe, or FLAP_HOLD_MS without an unanswered one. */
+interface HeldReadmission {
+  update: MemberUpdate
+  until: 'answered' | 'quiet'
+  /** When this node last probed the member for a return held until answered. */
+  probedAt: number
+}
 
 export type SyncMessage = Extract<Message, { t: 'sync' }>
 /** The lineage and election fields of a state exchange (owned by lineage.ts and terms.ts). */
@@ -92,7 +103,7 @@ export class Membership {
   /** F2: local times this node's view moved each member into dead (within FLAP_WINDOW_MS). */
   private readonly removedAt = new Map<string, number[]>()
   /** F2: returns this node holds back: the member's latest claim. */
-  private readonly heldReadmit = new Map<string, { update: MemberUpdate }>()
+  private readonly heldReadmit = new Map<string, HeldReadmission>()
   private nextRemovalPrune = 0
   private readonly goneSyncAt = new Map<string, number>()
   private readonly digestSyncAt = new Map<string, number>()
@@ -294,7 +305,10 @@ export class Membership {
     return true
   }
 
-  /** F2: hold back the return of a member removed READMIT_HOLD_REMOVALS times within the window. */
+  /**
+   * F2: hold back a dead member's return. After READMIT_HOLD_REMOVALS removals within the window, until it has been
+   * quiet for FLAP_HOLD_MS; before, until a probe of this node's is answered, if its latest one was not.
+   */
   private holdReadmission(m: Member, u: MemberUpdate, now: number): boolean {
     const held = this.heldReadmit.get(m.id)
     if (held) {
@@ -307,16 +321,34 @@ export class Membership {
     // out for its own misses (30 agents started at once on 2 cores did not form while starved observers held).
     if (!this.observerWell(m.id, now)) return false
     const removals = (this.removedAt.get(m.id) ?? []).filter((t) => now - t < FLAP_WINDOW_MS)
-    if (removals.length < READMIT_HOLD_REMOVALS || this.answersEverything(m.id, now)) return false
-    this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] } })
-    this.ctx.emit({ type: 'readmission-held', id: m.id, heldMs: FLAP_HOLD_MS })
+    if (removals.length >= READMIT_HOLD_REMOVALS) {
+      if (this.answersEverything(m.id, now)) return false
+      this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] }, until: 'quiet', probedAt: -Infinity })
+      this.ctx.emit({ type: 'readmission-held', id: m.id, until: 'quiet', heldMs: FLAP_HOLD_MS })
+      return true
+    }
+    // The first return. Across a healed partition this node's re-probe is answered first (its answer is what asks the
+    // member to refute), or at once when asked. A member that cannot hear (80% ingress loss) refutes through the
+    // others while every probe of it still fails: no probe of one observer's was answered in 30 s of that fault.
+    if (!this.unanswered(m.id)) return false
+    this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] }, until: 'answered', probedAt: now })
+    this.ctx.emit({ type: 'readmission-held', id: m.id, until: 'answered', heldMs: 0 })
+    // A new probe even if one is out: that one may have been sent into the partition before it healed.
+    this.prober.start(m, now, true)
     return true
   }
 
+  /** F2: this node's latest probe of `id` went unanswered. */
+  private unanswered(id: string): boolean {
+    const r = this.prober.record(id)
+    return r.missAt > r.ackAt
+  }
+
   /**
-   * F2, every tick: a held member that answers everything again (probes.ts re-probes it as gone meanwhile) is taken
-   * back with its latest claim, and so is every held member once this node is unwell itself (its misses may be its
-   * own). One that left this node's table, or is no longer dead here, leaves the hold.
+   * F2, every tick: a held member that answers again (probes.ts re-probes it as gone meanwhile, and a member held
+   * until answered is probed every probe interval as well) is taken back with its latest claim, and so is every held
+   * member once this node is unwell itself (its misses may be its own). One that left this node's table, or is no
+   * longer dead here, leaves the hold.
    */
   releaseReadmissions(now: number): void {
     if (now >= this.nextRemovalPrune) {
@@ -329,14 +361,31 @@ export class Membership {
         this.heldReadmit.delete(id)
         continue
       }
-      if (this.observerWell(id, now) && !this.answersEverything(id, now)) continue
-      this.heldReadmit.delete(id)
-      this.removedAt.delete(id)
-      this.merge(h.update, now, true)
-      // The claim held may be older than a verdict heard since (dead at its incarnation): ask for a fresh one, which
-      // the member gives by refuting the verdict our state exchange shows it.
-      if (m.state === 'dead') this.syncGone(m.peer, m.addrs, now)
+      if (this.observerWell(id, now) && (h.until === 'quiet' ? !this.answersEverything(id, now) : this.unanswered(id))) {
+        if (h.until === 'answered' && now - h.probedAt >= this.ctx.config.probeIntervalMs && !this.prober.probing(id)) {
+          h.probedAt = now
+          this.prober.start(m, now, true)
+        }
+        continue
+      }
+      this.readmit(m, h, now)
     }
+  }
+
+  /** A gone member answered a re-probe: a return held until answered is taken now, else a state exchange asks for it. */
+  revived(m: Member, now: number): void {
+    const h = this.heldReadmit.get(m.id)
+    if (h && h.until === 'answered') this.readmit(m, h, now)
+    else this.syncGone(m.peer, m.addrs, now)
+  }
+
+  private readmit(m: Member, h: HeldReadmission, now: number): void {
+    this.heldReadmit.delete(m.id)
+    if (h.until === 'quiet') this.removedAt.delete(m.id)
+    this.merge(h.update, now, true)
+    // The claim held may be older than a verdict heard since (dead at its incarnation): ask for a fresh one, which
+    // the member gives by refuting the verdict our state exchange shows it.
+    if (m.state === 'dead') this.syncGone(m.peer, m.addrs, now)
   }
 
   /**

@@ -68,7 +68,7 @@ export class ClusterCore {
       gossipFor: (m) => this.membership.gossipFor(m),
       failed: (m, t) => this.membership.probeFailed(m, t),
       // A gone member answers: the partition healed or it came back. Exchange full state; it will refute.
-      revived: (m, t) => this.membership.syncGone(m.peer, m.addrs, t),
+      revived: (m, t) => this.membership.revived(m, t),
       answered: (m) => this.membership.suspectAnswered(m),
       hearingAgain: (t) => this.membership.pushState(t),
       extras: (t) => this.probeExtras(t),

@@ -139,7 +139,7 @@ export type CoreEvent =
   /** F1: this node was declared dead twice within a minute; it stays out until it has been well for heldMs. */
   | { type: 'flapping'; heldMs: number }
   /** F2: this node removed member `id` twice within a minute; it takes its next return only after `heldMs` of answers. */
-  | { type: 'readmission-held'; id: string; heldMs: number }
+  | { type: 'readmission-held'; id: string; until: 'answered' | 'quiet'; heldMs: number }
   | { type: 'probe'; target: string; ok: boolean; indirect: boolean }
   | { type: 'config-changed'; config: VoterConfig }
   /** This node bootstrapped a new cluster (no stored state, nobody else had one). */

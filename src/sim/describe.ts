@@ -22,7 +22,7 @@ export function describeEvent(e: CoreEvent): string {
     case 'flapping':
       return `flapping: return held ${e.heldMs}ms`
     case 'readmission-held':
-      return `readmission-held ${e.id} ${e.heldMs}ms`
+      return `readmission-held ${e.id} until ${e.until}${e.until === 'quiet' ? ` ${e.heldMs}ms` : ''}`
     case 'probe':
       return `probe ${e.target} ${e.ok ? 'ok' : 'failed'}${e.indirect ? ' (indirect)' : ''}`
     case 'config-changed':

@@ -277,6 +277,31 @@ describe('membership', () => {
       }
     })
 
+    it('F2: a first return is held while this node\'s probes of the member go unanswered, and taken once one is', () => {
+      const net = cluster(5)
+      // node-3 hears nothing (a node whose ingress is lost), but what it sends arrives.
+      net.filter = (_from, to, msg) => (to === 'node-3' ? null : msg)
+      net.run(6000)
+      expect(net.stateOf('node-1', 'node-3')).toBe('dead')
+      // Its refutation reaches node-1 through node-2, while node-1's probes of node-3 still fail: held, and probed.
+      const node1 = net.cores.get('node-1')!
+      const back = { id: 'node-3', peer: 'p:node-3', addrs: ['/sim/node-3'], incarnation: node1.member('node-3')!.incarnation + 1, state: 'alive' as const }
+      const held = node1.receive('p:node-2', { t: 'updates', from: 'node-2', updates: [back] }, net.now)
+      net.apply('node-1', held)
+      expect(held.some((e) => e.type === 'emit' && e.event.type === 'readmission-held' && e.event.until === 'answered')).toBe(true)
+      expect(held.some((e) => e.type === 'send' && e.to === 'p:node-3' && e.msg.t === 'ping' && e.msg.revive === true)).toBe(true)
+      net.run(3000)
+      expect(net.stateOf('node-1', 'node-3')).toBe('dead')
+      // The fault ends: the next probe is answered, and node-3 is back at once, not after FLAP_HOLD_MS.
+      net.filter = null
+      const healed = net.now
+      net.run(2000)
+      expect(aliveAt(net, 'node-1', healed)! - healed).toBeLessThanOrEqual(600)
+      const into = (state: string) => net.events.filter((e) => e.node === 'node-1' && e.event.type === 'member-state' && e.event.member.id === 'node-3' && e.event.member.state === state).length
+      expect(into('dead')).toBe(1)
+      expect(into('alive')).toBe(1)
+    })
+
     it('F2: a member restarted (a new boot nonce) is taken back at once, however often it was removed', () => {
       const net = cluster(5, 1, { boot: 'boot-0' })
       for (let i = 1; i <= 2; i++) {

@@ -12,7 +12,7 @@ const SEEDS = [1, 2, 3, 4]
 const DURATION_MS = 30_000
 const TOGGLE_MS = 5_000
 /** Most removals (and re-admissions) of the faulty node per observer: ingress-toggle has three deaf spells in 60 s. */
-const MAX_FLIPS: Record<MatrixFault, number> = { 'ingress-toggle': 2, 'ingress-loss': 2, deaf: 1, mute: 1, heal: 1, kill: 1, 'crash-two': 2 }
+const MAX_FLIPS: Record<MatrixFault, number> = { 'ingress-toggle': 2, 'ingress-loss': 1, deaf: 1, mute: 1, heal: 1, kill: 1, 'crash-two': 2 }
 
 function describeRun(r: MatrixResult): string {
   return `seed ${r.seed}, ${r.nodes} nodes, faulty ${r.faulty.join('+')}: healthy deaths ${r.healthyDeaths}, removals ${JSON.stringify(r.removals)}, readmissions ${JSON.stringify(r.readmissions)}, settle ${r.settleMs} ms, violations ${r.violations.map((v) => `${v.kind}: ${v.detail}`).join('; ') || 'none'}`
