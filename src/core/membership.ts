@@ -334,7 +334,7 @@ export class Membership {
     this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] }, until: 'answered', probedAt: now })
     this.ctx.emit({ type: 'readmission-held', id: m.id, until: 'answered', heldMs: 0 })
     // A new probe even if one is out: that one may have been sent into the partition before it healed.
-    this.prober.start(m, now, true)
+    this.prober.confirm(m, now)
     return true
   }
 
@@ -364,7 +364,7 @@ export class Membership {
       if (this.observerWell(id, now) && (h.until === 'quiet' ? !this.answersEverything(id, now) : this.unanswered(id))) {
         if (h.until === 'answered' && now - h.probedAt >= this.ctx.config.probeIntervalMs && !this.prober.probing(id)) {
           h.probedAt = now
-          this.prober.start(m, now, true)
+          this.prober.confirm(m, now)
         }
         continue
       }

@@ -201,11 +201,22 @@ export class Prober {
     if (m) this.start(m, now, true)
   }
 
-  start(m: Member, now: number, revive: boolean): void {
+  start(m: Member, now: number, revive: boolean): Probe {
     if (revive) this.revivedAt.set(m.id, now)
     const seq = this.ctx.nextSeq()
-    this.probes.set(seq, { seq, target: m.id, peer: m.peer, phase: 'direct', deadline: now + this.timeout(), revive, expectedNacks: 0, nacks: 0, refused: false, helpers: [] })
+    const p: Probe = { seq, target: m.id, peer: m.peer, phase: 'direct', deadline: now + this.timeout(), revive, expectedNacks: 0, nacks: 0, refused: false, helpers: [] }
+    this.probes.set(seq, p)
     this.sendPing(m, seq, revive, now)
+    return p
+  }
+
+  /**
+   * F2: a gone member claims to be back, and this node's last probe of it went unanswered. Re-probed directly and
+   * through helpers at once: this node's own connection to it may have stalled across the fault (a heal at 10
+   * agents waited 1.4 s for one observer's direct path), while a helper's answer also shows that the member hears.
+   */
+  confirm(m: Member, now: number): void {
+    this.askHelpers(this.start(m, now, true), now)
   }
 
   /** A probe's ping to `m`: gossip and extras, or for a revive probe no gossip and the revive flag. */
@@ -222,12 +233,21 @@ export class Prober {
   }
 
   private toIndirect(p: Probe, now: number): void {
-    p.phase = 'indirect'
-    p.deadline = now + this.ctx.config.indirectTimeoutMs * this.health.factor
     if (p.revive) {
+      p.phase = 'indirect'
       p.deadline = now
       return
     }
+    this.askHelpers(p, now)
+    // Try the direct path once more alongside the indirect ones (memberlist's fallback probe): one lost
+    // message must not be enough to raise a suspicion.
+    const target = this.ctx.members.get(p.target)
+    if (target) this.sendPing(target, p.seq, false, now)
+  }
+
+  private askHelpers(p: Probe, now: number): void {
+    p.phase = 'indirect'
+    p.deadline = now + this.ctx.config.indirectTimeoutMs * this.health.factor
     const helpers = this.ctx.pick(
       this.ctx.liveOthers().filter((m) => m.id !== p.target && m.state === 'alive'),
       this.ctx.config.indirectChecks,
@@ -235,10 +255,6 @@ export class Prober {
     p.expectedNacks = helpers.length
     p.helpers = helpers.map((h) => h.peer)
     for (const h of helpers) this.ctx.send(h.peer, { t: 'ping-req', seq: p.seq, from: this.ctx.self.id, target: p.target, targetPeer: p.peer }, h.addrs)
-    // Try the direct path once more alongside the indirect ones (memberlist's fallback probe): one lost
-    // message must not be enough to raise a suspicion.
-    const target = this.ctx.members.get(p.target)
-    if (target) this.sendPing(target, p.seq, false, now)
   }
 
   private fail(p: Probe, now: number): void {

@@ -290,6 +290,8 @@ describe('membership', () => {
       net.apply('node-1', held)
       expect(held.some((e) => e.type === 'emit' && e.event.type === 'readmission-held' && e.event.until === 'answered')).toBe(true)
       expect(held.some((e) => e.type === 'send' && e.to === 'p:node-3' && e.msg.t === 'ping' && e.msg.revive === true)).toBe(true)
+      // ... and through helpers at once: node-1's own path to node-3 may have stalled across the fault.
+      expect(held.filter((e) => e.type === 'send' && e.msg.t === 'ping-req' && e.msg.target === 'node-3').length).toBeGreaterThan(0)
       net.run(3000)
       expect(net.stateOf('node-1', 'node-3')).toBe('dead')
       // The fault ends: the next probe is answered, and node-3 is back at once, not after FLAP_HOLD_MS.
