@@ -130,6 +130,82 @@ void _fromMessage
 
 export const messageTypes: readonly MessageType[] = messageSchema.options.map((o) => o.shape.t.value)
 
+// ---------------------------------------------------------------- wire names
+//
+// On the wire every field has a one-letter name and the message type is a small integer. A probe at 10 idle agents
+// was 92 bytes, 44 of them field names; one agent sends about five messages a second (probes, their acks, lease
+// requests and grants), and each costs its payload again in framing and headers (docs/bench-runtime.md).
+// The codes are fixed, never derived from the schema's order: a field added later gets a new letter, and the codes
+// of the others stay. Decoding also takes the long names, so a message from an agent before this encoding loses
+// nothing. Tags are the user's own keys and are never renamed.
+
+/** Message types by wire code (their index). Append only. */
+const TYPE_CODES: readonly MessageType[] = ['ping', 'ack', 'nack', 'ping-req', 'sync', 'digest', 'updates', 'lease-req', 'lease-ack', 'lease-release', 'leave', 'remove']
+
+/** Field name -> wire name. One letter each, and no wire name is another field's long name (checked below). */
+const WIRE_NAMES: Readonly<Record<string, string>> = {
+  t: 't', seq: 's', from: 'f', gossip: 'g', cluster: 'c', master: 'm', revive: 'r', target: 'x', targetPeer: 'X',
+  reply: 'y', more: 'M', members: 'u', retired: 'R', config: 'C', maxTerm: 'T', digest: 'd', updates: 'U',
+  term: 'e', configVersion: 'v', sig: 'S', granted: 'G', durationMs: 'D', reason: 'w', holder: 'h',
+  incarnation: 'n', id: 'i', peer: 'p', addrs: 'a', state: 'z', by: 'b', tags: 'k', boot: 'B', ms: 'q',
+  version: 'V', voters: 'o',
+}
+const LONG_NAMES: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(WIRE_NAMES).map(([long, wire]) => [wire, long]))
+{
+  const wires = Object.values(WIRE_NAMES)
+  if (new Set(wires).size !== wires.length) throw new Error('codec: two fields share a wire name')
+  for (const [long, wire] of Object.entries(WIRE_NAMES)) {
+    if (wire !== long && wire in WIRE_NAMES) throw new Error(`codec: wire name ${wire} of ${long} is a field's long name`)
+  }
+}
+for (const t of messageTypes) if (!TYPE_CODES.includes(t)) throw new Error(`codec: message type ${t} has no wire code`)
+/** Fields holding member updates (arrays of objects), and fields holding one object (a claim or a config). */
+const UPDATE_LISTS = new Set(['gossip', 'members', 'updates'])
+const OBJECTS = new Set(['master', 'config'])
+
+const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+
+/** Two fields of one message with one meaning (a wire name and its long name): refused, not merged. */
+class DuplicateField extends Error {}
+
+/** `o` with its keys renamed by `names` (keys without a name pass through); `inner` maps each value by its long name. */
+function rename(o: Record<string, unknown>, names: Readonly<Record<string, string>>, toLong: boolean, inner?: (long: string, v: unknown) => unknown): Record<string, unknown> {
+  // No prototype, and own names only: a key such as __proto__ or toString is a plain key here, for the schema to drop.
+  const out: Record<string, unknown> = Object.create(null)
+  for (const k of Object.keys(o)) {
+    const v = o[k]
+    if (v === undefined) continue
+    const name = Object.hasOwn(names, k) ? names[k]! : k
+    if (Object.hasOwn(out, name)) throw new DuplicateField(`field ${toLong ? name : k} twice`)
+    out[name] = inner ? inner(toLong ? name : k, v) : v
+  }
+  return out
+}
+
+/** Renames a message's keys and those of the updates, claim and config inside it (never the tags' keys). */
+function renameMessage(o: Record<string, unknown>, names: Readonly<Record<string, string>>, toLong: boolean): Record<string, unknown> {
+  return rename(o, names, toLong, (long, v) => {
+    if (UPDATE_LISTS.has(long) && Array.isArray(v)) return v.map((u) => (isPlain(u) ? rename(u, names, toLong) : u))
+    if (OBJECTS.has(long) && isPlain(v)) return rename(v, names, toLong)
+    return v
+  })
+}
+
+/** The message as it goes on the wire. */
+function toWire(msg: Message): Record<string, unknown> {
+  const out = renameMessage(msg as unknown as Record<string, unknown>, WIRE_NAMES, false)
+  out.t = TYPE_CODES.indexOf(msg.t)
+  return out
+}
+
+/** A decoded map with long names again, for the schema (anything else passes through, for the schema to refuse). */
+function fromWire(raw: unknown): unknown {
+  if (!isPlain(raw)) return raw
+  const out = renameMessage(raw, LONG_NAMES, true)
+  if (typeof out.t === 'number') out.t = TYPE_CODES[out.t] ?? out.t
+  return out
+}
+
 /**
  * too-big: over MAX_MESSAGE_BYTES; bad-length: a length prefix that is not a valid varint within bounds;
  * truncated: the stream ended inside a frame; structure: refused by the structural scan; undecodable: not
@@ -140,7 +216,7 @@ export type BadReason = 'too-big' | 'bad-length' | 'truncated' | 'structure' | '
 export type DecodeResult = { ok: true; msg: Message } | { ok: false; reason: BadReason; detail: string }
 
 export function encodeMessage(msg: Message): Uint8Array {
-  const bytes = encode(msg, { ignoreUndefined: true })
+  const bytes = encode(toWire(msg))
   if (bytes.byteLength > MAX_MESSAGE_BYTES) {
     throw new RangeError(`message ${msg.t} is ${bytes.byteLength} bytes, over the ${MAX_MESSAGE_BYTES} byte limit`)
   }
@@ -159,7 +235,14 @@ export function decodeMessage(bytes: Uint8Array): DecodeResult {
   } catch (e) {
     return { ok: false, reason: 'undecodable', detail: (e as Error).message }
   }
-  const parsed = messageSchema.safeParse(raw)
+  let named: unknown
+  try {
+    named = fromWire(raw)
+  } catch (e) {
+    if (e instanceof DuplicateField) return { ok: false, reason: 'schema', detail: e.message }
+    throw e
+  }
+  const parsed = messageSchema.safeParse(named)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     return { ok: false, reason: 'schema', detail: `${issue.path.join('.') || '(root)'}: ${issue.message}` }

@@ -1,4 +1,4 @@
-import { encode } from '@msgpack/msgpack'
+import { decode, encode } from '@msgpack/msgpack'
 import { describe, expect, it } from 'vitest'
 import type { Message } from '../../src/core/types.ts'
 import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, messageTypes } from '../../src/core/codec.ts'
@@ -79,6 +79,28 @@ describe('codec', () => {
     }
     // Not an object at all: refused by the structural scan before decoding.
     for (const value of [[1, 2, 3], 'just a string']) expect(decodeMessage(encode(value))).toMatchObject({ ok: false, reason: 'structure', detail: 'root is not a map' })
+  })
+
+  it('sends one-letter field names and a numbered type, and still takes the long names', () => {
+    const ping: Message = { t: 'ping', seq: 123456, from: 'node-3', gossip: [], cluster: '019ad9f1c2a01f3e4b5c', master: { id: 'node-1', term: 3, ms: 1764620000000 } }
+    const bytes = encodeMessage(ping)
+    // 108 bytes with the long names: 44 of them were names.
+    expect(bytes.byteLength).toBeLessThanOrEqual(72)
+    expect(Object.keys(decode(bytes) as object).every((k) => k.length === 1)).toBe(true)
+    for (const msg of samples) expect(decodeMessage(encode(msg))).toEqual({ ok: true, msg })
+  })
+
+  it('never renames the keys of tags (the user\'s own)', () => {
+    const msg: Message = { t: 'updates', from: 'node-1', updates: [{ ...member, tags: { seq: 'a', s: 'b', from: 'c', f: 'd' } }] }
+    expect(decodeMessage(encodeMessage(msg))).toEqual({ ok: true, msg })
+  })
+
+  it('refuses a field sent under its wire name and its long name at once, naming it', () => {
+    for (const value of [{ t: 0, s: 1, seq: 2, f: 'a', g: [] }, { t: 'updates', f: 'a', U: [{ ...member, i: 'node-9' }] }]) {
+      const res = decodeMessage(encode(value))
+      expect(res).toMatchObject({ ok: false, reason: 'schema' })
+      if (!res.ok) expect(res.detail).toMatch(/^field (seq|id) twice$/)
+    }
   })
 
   it('rejects oversized input before decoding', () => {
