@@ -52,6 +52,12 @@ export const FLAP_HOLD_MS = 12_000
  * Rapid's runs flap every 10 s).
  */
 export const READMIT_HOLD_REMOVALS = 2
+/**
+ * F1: claims refuted this soon after the process started do not count. A cold start is not a flaky link: agents
+ * dial each other, lineages merge and first probes fail for the first few seconds. Seen at 10 agents: a suspicion
+ * refuted 4 s after start, and a single isolation 30 s later held the node out for 12 s as flapping.
+ */
+export const F1_STARTUP_GRACE_MS = 10_000
 /** F1: a claim refuted this soon after a deaf spell counts as a death (a 5 s spell is one the others notice). */
 const DEAF_AFTERMATH_MS = 5_000
 /** At most one full state exchange per this long with a member we hold gone that pings or answers us. */
@@ -283,6 +289,7 @@ export class Membership {
     // accuses again and again (a node losing 80% of what it hears) must not take itself out. Its observers bound
     // how often they re-admit it instead (F2, holdReadmission).
     if (this.health.score === 0 && !this.health.holding) return false
+    if (now - this.ctx.startedAt < F1_STARTUP_GRACE_MS) return false
     this.refutes = this.refutes.filter((t) => now - t < FLAP_WINDOW_MS)
     this.refutes.push(now)
     // A death, or the first claim refuted within DEAF_AFTERMATH_MS of a deaf spell: the others had this node dead or

@@ -43,7 +43,8 @@ export interface MatrixResult {
   violations: Violation[]
 }
 
-const SETTLE_MS = 8_000
+/** The cluster forms, and the fault starts after F1's start-up grace (membership.ts F1_STARTUP_GRACE_MS, 10 s). */
+const SETTLE_MS = 12_000
 const SAMPLE_MS = 10
 
 export function runMatrix(o: MatrixOptions): MatrixResult {

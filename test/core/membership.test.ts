@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { MiniNet } from './mini-net.ts'
 import { compareIds, lowestId } from '../../src/core/order.ts'
 import { CONFIRMED_MS } from '../../src/core/suspicion.ts'
+import { F1_STARTUP_GRACE_MS } from '../../src/core/membership.ts'
 import { ClusterCore, needed } from '../../src/core/node.ts'
 import { protocolDefaults } from '../../src/core/defaults.ts'
 import type { Effect, Message } from '../../src/core/types.ts'
@@ -316,6 +317,33 @@ describe('membership', () => {
         expect(aliveAt(net, 'node-1', started), `restart ${i}`).toBeDefined()
       }
       expect(net.events.some((e) => e.event.type === 'readmission-held')).toBe(false)
+    })
+
+    it('F1: a suspicion refuted while unwell, then a death: flapping, unless the suspicion came in the first seconds', () => {
+      for (const [startAt, flaps] of [[6000, false], [F1_STARTUP_GRACE_MS + 5000, true]] as const) {
+        const net = cluster(5)
+        net.run(startAt - net.now)
+        const node3 = net.cores.get('node-3')!
+        const cut = () => net.partition(['node-1', 'node-2', 'node-4', 'node-5'], ['node-3'])
+        // The answers to node-3's own probes are lost, so its local health drops while the others still hear it; a
+        // suspicion reaches it then, refuted while unwell.
+        net.filter = (_from, to, msg) => (to === 'node-3' && (msg.t === 'ack' || msg.t === 'nack') ? null : msg)
+        net.run(2000)
+        const suspect = { id: 'node-3', peer: 'p:node-3', addrs: ['/sim/node-3'], incarnation: node3.member('node-3')!.incarnation, state: 'suspect' as const, by: 'node-1' }
+        net.apply('node-3', node3.receive('p:node-1', { t: 'updates', from: 'node-1', updates: [suspect] }, net.now))
+        net.filter = null
+        net.run(3000)
+        expect(net.stateOf('node-1', 'node-3')).toBe('alive')
+        // Cut off again until the others declare it dead; the heal brings it the verdict.
+        cut()
+        net.run(6000)
+        expect(net.stateOf('node-1', 'node-3')).toBe('dead')
+        net.heal()
+        const healed = net.now
+        net.run(2000)
+        expect(flapped(net), `first claim at ${startAt} ms`).toBe(flaps)
+        if (!flaps) expect(aliveAt(net, 'node-1', healed)! - healed).toBeLessThanOrEqual(500)
+      }
     })
 
     it('one accuser, again and again, while this node is well: every claim refuted, never flapping', () => {
