@@ -21,6 +21,9 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { BIN, ROOT, freePorts } from '../../test/integration/harness.ts'
+import { Cluster as NsCluster, staleRuns, teardown } from '../partition/lib/cluster.ts'
+import { preflight } from '../partition/lib/preflight.ts'
+import { startCommand } from '../partition/lib/proc.ts'
 import { writeBenchDoc } from './doc.ts'
 
 const { values: args } = parseArgs({
@@ -33,8 +36,12 @@ const { values: args } = parseArgs({
     'no-serf': { type: 'boolean', default: false },
     /** Which agents to run (conclave, conclave-exe, serf); the default is all that are available. */
     kinds: { type: 'string' },
-    /** Which parts to measure: cli, listen, join, idle, breakdown (bytes by protocol and message type; an extra cluster run with CONCLAVE_WIRE_STATS=1). */
-    parts: { type: 'string', default: 'cli,listen,join,idle,breakdown,soak' },
+    /**
+     * Which parts to measure: cli, listen, join, idle, breakdown (bytes by protocol and message type; an extra cluster
+     * run with CONCLAVE_WIRE_STATS=1), idle-ns (idle in network namespaces, started as README.md tells a user: mDNS,
+     * no flags; Serf the same way as in bench membership-faults), soak.
+     */
+    parts: { type: 'string', default: 'cli,listen,join,idle,idle-ns,breakdown,soak' },
     /** The conclave bin to run (default: this checkout's bin/conclave.js), e.g. another checkout's, for before/after. */
     bin: { type: 'string' },
     /** Label of the conclave rows (default: conclave). */
@@ -495,6 +502,81 @@ async function measureListen(kind: Kind, reps: number): Promise<{ listen: number
   return { listen, api }
 }
 
+// ---------- idle in network namespaces ----------
+
+/** Idle figures of agents each in its own namespace: what the namespace sent, by kind of packet (nftables in it). */
+interface IdleNs extends Idle {
+  mdnsBps: number
+  otherBps: number
+  /** Bytes per agent and second on the namespace's interface (frames, Ethernet headers included), for comparison. */
+  linkBps: number
+}
+
+const NS_TABLE = 'conclave_bench_idle'
+
+/** Counters only, no verdicts: every IPv4 packet leaving the namespace, by protocol (mDNS is UDP port 5353). */
+function countNs(ns: string): void {
+  const script = `table inet ${NS_TABLE} {\n chain out {\n type filter hook output priority 0; policy accept;\n` +
+    '  meta l4proto tcp counter\n  udp dport 5353 counter\n  meta l4proto udp udp dport != 5353 counter\n  meta l4proto != { tcp, udp } counter\n }\n}\n'
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script, encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`nft in ${ns}: ${r.stderr.trim()}`)
+}
+
+function readNs(ns: string): { tcp: number; mdns: number; udp: number; other: number } {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'table', 'inet', NS_TABLE], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`nft list in ${ns}: ${r.stderr.trim()}`)
+  const bytes = (JSON.parse(r.stdout).nftables as any[]).filter((o) => o.rule).map((o) => o.rule.expr.find((e: any) => e.counter)?.counter.bytes ?? 0)
+  return { tcp: bytes[0] ?? 0, mdns: bytes[1] ?? 0, udp: bytes[2] ?? 0, other: bytes[3] ?? 0 }
+}
+
+const linkRx = (veth: string) => Number(readFileSync(`/sys/class/net/${veth}/statistics/rx_bytes`, 'utf8'))
+
+async function startNsCluster(kind: 'conclave' | 'serf', n: number): Promise<NsCluster> {
+  if (kind === 'conclave') return NsCluster.up({ nodes: n, mode: 'harness', label: `bench-rt-ns${n}`, waitMs: 120_000 + n * 3_000 })
+  const c = await NsCluster.up({ nodes: n, mode: 'harness', label: `bench-rt-serf${n}`, netOnly: true })
+  const nodes = c.s.nodes
+  nodes.forEach((node, i) => {
+    const argv = ['agent', '-node', node.id, '-bind', `${node.ip}:7946`, '-rpc-addr', '127.0.0.1:7373', '-log-level', 'warn']
+    if (i > 0) argv.push('-retry-join', `${nodes[0]!.ip}:7946`, '-retry-interval', '1s')
+    startCommand(c.s, node, 'serf', argv)
+  })
+  await until(`serf: all ${n} agents in namespaces see all alive`, async () => nodes.every((node) => {
+    const r = spawnSync('ip', ['netns', 'exec', node.ns, 'serf', 'members', '-rpc-addr', '127.0.0.1:7373', '-status', 'alive'], { encoding: 'utf8' })
+    return r.status === 0 && r.stdout.trim().split('\n').length === n
+  }), 60_000, 500)
+  return c
+}
+
+async function measureIdleNs(kind: 'conclave' | 'serf', n: number): Promise<IdleNs> {
+  const c = await startNsCluster(kind, n)
+  try {
+    log(`${kind} x${n} in namespaces: settling ${settleS} s, then idle for ${idleS} s`)
+    await sleep(settleS * 1000)
+    const nodes = c.s.nodes
+    for (const node of nodes) countNs(node.ns)
+    const pids = nodes.map((node) => node.pid!)
+    const link0 = nodes.map((node) => linkRx(node.vethBr))
+    const t0 = performance.now()
+    const ticks0 = pids.map(cpuTicks)
+    await sleep(idleS * 1000)
+    const secs = (performance.now() - t0) / 1000
+    const ticks1 = pids.map(cpuTicks)
+    const sum = { tcp: 0, mdns: 0, udp: 0, other: 0 }
+    for (const node of nodes) for (const [k, v] of Object.entries(readNs(node.ns))) sum[k as keyof typeof sum] += v
+    const link = nodes.reduce((t, node, i) => t + linkRx(node.vethBr) - link0[i]!, 0)
+    const per = (b: number) => b / n / secs
+    return {
+      kind, n,
+      cpuPct: pids.map((_, i) => ((ticks1[i]! - ticks0[i]!) / CLK_TCK / secs) * 100),
+      rssMb: pids.map((p) => rssKb(p) / 1024),
+      anonMb: pids.map((p) => rssKb(p, 'RssAnon') / 1024),
+      tcpBps: per(sum.tcp), udpBps: per(sum.udp), mdnsBps: per(sum.mdns), otherBps: per(sum.other), linkBps: per(link),
+    }
+  } finally {
+    teardown(c.s)
+  }
+}
+
 // ---------- run ----------
 
 const haveSerf = !args['no-serf'] && spawnSync('serf', ['version']).status === 0
@@ -513,6 +595,7 @@ const startedAt = new Date()
 const cli: { label: string; times: number[]; ok: boolean }[] = []
 const listens: { kind: Kind; listen: number[]; api: number[] }[] = []
 const idles: Idle[] = []
+const idleNs: IdleNs[] = []
 const joins: { kind: Kind; n: number; listenMs: number; seenByAllMs: number }[] = []
 const breakdowns: Breakdown[] = []
 const soaks: Soak[] = []
@@ -574,6 +657,24 @@ try {
       } finally {
         if (c) await Promise.all(c.agents.map((a) => stop(a.child)))
         await Promise.all([...started].map(stop))
+      }
+    }
+  }
+  if (parts.has('idle-ns')) {
+    const pf = preflight()
+    if (!pf.ok) failures.push(`idle in namespaces: ${pf.why}`)
+    else {
+      for (const r of staleRuns()) teardown(r)
+      for (const n of sizes) {
+        for (const kind of (['conclave', 'serf'] as const).filter((k) => kinds.includes(k))) {
+          log(`${kind}: starting ${n} agents in network namespaces`)
+          try {
+            idleNs.push(await measureIdleNs(kind, n))
+          } catch (e) {
+            failures.push(`${shown(kind)} × ${n} in namespaces: ${(e as Error).message}`)
+            log(`FAILED ${failures.at(-1)}`)
+          }
+        }
       }
     }
   }
@@ -652,6 +753,16 @@ if (runSerf) {
   L.push('')
 }
 
+if (idleNs.length > 0) {
+  L.push('## Idle cost per agent in network namespaces, as a user runs it', '', `Each agent in its own network namespace on a private bridge (scripts/partition/lib), started as README.md tells a user: conclave with mDNS discovery and no flags (the harness's agent config adds one probe task), Serf with \`-retry-join\` to the first agent (Serf finds no peer on its own). ${settleS} s to settle after all see all, then ${idleS} s. ` +
+    'Bytes: an nftables table in each namespace counts every IPv4 packet it sends, by kind (IP headers included); "link" is the same from the interface counters (Ethernet frames, ARP and IPv6 included). mDNS is multicast: one packet sent reaches every namespace on the bridge.', '')
+  L.push('| agent | agents | CPU % median (max) | RSS MB median | anonymous MB median | TCP B/s | mDNS B/s | other UDP B/s | total B/s | link B/s |', '|---|---|---|---|---|---|---|---|---|---|')
+  for (const i of idleNs) {
+    const total = i.tcpBps + i.mdnsBps + i.udpBps + i.otherBps
+    L.push(`| ${shown(i.kind)} | ${i.n} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} | ${f1(median(i.anonMb))} | ${f0(i.tcpBps)} | ${f0(i.mdnsBps)} | ${f0(i.udpBps)} | ${f0(total)} | ${f0(i.linkBps)} |`)
+  }
+  L.push('')
+}
 
 if (breakdowns.length > 0) {
   // Per frame written: a yamux header (12 B) and noise's length prefix and tag (2 + 16 B).
