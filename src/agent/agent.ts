@@ -289,7 +289,10 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     observe: (obs) => drive(`observe ${obs.type}`, () => c.observe(obs, now())),
   })
   drive('start', () => c.start(seedsOf(config.bootstrap), now()))
-  ticker = setInterval(() => drive('tick', () => c.tick(now())), TICK_MS)
+  ticker = setInterval(() => {
+    drive('tick', () => c.tick(now()))
+    net.queryLan(c.discoveryDuty(), now())
+  }, TICK_MS)
 
   for (const p of plugins) {
     try {

@@ -290,6 +290,17 @@ export class ClusterCore {
     return this.leftCluster ? null : this.election.master(now)
   }
 
+  /**
+   * Discovery duty: the lowest live id in this node's view queries the LAN for agents it does not know (src/net/
+   * lan-query.ts), one node per connected group instead of every node. A node alone has it, and so does the lowest
+   * of each side of a partition, so clusters founded on both sides still find each other after the heal.
+   */
+  discoveryDuty(): boolean {
+    if (this.leftCluster) return false
+    const self = this.ctx.self.id
+    return this.ctx.liveOthers().every((m) => compareIds(self, m.id) < 0)
+  }
+
   /** The cluster (lineage) this node is in; null before it bootstrapped or joined one. */
   clusterId(): string | null {
     return this.election.lineage.cluster

@@ -45,6 +45,8 @@ export const MAX_CONNECTIONS_PER_PEER = 4
 export const MAX_STREAMS_PER_CONNECTION = 256
 /** mDNS service name: only conclave agents answer, not every libp2p node on the LAN. */
 export const MDNS_SERVICE_TAG = '_conclave._udp.local'
+/** @libp2p/mdns's own query interval after its first query (one hour: see buildNode). */
+export const MDNS_BACKSTOP_QUERY_MS = 3_600_000
 export const BOOTSTRAP_TAG = 'keep-alive-bootstrap'
 
 /** Gossipsub's fast message id: origin peer id and sequence number, the fields of its StrictSign message id. */
@@ -57,7 +59,9 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
   // One yamux window update per half window instead of one per data frame received (src/net/yamux-window.ts).
   installLazyWindowUpdates()
   const peerDiscovery: ((components: any) => PeerDiscovery)[] = []
-  if (o.mdns) peerDiscovery.push(mdns({ serviceTag: MDNS_SERVICE_TAG, interval: 10_000 }))
+  // The service queries as it starts and then once an hour, a backstop: the periodic query is sent by one node per
+  // group (src/net/lan-query.ts), where every agent querying every 10 s cost 350 B/s per agent at 10 agents.
+  if (o.mdns) peerDiscovery.push(mdns({ serviceTag: MDNS_SERVICE_TAG, interval: MDNS_BACKSTOP_QUERY_MS }))
   if (o.bootstrapWithPeerId.length > 0) {
     peerDiscovery.push(bootstrap({ list: o.bootstrapWithPeerId, timeout: 0, tagName: BOOTSTRAP_TAG }))
   }

@@ -13,7 +13,8 @@ import type { Message, Observation, PeerKey } from '../core/types.ts'
 import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, type BadReason } from '../core/codec.ts'
 import { encode as lpEncode } from 'it-length-prefixed'
 import { deadlineAfter, FrameReader, InboundLimits, type InboundLimitOptions } from './limits.ts'
-import { BOOTSTRAP_TAG, buildNode, type Node } from './node.ts'
+import { BOOTSTRAP_TAG, buildNode, MDNS_SERVICE_TAG, type Node } from './node.ts'
+import { LanQuery } from './lan-query.ts'
 import { wireStatsEnabled } from './wire-stats.ts'
 import { ConnectionMonitor, GOSSIPSUB_PROTOCOL } from './monitor.ts'
 
@@ -290,6 +291,7 @@ export class Net implements AgentNet {
     this.metrics = opts.metrics
     this.limits = new InboundLimits(opts.metrics.registry, opts.logger, opts.limits)
     this.monitor = new ConnectionMonitor(node, opts.logger)
+    if (opts.mdns) this.lanQuery = new LanQuery(MDNS_SERVICE_TAG, (err) => this.log.warn({ err: err.message }, 'mDNS query failed'))
     new Gauge({
       name: 'conclave_connections',
       help: 'Open libp2p connections (one per connected peer when all is well) and connected peers',
@@ -300,6 +302,14 @@ export class Net implements AgentNet {
         this.set({ kind: 'peers' }, node.getPeers().length)
       },
     })
+  }
+
+  /** The periodic LAN query, sent only while this node has discovery duty (lan-query.ts); null without mDNS. */
+  private readonly lanQuery: LanQuery | null = null
+
+  /** Query the LAN for agents if it is due and `duty` (the core's discoveryDuty) says this node does it. */
+  queryLan(duty: boolean, now: number): void {
+    this.lanQuery?.maybeQuery(duty, now)
   }
 
   /** A one-shot timer that stop() clears. */
@@ -730,6 +740,7 @@ export class Net implements AgentNet {
     if (this.stopping) return
     this.stopping = true
     this.monitor.stop()
+    this.lanQuery?.stop()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     await Promise.all([...this.senders.values()].map((s) => s.close()))

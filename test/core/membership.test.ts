@@ -233,6 +233,19 @@ describe('membership', () => {
     expect(pings.every((e) => e.msg.t === 'ping' && e.msg.revive === true && e.reconnect === true)).toBe(true)
   })
 
+  it('discovery duty (the LAN query): the lowest live id in each view, and the next one once it is dead', () => {
+    const net = cluster(4)
+    const duty = () => [...net.cores.entries()].filter(([id, c]) => !net.down.has(id) && c.discoveryDuty()).map(([id]) => id)
+    expect(duty()).toEqual(['node-1'])
+    net.crash('node-1')
+    net.run(4000)
+    expect(duty()).toEqual(['node-2'])
+    // Each side of a partition has its own (clusters founded on both sides must still find each other).
+    net.partition(['node-2'], ['node-3', 'node-4'])
+    net.run(6000)
+    expect(duty().sort()).toEqual(['node-2', 'node-3'])
+  })
+
   describe('F1 and F2: a flapping member is removed and taken back at most twice a minute', () => {
     const claim = (net: MiniNet, by: string, incarnation: number) => {
       const node3 = net.cores.get('node-3')!
