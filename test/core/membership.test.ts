@@ -253,17 +253,21 @@ describe('membership', () => {
       net.apply('node-3', node3.receive('p:' + by, { t: 'updates', from: by, updates: [u] }, net.now))
     }
     const flapped = (net: MiniNet) => net.events.some((e) => e.node === 'node-3' && e.event.type === 'flapping')
+    /** Cut node-3 off until node-1 holds it dead, then heal; returns when the heal began. */
+    const isolateUntilDead = (net: MiniNet): number => {
+      net.partition(['node-1', 'node-2', 'node-4', 'node-5'], ['node-3'])
+      net.run(6000)
+      expect(net.stateOf('node-1', 'node-3')).toBe('dead')
+      net.heal()
+      return net.now
+    }
     const aliveAt = (net: MiniNet, observer: string, since: number) =>
       net.events.find((e) => e.node === observer && e.at >= since && e.event.type === 'member-state' && e.event.member.id === 'node-3' && e.event.member.state === 'alive')?.at
 
     it('F2: an observer that removed a member twice within a minute takes it back only after 12 s of answers', () => {
       const net = cluster(5)
       const cut = () => net.partition(['node-1', 'node-2', 'node-4', 'node-5'], ['node-3'])
-      cut()
-      net.run(6000)
-      expect(net.stateOf('node-1', 'node-3')).toBe('dead')
-      net.heal()
-      const healed1 = net.now
+      const healed1 = isolateUntilDead(net)
       net.run(2000)
       // The first return is taken at once: it may be a partition that healed.
       expect(aliveAt(net, 'node-1', healed1)! - healed1).toBeLessThanOrEqual(500)
@@ -337,7 +341,6 @@ describe('membership', () => {
         const net = cluster(5)
         net.run(startAt - net.now)
         const node3 = net.cores.get('node-3')!
-        const cut = () => net.partition(['node-1', 'node-2', 'node-4', 'node-5'], ['node-3'])
         // The answers to node-3's own probes are lost, so its local health drops while the others still hear it; a
         // suspicion reaches it then, refuted while unwell.
         net.filter = (_from, to, msg) => (to === 'node-3' && (msg.t === 'ack' || msg.t === 'nack') ? null : msg)
@@ -348,11 +351,7 @@ describe('membership', () => {
         net.run(3000)
         expect(net.stateOf('node-1', 'node-3')).toBe('alive')
         // Cut off again until the others declare it dead; the heal brings it the verdict.
-        cut()
-        net.run(6000)
-        expect(net.stateOf('node-1', 'node-3')).toBe('dead')
-        net.heal()
-        const healed = net.now
+        const healed = isolateUntilDead(net)
         net.run(2000)
         expect(flapped(net), `first claim at ${startAt} ms`).toBe(flaps)
         if (!flaps) expect(aliveAt(net, 'node-1', healed)! - healed).toBeLessThanOrEqual(500)
