@@ -291,7 +291,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   drive('start', () => c.start(seedsOf(config.bootstrap), now()))
   ticker = setInterval(() => {
     drive('tick', () => c.tick(now()))
-    net.queryLan(c.discoveryDuty(), now())
+    net.queryLan(() => c.discoveryDuty(), now())
   }, TICK_MS)
 
   for (const p of plugins) {

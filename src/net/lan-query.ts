@@ -30,10 +30,10 @@ export class LanQuery {
     this.query = encode({ type: 'query', id: 0, questions: [{ name: serviceTag, type: 'PTR', class: 'IN' }] })
   }
 
-  /** Send the query if it is due; `duty` says whether this node queries for its group. */
-  maybeQuery(duty: boolean, now: number): void {
+  /** Send the query if it is due and `duty()` says this node queries for its group (asked only when due). */
+  maybeQuery(duty: () => boolean, now: number): void {
     if (this.lastAt === null) this.lastAt = now
-    if (!duty || now - this.lastAt < LAN_QUERY_MS) return
+    if (now - this.lastAt < LAN_QUERY_MS || !duty()) return
     this.lastAt = now
     // A socket that only sends: bound by its first send to a port of its own, outside the multicast group, so it
     // neither answers nor reads the LAN's mDNS traffic (the libp2p service does both). Errors come back here, never

@@ -308,7 +308,7 @@ export class Net implements AgentNet {
   private readonly lanQuery: LanQuery | null = null
 
   /** Query the LAN for agents if it is due and `duty` (the core's discoveryDuty) says this node does it. */
-  queryLan(duty: boolean, now: number): void {
+  queryLan(duty: () => boolean, now: number): void {
     this.lanQuery?.maybeQuery(duty, now)
   }
 
