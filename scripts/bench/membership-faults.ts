@@ -35,7 +35,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Cluster, staleRuns, teardown } from '../partition/lib/cluster.ts'
 import { preflight } from '../partition/lib/preflight.ts'
-import { startCommand } from '../partition/lib/proc.ts'
+import { startSerf } from '../partition/lib/proc.ts'
 import { REPO } from '../partition/lib/state.ts'
 import { sleep } from '../partition/lib/sys.ts'
 import { Timeline } from '../partition/lib/timeline.ts'
@@ -159,11 +159,8 @@ async function serf(n: number): Promise<Sys> {
   const seedOf = (id: string) => cluster.s.nodes.find((x) => x.id !== id && x.proc === 'running') ?? null
   const launch = (id: string, join: boolean) => {
     const node = cluster.node(id)
-    const argv = ['agent', '-node', id, '-bind', `${node.ip}:7946`, '-rpc-addr', '127.0.0.1:7373', '-log-level', 'info']
-    const seed = join ? seedOf(id) : null
-    if (seed) argv.push('-retry-join', `${seed.ip}:7946`, '-retry-interval', '1s')
     slog.resetObserver(id)
-    startCommand(cluster.s, node, 'serf', argv)
+    startSerf(cluster.s, node, join ? seedOf(id) : null, 'info')
   }
   const ids = cluster.ids()
   launch(ids[0]!, false)

@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util'
 import { BIN, ROOT, freePorts } from '../../test/integration/harness.ts'
 import { Cluster as NsCluster, staleRuns, teardown } from '../partition/lib/cluster.ts'
 import { preflight } from '../partition/lib/preflight.ts'
-import { startCommand } from '../partition/lib/proc.ts'
+import { startSerf } from '../partition/lib/proc.ts'
 import { writeBenchDoc } from './doc.ts'
 
 const { values: args } = parseArgs({
@@ -535,11 +535,7 @@ async function startNsCluster(kind: 'conclave' | 'serf', n: number): Promise<NsC
   if (kind === 'conclave') return NsCluster.up({ nodes: n, mode: 'harness', label: `bench-rt-ns${n}`, waitMs: 120_000 + n * 3_000 })
   const c = await NsCluster.up({ nodes: n, mode: 'harness', label: `bench-rt-serf${n}`, netOnly: true })
   const nodes = c.s.nodes
-  nodes.forEach((node, i) => {
-    const argv = ['agent', '-node', node.id, '-bind', `${node.ip}:7946`, '-rpc-addr', '127.0.0.1:7373', '-log-level', 'warn']
-    if (i > 0) argv.push('-retry-join', `${nodes[0]!.ip}:7946`, '-retry-interval', '1s')
-    startCommand(c.s, node, 'serf', argv)
-  })
+  nodes.forEach((node, i) => startSerf(c.s, node, i > 0 ? nodes[0]! : null, 'warn'))
   await until(`serf: all ${n} agents in namespaces see all alive`, async () => nodes.every((node) => {
     const r = spawnSync('ip', ['netns', 'exec', node.ns, 'serf', 'members', '-rpc-addr', '127.0.0.1:7373', '-status', 'alive'], { encoding: 'utf8' })
     return r.status === 0 && r.stdout.trim().split('\n').length === n

@@ -38,6 +38,16 @@ export function startCommand(s: RunState, n: NodeState, cmd: string, args: strin
   } finally { closeSync(fd) }
 }
 
+/**
+ * Start Serf (Debian's `serf`) in node `n`'s namespace, as the benchmarks run it beside conclave: gossip on the
+ * namespace's address, RPC on its loopback, joining `seed` (retried every second) unless it is the first.
+ */
+export function startSerf(s: RunState, n: NodeState, seed: NodeState | null, logLevel: 'info' | 'warn'): void {
+  const argv = ['agent', '-node', n.id, '-bind', `${n.ip}:7946`, '-rpc-addr', '127.0.0.1:7373', '-log-level', logLevel]
+  if (seed) argv.push('-retry-join', `${seed.ip}:7946`, '-retry-interval', '1s')
+  startCommand(s, n, 'serf', argv)
+}
+
 export function agentArgs(s: RunState, n: NodeState, opts: { expect?: number | null } = {}): string[] {
   const args = [AGENT_BIN, 'agent',
     '--id', n.id,
