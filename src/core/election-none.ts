@@ -44,6 +44,12 @@ export class NoQuorumElection extends ElectionBase {
     return { has: true, visible, voting: visible, needed: 1 }
   }
 
+  override nextDeadline(now: number): number {
+    if (!this.left && (this.ready() && this.candidate(now) === this.ctx.self.id) !== this.wasMaster) return now
+    const at = super.nextDeadline(now)
+    return this.wasMaster && !this.left ? Math.min(at, this.nextAnnounceAt) : at
+  }
+
   tick(now: number, periodic: boolean): void {
     if (this.left) return
     const cand = this.ready() && this.candidate(now) === this.ctx.self.id

@@ -63,6 +63,11 @@ export class LocalHealth {
     this.silent = others && now - this.heardAt >= DEAF_SILENCE_MS
   }
 
+  /** When `tick` would find this node deaf by silence (Infinity: already so, or nobody to hear). */
+  nextDeadline(others: boolean): number {
+    return others && !this.silent ? this.heardAt + DEAF_SILENCE_MS : Infinity
+  }
+
   /** A probe failed and nothing answered: neither the target nor any helper. */
   unheard(): void {
     this.deaf++

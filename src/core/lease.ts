@@ -43,6 +43,11 @@ export class VoterLease {
     private readonly terms: Terms,
   ) {}
 
+  /** When this voter's unexpired grant runs out (Infinity: none): a candidate may change then (next deadline). */
+  expiresAt(now: number): number {
+    return this.grant && this.grant.expiresAt > now ? this.grant.expiresAt : Infinity
+  }
+
   /** The node this voter's unexpired grant protects, if any. */
   holder(now: number): string | undefined {
     return this.grant && this.grant.expiresAt > now ? this.grant.holder : undefined
@@ -97,6 +102,18 @@ export class HeldLeases {
 
   record(voter: string, term: number, validUntil: number, configVersion: number): void {
     this.held.set(voter, { term, validUntil, configVersion })
+  }
+
+  /** The earliest time a held grant runs out (Infinity: none): mastership may end then, and is fenced at once. */
+  nextExpiry(now: number): number {
+    let at = Infinity
+    for (const h of this.held.values()) if (h.validUntil > now && h.validUntil < at) at = h.validUntil
+    return at
+  }
+
+  /** Whether any grant is held at all (a node that is no candidate drops them on its next renewal round). */
+  empty(): boolean {
+    return this.held.size === 0
   }
 
   clear(): void {

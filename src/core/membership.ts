@@ -591,6 +591,19 @@ export class Membership {
     }
   }
 
+  /** The earliest local time at which the tick's membership steps have work with no input (ClusterCore.nextTickAt). */
+  nextDeadline(now: number): number {
+    // F1's held return and F2's held re-admissions: at the base rate while any is held (rare, for seconds).
+    if (this.heldReturn || this.heldReadmit.size > 0) return now
+    let at = Math.min(this.suspicions.nextExpiry(), this.nextRemovalPrune)
+    for (const m of this.ctx.members.values()) {
+      if (m === this.ctx.self) continue
+      if (m.state === 'suspect' && m.by === this.ctx.self.id) at = Math.min(at, (this.nudged.get(m.id) ?? -Infinity) + this.ctx.config.probeTimeoutMs)
+      else if (!this.ctx.isLive(m)) at = Math.min(at, m.since + this.ctx.config.reapAfterMs)
+    }
+    return at
+  }
+
   /** Suspects whose timers ran out: declared dead on this node's own evidence only (M1-M3). */
   expireSuspicions(now: number): void {
     for (const m of this.suspicions.expired(now)) {

@@ -36,6 +36,22 @@ const PEERS_PERSIST_MS = 5_000
 /** At most this many peers are stored for rejoining. */
 const MAX_STORED_PEERS = 64
 
+/**
+ * Ticks, as the agent and the simulator drive them: at the core's next deadline (nextTickAt), at most one per
+ * TICK_MIN_GAP_MS and at least one per TICK_MAX_GAP_MS. 50 ms is the granularity every timeout had when the core
+ * was ticked at a fixed 20 per second; an idle agent now wakes 4-6 times a second for its core instead of 20 (a lone
+ * agent's 50 ms tick was about a third of its idle CPU, docs/bench-runtime.md). The 250 ms floor bounds how late a
+ * deadline that nextTickAt leaves out could be; the simulator runs every seed on this same schedule.
+ */
+export const TICK_MIN_GAP_MS = 50
+export const TICK_MAX_GAP_MS = 250
+
+/** Milliseconds from `now` to the next tick, given the core's next deadline and the last tick's time. */
+export function tickDelay(now: number, due: number, lastTickAt: number, minGapMs = TICK_MIN_GAP_MS): number {
+  const at = Math.min(Math.max(due, lastTickAt + minGapMs), now + Math.max(TICK_MAX_GAP_MS, minGapMs))
+  return Math.max(0, at - now)
+}
+
 export class ClusterCore {
   readonly config: CoreConfig
   private readonly ctx: Ctx
@@ -109,11 +125,7 @@ export class ClusterCore {
 
   tick(now: number): Effect[] {
     if (this.leftCluster) return []
-    // Established (this node's id is its own) on the first state-exchange reply, or after the discovery window
-    // (at least two probe intervals): a loaded host answers slowly, and a later joiner that decided too early would
-    // win an id conflict it must lose.
-    const grace = Math.max(this.config.probeIntervalMs * 2, this.config.discoveryWindowMs)
-    if (!this.membership.established && now - this.ctx.startedAt >= grace) this.membership.established = true
+    if (!this.membership.established && now >= this.establishedBy()) this.membership.established = true
     this.health.tick(now, this.ctx.liveOthers().length > 0)
     this.prober.tick(now)
     this.membership.expireSuspicions(now)
@@ -129,6 +141,25 @@ export class ClusterCore {
     this.membership.reap(now, (id) => this.isVoter(id))
     this.election.tick(now, true)
     return this.finish(now)
+  }
+
+  /**
+   * The earliest local time at which `tick` has work to do with no input in between (a deadline in the past: at
+   * once). The driver asks again after every input, since an input can bring a deadline nearer (tickDelay).
+   */
+  nextTickAt(now: number): number {
+    if (this.leftCluster) return Infinity
+    let at = Math.min(
+      this.nextSyncAt,
+      this.prober.nextDeadline(now),
+      this.membership.nextDeadline(now),
+      this.election.nextDeadline(now),
+      this.health.nextDeadline(this.ctx.liveOthers().length > 0),
+    )
+    if (!this.membership.established) at = Math.min(at, this.establishedBy())
+    if (this.rejoinPeers.length > 0) at = Math.min(at, this.nextRejoinAt)
+    if (this.peersDirty) at = Math.min(at, this.nextPeersPersistAt)
+    return at
   }
 
   receive(fromPeer: PeerKey, received: Message, now: number): Effect[] {
@@ -383,6 +414,15 @@ export class ClusterCore {
   }
 
   /** C1: while no live member answers, dial the peers stored last run, backing off up to 30 s. */
+  /**
+   * Established (this node's id is its own) on the first state-exchange reply, or after the discovery window (at
+   * least two probe intervals): a loaded host answers slowly, and a later joiner that decided too early would win an
+   * id conflict it must lose.
+   */
+  private establishedBy(): number {
+    return this.ctx.startedAt + Math.max(this.config.probeIntervalMs * 2, this.config.discoveryWindowMs)
+  }
+
   private rejoin(now: number): void {
     if (this.rejoinPeers.length === 0 || now < this.nextRejoinAt) return
     if (this.ctx.liveOthers().length > 0) {

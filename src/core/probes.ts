@@ -131,6 +131,24 @@ export class Prober {
     return false
   }
 
+  /** The earliest local time at which `tick` has work with no input (ClusterCore.nextTickAt). */
+  nextDeadline(now: number): number {
+    let at = this.nextProbeAt
+    for (const p of this.probes.values()) {
+      // An indirect probe that every helper nacked (or refused plus a nack) ends on the next tick, not its deadline.
+      if (p.phase !== 'direct' && ((p.expectedNacks > 0 && p.nacks >= p.expectedNacks) || (p.refused && p.nacks > 0))) return now
+      at = Math.min(at, p.deadline)
+    }
+    for (const r of this.relays.values()) at = Math.min(at, r.deadline)
+    // The revive rounds only matter while someone is gone (when they find nobody, they wait for the next tick).
+    for (const m of this.ctx.members.values()) {
+      if (m.state !== 'dead' && m.state !== 'left') continue
+      at = Math.min(at, this.nextReviveAt)
+      if (m.state === 'dead' && now - m.since < FAST_REVIVE_MS) return Math.min(at, this.nextFastReviveAt)
+    }
+    return at
+  }
+
   tick(now: number): void {
     for (const p of [...this.probes.values()]) {
       if (p.phase === 'direct') {

@@ -88,6 +88,13 @@ export class Suspicions {
     if (s) s.start = now
   }
 
+  /** When the first running suspicion's timer runs out (Infinity: none runs). */
+  nextExpiry(): number {
+    let at = Infinity
+    for (const s of this.timers.values()) at = Math.min(at, s.start + this.timeout(s.confirmers.size - 1, s.k))
+    return at
+  }
+
   /** Suspects whose timer ran out at `now`; the caller clears or re-arms each (membership.ts, M1-M3). */
   expired(now: number): Member[] {
     const out: Member[] = []

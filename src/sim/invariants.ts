@@ -13,6 +13,7 @@ export type ViolationKind =
   | 'task-fencing'
   | 'task-lost'
   | 'task-run-twice'
+  | 'early-tick'
 
 export interface Violation {
   kind: ViolationKind

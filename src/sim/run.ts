@@ -58,7 +58,7 @@ export const defaultRunOptions: Omit<RunOptions, 'seed' | 'nodes'> = {
   loss: 0.01,
   lossBound: 0.2,
   skew: 0.01,
-  /** The agent ticks its core every 50 ms (src/agent/agent.ts TICK_MS). */
+  /** The least time between two ticks of a core (src/core/node.ts TICK_MIN_GAP_MS, as the agent drives it). */
   tickMs: 50,
   broadcast: true,
   taskRate: 4,

@@ -1,7 +1,7 @@
 // The simulated world: N real ClusterCores under one virtual clock, joined by the network model, with the
 // fault actions (crash, pause, restart, join, leave, partitions) and the task allocator around them.
 // Nothing of the protocol is reimplemented here: every decision comes from src/core.
-import { ClusterCore } from '../core/node.ts'
+import { ClusterCore, tickDelay } from '../core/node.ts'
 import { protocolDefaults } from '../core/defaults.ts'
 import { routeReceive } from '../core/routing.ts'
 import { Submission } from '../core/submit.ts'
@@ -59,6 +59,12 @@ export interface SimNode {
   offset: number
   pausedQueue: Ev[]
   tickPending: boolean
+  /** The pending tick: its id (older tick events are stale) and virtual time; the local time of the last tick. */
+  tickId: number
+  tickAt: number
+  lastTickLocal: number
+  /** The core's next deadline (local time) as it named it after its last step. */
+  dueLocal: number
   /** Task journal (survives a restart with kept state, lost with lost state). */
   journal: Map<string, JournalEntry>
   /** Tasks this node's allocator is routing for its clients (lost on crash). */
@@ -80,7 +86,7 @@ export interface SimNode {
 }
 
 type Ev =
-  | { k: 'tick'; node: SimNode; gen: number }
+  | { k: 'tick'; node: SimNode; gen: number; id: number }
   | { k: 'deliver'; node: SimNode; gen: number; from: SimNode; msg: Message }
   | { k: 'observe'; node: SimNode; gen: number; obs: Observation }
   | { k: 'task'; node: SimNode; gen: number; from: SimNode; msg: TaskMsg }
@@ -276,6 +282,10 @@ export class World {
       offset: Math.floor(this.nodeRng() * 1e7),
       pausedQueue: [],
       tickPending: false,
+      tickId: 0,
+      tickAt: 0,
+      lastTickLocal: -Infinity,
+      dueLocal: -Infinity,
       journal: new Map(),
       pending: new Map(),
       disturbedAt: -Infinity,
@@ -567,17 +577,28 @@ export class World {
     const n = ev.node
     if (ev.gen !== n.gen || (n.state !== 'up' && n.state !== 'paused')) return
     if (n.state === 'paused') {
-      if (ev.k === 'tick') n.tickPending = false
-      else n.pausedQueue.push(ev)
+      if (ev.k === 'tick') {
+        if (ev.id === n.tickId) n.tickPending = false
+      } else n.pausedQueue.push(ev)
       return
     }
     const core = n.core!
     switch (ev.k) {
       case 'tick': {
+        if (ev.id !== n.tickId) return
         n.tickPending = false
-        this.step(n, () => core.tick(this.local(n)))
-        // Like the agent's setInterval: a fixed period that fires a little late now and then.
-        if (n.state === 'up' && n.gen === ev.gen) this.scheduleTick(n, (this.opts.tickMs + this.rng.exp(1)) / n.rate)
+        const local = (n.lastTickLocal = this.local(n))
+        // The core's schedule (node.ts nextTickAt): a tick before the deadline it named after its last step has nothing
+        // to do. Ticks come early all the time (TICK_MAX_GAP_MS), so every seed checks that no deadline is left out.
+        const due = n.dueLocal
+        this.step(n, () => {
+          const effects = core.tick(local)
+          if (local < due && effects.length > 0) {
+            const what = effects.map((e) => (e.type === 'send' ? `send ${e.msg.t}` : e.type === 'emit' ? `emit ${e.event.type}` : e.type)).join(', ')
+            this.checker.add({ kind: 'early-tick', time: this.now, node: n.id, detail: `a tick ${(due - local).toFixed(1)} ms before the deadline did work: ${what}` })
+          }
+          return effects
+        })
         return
       }
       case 'deliver': {
@@ -602,7 +623,22 @@ export class World {
 
   private scheduleTick(n: SimNode, delay: number): void {
     n.tickPending = true
-    this.at(this.now + delay, { k: 'tick', node: n, gen: n.gen })
+    n.tickAt = this.now + delay
+    this.at(n.tickAt, { k: 'tick', node: n, gen: n.gen, id: ++n.tickId })
+  }
+
+  /**
+   * After every input, as the agent does: the next tick at the core's next deadline (tickDelay, on the node's own
+   * clock), unless one is already due sooner; like a timer, it fires a little late now and then.
+   */
+  private planTick(n: SimNode): void {
+    const core = n.core
+    if (!core || n.state !== 'up') return
+    const local = this.local(n)
+    n.dueLocal = core.nextTickAt(local)
+    const at = this.now + tickDelay(local, n.dueLocal, n.lastTickLocal, this.opts.tickMs) / n.rate
+    if (n.tickPending && n.tickAt <= at) return
+    this.scheduleTick(n, at - this.now + this.rng.exp(1) / n.rate)
   }
 
   /** Run one core input, carry out its effects, then check the invariants that concern this node. */
@@ -641,6 +677,7 @@ export class World {
       }
     }
     if (this.opts.checks && n.core && n.state === 'up') this.checkNode(n, emitted)
+    this.planTick(n)
   }
 
   private fail(n: SimNode, err: unknown): void {
