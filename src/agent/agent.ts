@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import { buildApi, isoFromMonotonic, listenApi } from '../api/server.ts'
 import type { AgentConfig } from '../config/schema.ts'
 import { protocolDefaults } from '../core/defaults.ts'
-import { ClusterCore, type Seed } from '../core/node.ts'
+import { ClusterCore, TICK_MAX_GAP_MS, TICK_MIN_GAP_MS, tickDelay, type Seed } from '../core/node.ts'
 import { bootNonce } from '../core/twin.ts'
 import type { CoreConfig, CoreEvent, Effect } from '../core/types.ts'
 import { loadOrCreateKey } from '../net/key.ts'
@@ -31,7 +31,6 @@ export interface AgentOptions {
   rng?: () => number
 }
 
-export const TICK_MS = 50
 /** Time given to the leave broadcast and direct messages to leave the process before libp2p stops. */
 const LEAVE_FLUSH_MS = 300
 
@@ -94,7 +93,10 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   let stopping: Promise<void> | null = null
   let resolveStopped!: (r: StopResult) => void
   const stopped = new Promise<StopResult>((r) => (resolveStopped = r))
+  // The core's ticks: a timer to its next deadline (core/node.ts tickDelay), planned again after every input.
   let ticker: NodeJS.Timeout | undefined
+  let tickerAt = Infinity
+  let lastTickAt = -Infinity
 
   const onEvent = (e: CoreEvent) => {
     logEvent(log, e)
@@ -147,6 +149,34 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       return
     }
     run(effects)
+    planTick()
+  }
+
+  const planTick = () => {
+    if (stopping) return
+    const t = now()
+    const at = t + tickDelay(t, c.nextTickAt(t), lastTickAt)
+    if (ticker !== undefined && tickerAt <= at) return
+    clearTimeout(ticker)
+    tickerAt = at
+    // Whole milliseconds, rounded up: a timer counts from the event loop's cached time, so it can fire a little early.
+    ticker = setTimeout(onTick, Math.ceil(at - t))
+  }
+
+  const onTick = () => {
+    ticker = undefined
+    tickerAt = Infinity
+    const t = now()
+    const due = c.nextTickAt(t)
+    // Fired a few ms before the deadline it was set for: wait for it rather than tick for nothing and be 50 ms late.
+    if (due > t && due - t < TICK_MIN_GAP_MS && t < lastTickAt + TICK_MAX_GAP_MS) {
+      tickerAt = due
+      ticker = setTimeout(onTick, Math.ceil(due - t))
+      return
+    }
+    lastTickAt = t
+    drive('tick', () => c.tick(t))
+    net.queryLan(() => c.discoveryDuty(), now())
   }
 
   const status = (): StatusView => {
@@ -185,7 +215,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
         }
         await new Promise((r) => setTimeout(r, LEAVE_FLUSH_MS))
       }
-      clearInterval(ticker)
+      clearTimeout(ticker)
       try {
         state.write(c.stored())
       } catch (err) {
@@ -231,6 +261,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       const res = c.remove(id, now())
       if (!res.ok) return res
       run(res.effects)
+      planTick()
       return { ok: true }
     },
     recover(voters) {
@@ -239,6 +270,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
       if (!res.ok) return res
       log.warn({ voters }, `recovery: the voters are now ${voters.join(', ')}`)
       run(res.effects)
+      planTick()
       return { ok: true }
     },
     reload(next) {
@@ -260,6 +292,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     notes.push(...security.reload(next))
     const live = Object.fromEntries(LIVE_TUNABLES.map((k) => [k, next[k]])) as Partial<CoreConfig>
     c.reconfigure(live)
+    planTick()
     for (const p of plugins) {
       try {
         p.reload?.(next)
@@ -288,11 +321,8 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     message: (from, msg) => drive(`receive ${msg.t}`, () => c.receive(from, msg, now())),
     observe: (obs) => drive(`observe ${obs.type}`, () => c.observe(obs, now())),
   })
+  // drive() plans the first tick.
   drive('start', () => c.start(seedsOf(config.bootstrap), now()))
-  ticker = setInterval(() => {
-    drive('tick', () => c.tick(now()))
-    net.queryLan(() => c.discoveryDuty(), now())
-  }, TICK_MS)
 
   for (const p of plugins) {
     try {
