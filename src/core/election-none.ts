@@ -45,13 +45,13 @@ export class NoQuorumElection extends ElectionBase {
   }
 
   override nextDeadline(now: number): number {
-    if (!this.left && (this.ready() && this.candidate(now) === this.ctx.self.id) !== this.wasMaster) return now
     const at = super.nextDeadline(now)
     return this.wasMaster && !this.left ? Math.min(at, this.nextAnnounceAt) : at
   }
 
   tick(now: number, periodic: boolean): void {
     if (this.left) return
+    this.steppedAt = now
     const cand = this.ready() && this.candidate(now) === this.ctx.self.id
     if (cand && !this.wasMaster) {
       this.term = this.terms.next()

@@ -36,7 +36,7 @@ export abstract class ElectionBase {
   protected maxClaimTerm = 0
   protected wasMaster = false
   protected left = false
-  protected reported: MasterView | null = null
+  private reported: MasterView | null = null
 
   constructor(
     protected readonly ctx: Ctx,
@@ -78,19 +78,21 @@ export abstract class ElectionBase {
    * The earliest local time at which this election changes with no input (ClusterCore.nextTickAt): a claim heard
    * runs out, or a newcomer's stability window ends, which may change the candidate.
    */
-  nextDeadline(now: number): number {
+  nextDeadline(_now: number): number {
     if (this.left) return Infinity
-    // A change not reported yet (a claim or grant ran out since the last step): now. Expiries already in the past
-    // are skipped below, so this is what catches the one that passed between two steps.
-    const cur = this.master(now)
-    if ((cur?.id ?? null) !== (this.reported?.id ?? null) || (cur?.term ?? null) !== (this.reported?.term ?? null)) return now
-    let at = this.claim && this.claim.expiresAt > now ? this.claim.expiresAt : Infinity
+    // Every expiry after this election's last step counts, also one that has passed since (due at once): the step
+    // at `steppedAt` acted on those before it. Numbers only: this runs after every input (no arrays built).
+    const after = this.steppedAt
+    let at = this.claim && this.claim.expiresAt > after ? this.claim.expiresAt : Infinity
     for (const m of this.ctx.members.values()) {
       const end = m.aliveSince + this.ctx.config.stabilityWindowMs
-      if (end > now && end < at && this.ctx.isLive(m)) at = end
+      if (end > after && end < at && this.ctx.isLive(m)) at = end
     }
     return at
   }
+
+  /** Local time of this election's last step (tick): what expired up to then has been acted on. */
+  protected steppedAt = -Infinity
 
   protected claimValid(now: number): Claim | null {
     return this.claim && now < this.claim.expiresAt ? this.claim : null
@@ -191,19 +193,17 @@ export class MajorityElection extends ElectionBase {
     if (this.left) return Infinity
     // Before a cluster is born or joined (the cold-start gates), and while amnesiac: at the base rate, for seconds.
     if (this.lineage.cluster === null || this.amnesiac) return now
-    // Mastership or candidacy changed since the last step (a grant ran out, a window ended): the tick acts now.
-    const master = this.isMasterRaw(now)
-    const candidate = this.ready() && this.candidate(now) === this.ctx.self.id
-    if (master !== this.wasMaster || candidate !== (this.campaignSince !== null || master)) return now
-    let at = Math.min(super.nextDeadline(now), this.held.nextExpiry(now), this.lease.expiresAt(now))
+    const after = this.steppedAt
+    // A held grant's or this voter's grant's end changes mastership or the candidate (fenced at once).
+    let at = Math.min(super.nextDeadline(now), this.held.nextExpiry(after), this.lease.expiresAt(after))
     // Renewal rounds while campaigning, master, or holding grants to drop (a node that is no candidate drops them).
-    if (this.campaignSince !== null || !this.held.empty() || this.isMasterRaw(now)) at = Math.min(at, this.nextLeaseAt)
+    if (this.campaignSince !== null || this.wasMaster || !this.held.empty()) at = Math.min(at, this.nextLeaseAt)
     // A voter that left stops counting after one lease (leftForGood), which changes the majority.
     for (const v of this.lineage.config?.voters ?? []) {
       const m = this.ctx.members.get(v)
       if (m?.state !== 'left') continue
       const end = m.since + this.ctx.config.leaseDurationMs * (1 + this.ctx.config.clockDrift)
-      if (end > now) at = Math.min(at, end)
+      if (end > after) at = Math.min(at, end)
     }
     return at
   }
@@ -422,6 +422,7 @@ export class MajorityElection extends ElectionBase {
 
   tick(now: number, periodic: boolean): void {
     if (this.left) return
+    this.steppedAt = now
     if (periodic) {
       this.pollTerms(now)
       this.bootstrapIfDue(now)

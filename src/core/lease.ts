@@ -43,9 +43,9 @@ export class VoterLease {
     private readonly terms: Terms,
   ) {}
 
-  /** When this voter's unexpired grant runs out (Infinity: none): a candidate may change then (next deadline). */
-  expiresAt(now: number): number {
-    return this.grant && this.grant.expiresAt > now ? this.grant.expiresAt : Infinity
+  /** When this voter's grant runs out, if that is after `after` (else Infinity): the candidate may change then. */
+  expiresAt(after: number): number {
+    return this.grant && this.grant.expiresAt > after ? this.grant.expiresAt : Infinity
   }
 
   /** The node this voter's unexpired grant protects, if any. */
@@ -104,10 +104,10 @@ export class HeldLeases {
     this.held.set(voter, { term, validUntil, configVersion })
   }
 
-  /** The earliest time a held grant runs out (Infinity: none): mastership may end then, and is fenced at once. */
-  nextExpiry(now: number): number {
+  /** The earliest end of a held grant after `after` (Infinity: none): mastership may end then, fenced at once. */
+  nextExpiry(after: number): number {
     let at = Infinity
-    for (const h of this.held.values()) if (h.validUntil > now && h.validUntil < at) at = h.validUntil
+    for (const h of this.held.values()) if (h.validUntil > after && h.validUntil < at) at = h.validUntil
     return at
   }
 

@@ -154,7 +154,7 @@ export class ClusterCore {
       this.prober.nextDeadline(now),
       this.membership.nextDeadline(now),
       this.election.nextDeadline(now),
-      this.health.nextDeadline(this.ctx.liveOthers().length > 0),
+      this.health.nextDeadline(this.ctx.anyLiveOther()),
     )
     if (!this.membership.established) at = Math.min(at, this.establishedBy())
     if (this.rejoinPeers.length > 0) at = Math.min(at, this.nextRejoinAt)
