@@ -178,6 +178,8 @@ export interface Counters {
   trustDrops: Map<TrustRule, number>
   /** Forged messages a hostile member sent (sim/hostile.ts), by kind. */
   forged: Map<string, number>
+  /** Ticks the cores were given (node.ts tickDelay: at their deadlines, 50-250 ms apart). */
+  ticks: number
 }
 
 export type EmitListener = (node: SimNode, event: CoreEvent, time: number) => void
@@ -213,6 +215,7 @@ export class World {
     leftDeclaredDead: 0,
     trustDrops: new Map(),
     forged: new Map(),
+    ticks: 0,
   }
   readonly emitListeners: EmitListener[] = []
   /** Set when a core throws: the run stops and reports it. */
@@ -587,6 +590,7 @@ export class World {
       case 'tick': {
         if (ev.id !== n.tickId) return
         n.tickPending = false
+        this.counters.ticks++
         const local = (n.lastTickLocal = this.local(n))
         // The core's schedule (node.ts nextTickAt): a tick before the deadline it named after its last step has nothing
         // to do. Ticks come early all the time (TICK_MAX_GAP_MS), so every seed checks that no deadline is left out.
