@@ -141,21 +141,32 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
   /** Core calls are guarded: a bug in one input is logged, it must not kill the agent's other duties. */
   const drive = (what: string, f: () => Effect[]) => {
     if (stopping) return
-    let effects: Effect[]
     try {
-      effects = f()
-    } catch (e) {
-      log.error({ err: e, input: what }, `core failed on ${what}`)
-      return
+      let effects: Effect[]
+      try {
+        effects = f()
+      } catch (e) {
+        log.error({ err: e, input: what }, `core failed on ${what}`)
+        return
+      }
+      run(effects)
+    } finally {
+      // Whatever happened, the next tick is planned: nothing else would wake the core if no input came.
+      planTick()
     }
-    run(effects)
-    planTick()
   }
 
   const planTick = () => {
     if (stopping) return
     const t = now()
-    const at = t + tickDelay(t, c.nextTickAt(t), lastTickAt)
+    let due: number
+    try {
+      due = c.nextTickAt(t)
+    } catch (e) {
+      log.error({ err: e }, 'core failed on nextTickAt')
+      due = Infinity
+    }
+    const at = t + tickDelay(t, due, lastTickAt)
     if (ticker !== undefined && tickerAt <= at) return
     clearTimeout(ticker)
     tickerAt = at
@@ -167,7 +178,12 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     ticker = undefined
     tickerAt = Infinity
     const t = now()
-    const due = c.nextTickAt(t)
+    let due: number
+    try {
+      due = c.nextTickAt(t)
+    } catch {
+      due = t
+    }
     // Fired a few ms before the deadline it was set for: wait for it rather than tick for nothing and be 50 ms late.
     if (due > t && due - t < TICK_MIN_GAP_MS && t < lastTickAt + TICK_MAX_GAP_MS) {
       tickerAt = due
