@@ -7,7 +7,7 @@
 // Runs on the checkout's Node 24 (npm puts node_modules/.bin first in PATH); the blob must come from the same
 // Node version as the binary it goes into.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -32,11 +32,15 @@ try {
     logLevel: 'warning',
     // src/version.ts: no package.json inside the executable.
     define: { __CONCLAVE_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
-    // As the bin's bundle (scripts/build/build.mjs): less to parse and hold; names are kept for stack traces.
+    // As the bin's bundle (scripts/build/build.mjs): less to parse and hold; names are kept for stack traces. An
+    // ASCII-only source, which V8 keeps at one byte per character; the licence comments travel as an asset.
     minifyWhitespace: true,
     minifySyntax: true,
+    legalComments: 'external',
+    charset: 'ascii',
   })
   if (result.errors.length > 0) process.exit(1)
+  const legal = `${bundle}.LEGAL.txt`
 
   const blob = join(work, 'conclave.blob')
   const seaConfig = join(work, 'sea-config.json')
@@ -46,7 +50,10 @@ try {
     disableExperimentalSEAWarning: true,
     useCodeCache: true,
     // The dashboard's files travel inside the executable (src/api/ui-files.ts reads them with node:sea getAsset).
-    assets: Object.fromEntries(readdirSync(join(root, 'src/api/ui')).map((f) => [`ui/${f}`, join(root, 'src/api/ui', f)])),
+    assets: {
+      ...Object.fromEntries(readdirSync(join(root, 'src/api/ui')).map((f) => [`ui/${f}`, join(root, 'src/api/ui', f)])),
+      ...(existsSync(legal) ? { 'LEGAL.txt': legal } : {}),
+    },
     // As bin/conclave.js's shebang: a small young generation keeps an idle agent's RSS down.
     execArgv: ['--max-semi-space-size=1'],
   }))
