@@ -1,7 +1,12 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=32768 node --max-semi-space-size=1
 // Entry point of the `conclave` command. It runs the bundled CLI in dist/bundle/ (`npm run build`, which `npm ci`
 // in a checkout and `npm pack` run); no TypeScript loader is involved.
-// --max-semi-space-size=1: a small young generation keeps an idle agent's RSS down (measured in docs/bench-runtime.md).
+// What the shebang sets keeps an idle agent's RSS down (docs/bench-runtime.md); benchmarks and test harnesses read
+// it from here (scripts/lib/bin-launch.ts):
+// - --max-semi-space-size=1: a small young generation;
+// - MALLOC_ARENA_MAX=1: one glibc arena instead of one per thread (about 1 MB);
+// - MALLOC_MMAP_THRESHOLD_=32768: blocks of 32 KiB and more are mapped on their own and given back when freed,
+//   instead of fragmenting the heap (3-5 MB per agent; 10 MB when the compile cache is cold, as after a build).
 //
 // This file is the one thing an old Node reads, so it uses nothing newer than ES2020 before the version check.
 const MIN = [22, 13] // Promise.withResolvers (libp2p 2.x) needs 22; node:sqlite (the task journal) is unflagged from 22.13

@@ -9,6 +9,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { StatusView } from '../../src/agent/types.ts'
 import { AgentProc, Cluster, ROOT, waitFor } from '../../test/integration/harness.ts'
+import { binLaunch } from '../lib/bin-launch.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -17,7 +18,7 @@ const { values: args } = parseArgs({
     'idle-s': { type: 'string', default: '20' },
     out: { type: 'string', default: 'docs/bench-membership.md' },
     /** Flags for node running each agent; the default is what bin/conclave.js's shebang gives `npx conclave`. */
-    'node-flags': { type: 'string', default: '--max-semi-space-size=1' },
+    'node-flags': { type: 'string', default: binLaunch().nodeArgs.join(' ') },
   },
 })
 const sizes = args.sizes.split(',').map(Number)

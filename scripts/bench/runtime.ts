@@ -25,6 +25,7 @@ import { Cluster as NsCluster, staleRuns, teardown } from '../partition/lib/clus
 import { preflight } from '../partition/lib/preflight.ts'
 import { startSerf } from '../partition/lib/proc.ts'
 import { writeBenchDoc } from './doc.ts'
+import { binLaunch } from '../lib/bin-launch.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -69,7 +70,10 @@ if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 20) || !(idleS >= 5 &
 const EXE = join(ROOT, 'dist/conclave')
 const CONCLAVE_BIN = args.bin ? resolve(args.bin) : BIN
 const shown = (k: string) => (k === 'conclave' ? args.label : k)
-const NODE_FLAGS = ['--max-semi-space-size=1'] // what bin/conclave.js's shebang gives `npx conclave`
+// What bin/conclave.js's shebang gives `npx conclave`: node's flags and environment (scripts/lib/bin-launch.ts).
+const LAUNCH = binLaunch(CONCLAVE_BIN)
+const NODE_FLAGS = LAUNCH.nodeArgs
+const LAUNCH_SHOWN = [...Object.entries(LAUNCH.env).map(([k, v]) => `${k}=${v}`), 'node', ...NODE_FLAGS].join(' ')
 const CLK_TCK = 100 // USER_HZ on Linux
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const log = (s: string) => console.log(`[runtime] ${s}`)
@@ -117,7 +121,7 @@ function launch(kind: Kind, id: string, port: number, api: number, join_: number
     const argv = ['agent', '--id', id, '--no-mdns', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', `127.0.0.1:${api}`,
       '--data-dir', tempDir(id), '--log-level', 'warn']
     if (join_ !== null) argv.push('--bootstrap', `/ip4/127.0.0.1/tcp/${join_}`)
-    child = kind === 'conclave' ? start(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, ...argv], env) : start(EXE, argv, env)
+    child = kind === 'conclave' ? start(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, ...argv], { ...LAUNCH.env, ...env }) : start(EXE, argv, env)
   }
   return { kind, id, port, api, child, startedAt: performance.now() }
 }
@@ -231,12 +235,12 @@ const ms = (xs: number[]) => `${f0(quantile(xs, 0))} / ${f0(median(xs))} / ${f0(
 // ---------- measurements ----------
 
 /** Wall time of a command run to completion, `n` times in a row (like hyperfine without warm-up exclusion). */
-function timeCommand(cmd: string, argv: string[], n: number): { times: number[]; ok: boolean } {
+function timeCommand(cmd: string, argv: string[], n: number, env: Record<string, string> = {}): { times: number[]; ok: boolean } {
   const times: number[] = []
   let ok = true
   for (let i = 0; i < n; i++) {
     const t0 = performance.now()
-    const r = spawnSync(cmd, argv, { cwd: ROOT, stdio: 'ignore', timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '' } })
+    const r = spawnSync(cmd, argv, { cwd: ROOT, stdio: 'ignore', timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', ...env } })
     times.push(performance.now() - t0)
     if (r.status !== 0) ok = false
   }
@@ -601,13 +605,13 @@ try {
   if (parts.has('cli')) {
   log(`start-up: ${runs} runs per command`)
   const binShown = args.bin ? `node ${args.bin}` : 'node bin/conclave.js'
-  cli.push({ label: `\`${binShown} --version\``, ...timeCommand(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, '--version'], runs) })
+  cli.push({ label: `\`${binShown} --version\``, ...timeCommand(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, '--version'], runs, LAUNCH.env) })
   if (runExe) cli.push({ label: '`dist/conclave --version` (one-file executable)', ...timeCommand(EXE, ['--version'], runs) })
   if (!args.bin) cli.push({ label: '`npx conclave --version` (npx resolves the bin first)', ...timeCommand('npx', ['conclave', '--version'], Math.min(runs, 5)) })
   {
     const c = await startCluster('conclave', 1)
     const api = `127.0.0.1:${c.agents[0]!.api}`
-    cli.push({ label: `\`${binShown} status\` (against a running agent)`, ...timeCommand(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, 'status', '--api', api], runs) })
+    cli.push({ label: `\`${binShown} status\` (against a running agent)`, ...timeCommand(process.execPath, [...NODE_FLAGS, CONCLAVE_BIN, 'status', '--api', api], runs, LAUNCH.env) })
     if (runExe) cli.push({ label: '`dist/conclave status` (against a running agent)', ...timeCommand(EXE, ['status', '--api', api], runs) })
     if (runSerf) {
       const s = await startCluster('serf', 1)
@@ -703,7 +707,7 @@ L.push('# Runtime benchmark: start-up, listening, idle cost (conclave vs Serf)',
 L.push(`Run ${startedAt.toISOString()} on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, all processes on 127.0.0.1. ` +
   `Load average (1 min) ${f2(loadBefore[0]!)} before, ${f2(loadAfter[0]!)} after: the machine is shared with other work, so CPU and timing figures carry that noise.`)
 L.push(`Reproduce: \`npm run bench -- runtime\` (or \`npx tsx scripts/bench/runtime.ts --sizes ${sizes.join(',')} --idle-s ${idleS} --settle-s ${settleS} --runs ${runs} --parts ${[...parts].join(',')}${parts.has('soak') ? ` --soak-agents ${soakN} --soak-s ${soakS}` : ''}\`). ` +
-  (args.bin ? `"${args.label}" agents run \`node --max-semi-space-size=1 ${args.bin} agent …\`` : 'conclave agents run the compiled `dist/` (`node --max-semi-space-size=1 bin/conclave.js agent …`, no TypeScript loader)') +
+  (args.bin ? `"${args.label}" agents run \`${LAUNCH_SHOWN} ${args.bin} agent …\`` : `conclave agents run the compiled \`dist/\` (\`${LAUNCH_SHOWN} bin/conclave.js agent …\`, as its shebang starts it; no TypeScript loader)`) +
   (runExe ? ' and the one-file executable `dist/conclave` (`npm run build:exe`)' : '') + '; ' +
   (runSerf ? `Serf is \`${spawnSync('serf', ['version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\` from Debian (\`serf agent -bind 127.0.0.1:<port> -rpc-addr 127.0.0.1:<port> -join …\`).` : 'Serf was not measured (not installed, or --no-serf).'), '')
 

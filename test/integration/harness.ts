@@ -5,9 +5,11 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { StatusView } from '../../src/agent/types.ts'
+import { binLaunch } from '../../scripts/lib/bin-launch.ts'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
 export const BIN = join(ROOT, 'bin/conclave.js')
+const LAUNCH = binLaunch(BIN)
 
 /**
  * Free ports on 127.0.0.1, picked below Linux's ephemeral range (32768-60999): a port the kernel hands out for
@@ -98,8 +100,8 @@ export interface AgentSpec {
 export class AgentProc extends Proc {
   constructor(readonly spec: AgentSpec) {
     const args = [
-      // The same small young generation as bin/conclave.js's shebang gives `npx conclave`.
-      ...(spec.nodeArgs ?? ['--max-semi-space-size=1']),
+      // Node's flags as bin/conclave.js's shebang gives `npx conclave` (its environment: below).
+      ...(spec.nodeArgs ?? LAUNCH.nodeArgs),
       BIN,
       'agent',
       '--id', spec.id,
@@ -111,7 +113,7 @@ export class AgentProc extends Proc {
       ...spec.bootstrap.flatMap((b) => ['--bootstrap', b]),
       ...(spec.extra ?? []),
     ]
-    super(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }))
+    super(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...LAUNCH.env } }))
   }
 
   get id(): string {
@@ -157,7 +159,7 @@ export class Cluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'conclave-it-'))
   readonly agents: AgentProc[] = []
 
-  constructor(readonly nodeArgs: string[] = ['--max-semi-space-size=1']) {}
+  constructor(readonly nodeArgs: string[] = LAUNCH.nodeArgs) {}
 
   async spawn(id: string, bootstrap: string[], extra: string[] = []): Promise<AgentProc> {
     const [p2pPort, apiPort] = await freePorts(2)

@@ -5,18 +5,20 @@ import { mkdirSync, openSync, closeSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { procStartTime, sameProcess, signal, sleep } from './sys.ts'
 import { PARTITION_DIR, REPO, saveState, type NodeState, type RunState } from './state.ts'
+import { binLaunch } from '../../lib/bin-launch.ts'
 
 export const AGENT_BIN = join(REPO, 'bin/conclave.js')
+const LAUNCH = binLaunch(AGENT_BIN)
 
 function spawnInNs(ns: string, args: string[], logFile: string): { pid: number; start: string | null } {
   const fd = openSync(logFile, 'a')
   try {
-    // `ip netns exec` execs the command in place, so the pid we get is the node process itself.
-    // --max-semi-space-size=1: as bin/conclave.js's shebang gives `npx conclave`.
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--max-semi-space-size=1', ...args], {
+    // `ip netns exec` execs the command in place, so the pid we get is the node process itself. Node's flags and
+    // environment as bin/conclave.js's shebang gives `npx conclave`.
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...LAUNCH.nodeArgs, ...args], {
       detached: true, // own process group: a Ctrl-C on the harness reaches the harness only, which cleans up
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, NODE_OPTIONS: '' },
+      env: { ...process.env, NODE_OPTIONS: '', ...LAUNCH.env },
     })
     child.unref()
     if (!child.pid) throw new Error(`could not spawn ${args[0]} in ${ns}`)
