@@ -47,13 +47,13 @@ export class Ctx {
     return out
   }
 
-  /** Live members, self included. */
   /** Whether any other member is live (without building the list). */
   anyLiveOther(): boolean {
     for (const m of this.members.values()) if (m !== this.self && (m.state === 'alive' || m.state === 'suspect')) return true
     return false
   }
 
+  /** Live members, self included. */
   live(): Member[] {
     const out: Member[] = []
     for (const m of this.members.values()) if (m.state === 'alive' || m.state === 'suspect') out.push(m)

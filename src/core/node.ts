@@ -413,7 +413,6 @@ export class ClusterCore {
     this.membership.sendSync(m.peer, m.addrs, false)
   }
 
-  /** C1: while no live member answers, dial the peers stored last run, backing off up to 30 s. */
   /**
    * Established (this node's id is its own) on the first state-exchange reply, or after the discovery window (at
    * least two probe intervals): a loaded host answers slowly, and a later joiner that decided too early would win an
@@ -423,6 +422,7 @@ export class ClusterCore {
     return this.ctx.startedAt + Math.max(this.config.probeIntervalMs * 2, this.config.discoveryWindowMs)
   }
 
+  /** C1: while no live member answers, dial the peers stored last run, backing off up to 30 s. */
   private rejoin(now: number): void {
     if (this.rejoinPeers.length === 0 || now < this.nextRejoinAt) return
     if (this.ctx.liveOthers().length > 0) {

@@ -140,7 +140,7 @@ export class Prober {
       at = Math.min(at, p.deadline)
     }
     for (const r of this.relays.values()) at = Math.min(at, r.deadline)
-    // The revive rounds only matter while someone is gone (when they find nobody, they wait for the next tick).
+    // The revive rounds only matter while someone is gone (with nobody gone, their timers move on at any later tick).
     for (const m of this.ctx.members.values()) {
       if (m.state !== 'dead' && m.state !== 'left') continue
       at = Math.min(at, this.nextReviveAt)
