@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { lazyBuiltins } from './lazy-builtins.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const out = join(root, 'dist/conclave')
@@ -23,6 +24,7 @@ const work = mkdtempSync(join(tmpdir(), 'conclave-exe-'))
 try {
   const bundle = join(work, 'conclave.cjs')
   const result = await build({
+    plugins: [lazyBuiltins],
     entryPoints: [join(root, 'scripts/build/exe-entry.ts')],
     bundle: true,
     platform: 'node',
