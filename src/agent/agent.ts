@@ -156,17 +156,20 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     }
   }
 
+  /** The core's next deadline; a core that fails to name one is ticked at the schedule's floor (tickDelay). */
+  const dueAt = (t: number): number => {
+    try {
+      return c.nextTickAt(t)
+    } catch (e) {
+      log.error({ err: e }, 'core failed on nextTickAt')
+      return Infinity
+    }
+  }
+
   const planTick = () => {
     if (stopping) return
     const t = now()
-    let due: number
-    try {
-      due = c.nextTickAt(t)
-    } catch (e) {
-      log.error({ err: e }, 'core failed on nextTickAt')
-      due = Infinity
-    }
-    const at = t + tickDelay(t, due, lastTickAt)
+    const at = t + tickDelay(t, dueAt(t), lastTickAt)
     if (ticker !== undefined && tickerAt <= at) return
     clearTimeout(ticker)
     tickerAt = at
@@ -178,12 +181,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     ticker = undefined
     tickerAt = Infinity
     const t = now()
-    let due: number
-    try {
-      due = c.nextTickAt(t)
-    } catch {
-      due = t
-    }
+    const due = dueAt(t)
     // Fired a few ms before the deadline it was set for: wait for it rather than tick for nothing and be 50 ms late.
     if (due > t && due - t < TICK_MIN_GAP_MS && t < lastTickAt + TICK_MAX_GAP_MS) {
       tickerAt = due

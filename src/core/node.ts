@@ -126,7 +126,7 @@ export class ClusterCore {
   tick(now: number): Effect[] {
     if (this.leftCluster) return []
     if (!this.membership.established && now >= this.establishedBy()) this.membership.established = true
-    this.health.tick(now, this.ctx.liveOthers().length > 0)
+    this.health.tick(now, this.ctx.anyLiveOther())
     this.prober.tick(now)
     this.membership.expireSuspicions(now)
     this.membership.remindSuspects(now)
@@ -425,7 +425,7 @@ export class ClusterCore {
   /** C1: while no live member answers, dial the peers stored last run, backing off up to 30 s. */
   private rejoin(now: number): void {
     if (this.rejoinPeers.length === 0 || now < this.nextRejoinAt) return
-    if (this.ctx.liveOthers().length > 0) {
+    if (this.ctx.anyLiveOther()) {
       this.rejoinBackoff = REJOIN_MIN_MS
       this.nextRejoinAt = now + REJOIN_MIN_MS
       return

@@ -85,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--loss-bound <p>', 'loss at or below which a false positive is a violation', prob('--loss-bound'), defaultRunOptions.lossBound)
     .addOption(new Option('--quorum <mode>', 'election mode').choices(['majority', 'none']).default('majority'))
     .option('--skew <f>', 'clock-rate skew bound (0.01 = +-1%)', num('--skew'), defaultRunOptions.skew)
-    .option('--tick <ms>', 'virtual ms between two ticks of a core', num('--tick', 1), defaultRunOptions.tickMs)
+    .option('--tick <ms>', 'least virtual ms between two ticks of a core (they come at its next deadline)', num('--tick', 1), defaultRunOptions.tickMs)
     .option('--tasks <rate>', 'masterOnly task submissions per virtual second', num('--tasks'), defaultRunOptions.taskRate)
     .option('--no-broadcast', 'drop broadcast effects (piggybacked gossip only, like the SWIM paper)')
     .addOption(new Option('--cold-start <mode>', 'expect (--expect N), window (the default a user runs) or mixed (window for odd seeds)').choices(['expect', 'window', 'mixed']).default('mixed'))
