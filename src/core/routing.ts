@@ -156,3 +156,28 @@ export function routeReceive(v: ReceiveView): ReceiveDecision {
   }
   return { action: 'run', term: v.isMaster && v.master?.id === v.self ? v.master.term : undefined }
 }
+
+/** What a masterOnly run that was decided earlier sees when it is about to start. */
+export interface StartView {
+  self: string
+  master: MasterView | null
+  isMaster: boolean
+}
+
+/**
+ * May a masterOnly attempt, accepted while this node was master under `term`, start now? null: yes; else why not.
+ *
+ * Routing decides when a task arrives, but a task can start much later: it waits in its type's queue behind
+ * `concurrency` running ones, or it is the next of its `retries`. The fence on stepping down kills the running
+ * ones, and their freed slots used to start the queued ones at once, under the old term, beside the next master's
+ * run of the same tasks (the flapping scenario: 4 killed, then queued ones started 1.7 s after the step-down and
+ * overlapped the new master's runs by 22-103 ms). So the role is checked again where a run starts, against the
+ * term it was accepted under: a node that stepped down, or became master again under a newer term, does not start it.
+ */
+export function masterOnlyStartRefusal(v: StartView, term: number | undefined): string | null {
+  if (!v.isMaster) return `${v.self} is no longer master${term !== undefined ? ` (accepted under term ${term})` : ''}`
+  if (term !== undefined && v.master?.id === v.self && v.master.term !== term) {
+    return `${v.self} is master under term ${v.master.term}, not term ${term} it accepted the task under`
+  }
+  return null
+}

@@ -3,7 +3,7 @@
 // Nothing of the protocol is reimplemented here: every decision comes from src/core.
 import { ClusterCore, tickDelay } from '../core/node.ts'
 import { protocolDefaults } from '../core/defaults.ts'
-import { routeReceive } from '../core/routing.ts'
+import { masterOnlyStartRefusal, routeReceive } from '../core/routing.ts'
 import { Submission } from '../core/submit.ts'
 import { decodeMessage, encodeMessage } from '../core/codec.ts'
 import type { CoreConfig, CoreEvent, CoreStatus, Effect, MasterView, Message, Observation, QuorumMode, StoredState } from '../core/types.ts'
@@ -22,7 +22,7 @@ export type NodeState = 'idle' | 'up' | 'paused' | 'crashed' | 'left'
 /** Task protocol between allocators (the agent's own stream protocol, not part of the core). */
 type TaskMsg =
   | { t: 'task-req'; task: TaskSpec; attempt: number }
-  | { t: 'task-reply'; task: string; attempt: number; kind: 'done' | 'failed' | 'redirect'; master?: MasterView | null }
+  | { t: 'task-reply'; task: string; attempt: number; kind: 'done' | 'failed' | 'redirect' | 'interrupted'; master?: MasterView | null }
 
 export interface TaskSpec {
   id: string
@@ -30,9 +30,13 @@ export interface TaskSpec {
 }
 
 interface JournalEntry {
-  state: 'running' | 'done' | 'interrupted'
+  /** queued: accepted, waiting for one of the type's `taskConcurrency` slots (rec is null until it starts). */
+  state: 'queued' | 'running' | 'done' | 'interrupted'
   waiters: { node: SimNode; gen: number; attempt: number }[]
-  rec: ExecutionRecord
+  /** The term the task was accepted under (the start check compares it with the node's term then). */
+  term: number | undefined
+  durationMs: number
+  rec: ExecutionRecord | null
 }
 
 interface PendingTask {
@@ -69,6 +73,9 @@ export interface SimNode {
   journal: Map<string, JournalEntry>
   /** Tasks this node's allocator is routing for its clients (lost on crash). */
   pending: Map<string, PendingTask>
+  /** The executor: attempts running now, and accepted tasks waiting for a slot, in order (lost on crash). */
+  running: number
+  runQueue: string[]
   /** Virtual time of the last fault that touched this node (crash, pause, partition, loss burst, join). */
   disturbedAt: number
   /** Set at a graceful leave: whether the node was free of faults then (its goodbye should reach everyone). */
@@ -123,6 +130,12 @@ export interface WorldOptions {
   statusEveryMs: number
   /** Loss at or below this makes a false positive a violation (when nothing else touched the node). */
   lossBound: number
+  /**
+   * The executor's per-type `concurrency`: accepted tasks beyond it wait in a queue and start when a slot frees,
+   * where the core's masterOnlyStartRefusal is checked again. 1 (the agent's default is 4) makes queues, and so
+   * that check, common at the sim's task rates. Default 1.
+   */
+  taskConcurrency?: number
   /** How long after a fault a node counts as disturbed for false-positive purposes. */
   disturbWindowMs: number
   trace: boolean
@@ -291,6 +304,8 @@ export class World {
       dueLocal: -Infinity,
       journal: new Map(),
       pending: new Map(),
+      running: 0,
+      runQueue: [],
       disturbedAt: -Infinity,
       leftClean: null,
       startedAt: 0,
@@ -371,12 +386,14 @@ export class World {
     n.core = null
     n.pausedQueue = []
     n.pending.clear()
+    n.running = 0
+    n.runQueue = []
     this.masterSet.delete(n)
-    for (const entry of n.journal.values()) {
+    for (const [id, entry] of n.journal) {
       if (entry.state === 'running') {
         entry.state = 'interrupted'
-        entry.rec.interrupted = true
-      }
+        entry.rec!.interrupted = true
+      } else if (entry.state === 'queued') n.journal.delete(id) // never started: its submitter sends it again
     }
     // The peers' transport connections to this process close: they observe it (a hint, never a verdict).
     for (const key of [...this.connections]) {
@@ -969,8 +986,8 @@ export class World {
       self: n.id,
       master: core.master(local),
       isMaster,
-      finished: entry !== undefined && entry.state !== 'running',
-      inProgress: entry !== undefined && entry.state === 'running',
+      finished: entry !== undefined && entry.state !== 'running' && entry.state !== 'queued',
+      inProgress: entry !== undefined && (entry.state === 'running' || entry.state === 'queued'),
     })
     const id = msg.task.id
     switch (dec.action) {
@@ -987,25 +1004,53 @@ export class World {
         this.reply(n, from, { t: 'task-reply', task: id, attempt: msg.attempt, kind: 'failed' })
         break
       case 'run': {
-        const rec: ExecutionRecord = { task: id, node: n.id, gen: n.gen, term: dec.term, start: this.now, end: null, interrupted: false }
-        // Other masters of the same lineage: two clusters born apart each run masterOnly work until they meet.
-        const cluster = n.core?.clusterId() ?? '-'
-        const others = this.opts.quorum === 'majority' ? this.mastersNow(n).filter((o) => o.core?.clusterId() === cluster).map((o) => o.id) : []
-        this.checker.executionStart(rec, isMaster, others, cluster)
-        const je: JournalEntry = { state: 'running', waiters: [{ node: from, gen: from.gen, attempt: msg.attempt }], rec }
+        const je: JournalEntry = { state: 'queued', waiters: [{ node: from, gen: from.gen, attempt: msg.attempt }], term: dec.term, durationMs: msg.task.durationMs, rec: null }
         n.journal.set(id, je)
-        this.record(n, `EXEC ${id} start term=${dec.term ?? '-'}`)
-        this.timer(n, msg.task.durationMs / n.rate, () => {
-          je.state = 'done'
-          rec.end = this.now
-          this.record(n, `EXEC ${id} done`)
-          for (const w of je.waiters) {
-            if (w.gen === w.node.gen) this.reply(n, w.node, { t: 'task-reply', task: id, attempt: w.attempt, kind: 'done' })
-          }
-          je.waiters = []
-        })
+        n.runQueue.push(id)
+        this.startQueued(n)
         break
       }
+    }
+  }
+
+  /** The executor: start queued tasks while slots are free; each start checks the role again (the core's rule). */
+  private startQueued(n: SimNode): void {
+    while (n.running < (this.opts.taskConcurrency ?? 1) && n.runQueue.length > 0 && n.core) {
+      const id = n.runQueue.shift()!
+      const je = n.journal.get(id)
+      if (!je || je.state !== 'queued') continue
+      const local = this.local(n)
+      const isMaster = n.core.isMaster(local)
+      const refusal = masterOnlyStartRefusal({ self: n.id, master: n.core.master(local), isMaster }, je.term)
+      if (refusal !== null) {
+        // Never started: out of the journal, and its submitters retry it on the next master.
+        n.journal.delete(id)
+        this.record(n, `EXEC ${id} not started: ${refusal}`)
+        for (const w of je.waiters) {
+          if (w.gen === w.node.gen) this.reply(n, w.node, { t: 'task-reply', task: id, attempt: w.attempt, kind: 'interrupted' })
+        }
+        continue
+      }
+      const rec: ExecutionRecord = { task: id, node: n.id, gen: n.gen, term: je.term, start: this.now, end: null, interrupted: false }
+      // Other masters of the same lineage: two clusters born apart each run masterOnly work until they meet.
+      const cluster = n.core.clusterId() ?? '-'
+      const others = this.opts.quorum === 'majority' ? this.mastersNow(n).filter((o) => o.core?.clusterId() === cluster).map((o) => o.id) : []
+      this.checker.executionStart(rec, isMaster, others, cluster)
+      je.state = 'running'
+      je.rec = rec
+      n.running++
+      this.record(n, `EXEC ${id} start term=${je.term ?? '-'}`)
+      this.timer(n, je.durationMs / n.rate, () => {
+        je.state = 'done'
+        rec.end = this.now
+        n.running--
+        this.record(n, `EXEC ${id} done`)
+        for (const w of je.waiters) {
+          if (w.gen === w.node.gen) this.reply(n, w.node, { t: 'task-reply', task: id, attempt: w.attempt, kind: 'done' })
+        }
+        je.waiters = []
+        this.startQueued(n)
+      })
     }
   }
 
@@ -1024,6 +1069,17 @@ export class World {
         this.counters.tasksFailed++
         this.record(n, `task ${msg.task} failed on ${from.id}`)
         break
+      case 'interrupted': {
+        // The master it was sent to did not start it (it stepped down while the task queued): like the shell, retry.
+        if (msg.attempt !== p.sub.attempt) return
+        const seq = ++p.seq
+        const ms = p.sub.interrupted(from.id)
+        this.timer(n, ms, () => {
+          const q = n.pending.get(msg.task)
+          if (q && q.seq === seq) this.route(n, msg.task)
+        })
+        break
+      }
       case 'redirect': {
         if (msg.attempt !== p.sub.attempt) return
         const seq = ++p.seq

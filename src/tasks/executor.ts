@@ -33,6 +33,12 @@ export interface RunRequest {
   signal?: AbortSignal
   /** Called with the process group id of a command handler once it is spawned (journaled, for restarts). */
   onSpawn?: (pgid: number) => void
+  /**
+   * Asked right before each attempt starts (after the queue, and before every retry): null lets it start, a
+   * reason refuses it and the run ends `interrupted` with that reason, never started. For masterOnly runs the
+   * service checks the role again here (masterOnlyStartRefusal in the core).
+   */
+  mayStart?: () => string | null
 }
 
 export interface TypeLoad {
@@ -107,9 +113,12 @@ export class Executor {
     }
     t.running++
     try {
-      req.onStart?.()
       let outcome: TaskOutcome = this.fail(req, 'handler-failed', 'not run')
       for (let i = 0; i <= t.def.options.retries; i++) {
+        const refusal = req.mayStart?.() ?? null
+        // Interrupted, not the last attempt's error: the submitter retries on the next master, which runs it whole.
+        if (refusal !== null) return this.fail({ ...req, attempt: req.attempt + i }, 'interrupted', `not started on ${this.nodeId}: ${refusal}`)
+        if (i === 0) req.onStart?.()
         outcome = await this.attempt(t.def, { ...req, attempt: req.attempt + i })
         if (!('error' in outcome) || this.stopping) break
       }

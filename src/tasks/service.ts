@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { Counter, Histogram, type Registry } from 'prom-client'
 import type { Agent } from '../agent/types.ts'
-import { routeReceive, type PlacementCandidate } from '../core/routing.ts'
+import { masterOnlyStartRefusal, routeReceive, type PlacementCandidate } from '../core/routing.ts'
 import { Submission } from '../core/submit.ts'
 import { parseTaskOptions, taskTypeName, type OnConfig, type TaskOptions, type TaskTypeConfig } from './config.ts'
 import { readBootId, startTicksOf } from '../agent/datadir-lock.ts'
@@ -474,6 +474,7 @@ export class TaskService {
             signal,
             onStart: () => this.journal.progress(id, 'running', attempt, this.nodeId, term ?? null),
             onSpawn: (pgid) => this.journal.recordGroup(id, groupOf(pgid)),
+            mayStart: masterOnly ? this.stillMaster(term) : undefined,
           })
           // Killed because this node lost the master role mid-run: retry on the next master, like a lost forward.
           if (masterOnly && isFailure(o) && o.error === 'interrupted' && !this.stopped) {
@@ -625,6 +626,7 @@ export class TaskService {
         term,
         onStart: () => this.journal.progress(req.id, 'running', req.attempt, this.nodeId, term ?? null),
         onSpawn: (pgid) => this.journal.recordGroup(req.id, groupOf(pgid)),
+        mayStart: def!.options.masterOnly ? this.stillMaster(term) : undefined,
       })
       if (this.stopped && isFailure(o) && o.error === 'interrupted') return o
       this.journal.finish(req.id, o, isTerminal(o))
@@ -633,6 +635,11 @@ export class TaskService {
       return o
     })
     return { kind: 'outcome', outcome: await promise }
+  }
+
+  /** The check before a masterOnly attempt starts: still master, under the term the task was accepted under. */
+  private stillMaster(term: number | undefined): () => string | null {
+    return () => masterOnlyStartRefusal({ self: this.nodeId, master: this.agent.master(), isMaster: this.agent.isMaster() }, term)
   }
 
   // ---- restart recovery and load ---------------------------------------------------------------------------

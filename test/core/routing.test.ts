@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { noMasterReason, routeReceive, routeSubmit, type ReceiveView, type SubmitView } from '../../src/core/routing.ts'
+import { masterOnlyStartRefusal, noMasterReason, routeReceive, routeSubmit, type ReceiveView, type SubmitView } from '../../src/core/routing.ts'
 
 const quorumOk = { has: true, visible: 5, voting: 5, needed: 3 }
 const noQuorum = { has: false, visible: 2, voting: 5, needed: 3 }
@@ -108,5 +108,20 @@ describe('routeReceive', () => {
 describe('noMasterReason', () => {
   it('explains a quorum that is present but has no master yet', () => {
     expect(noMasterReason(quorumOk, 'node-2', null, false)).toMatch(/no master elected yet/)
+  })
+})
+
+describe('masterOnlyStartRefusal', () => {
+  const self = 'node-1'
+  it('lets a run start while this node is master under the term that accepted it', () => {
+    expect(masterOnlyStartRefusal({ self, master: { id: self, term: 4 }, isMaster: true }, 4)).toBeNull()
+  })
+  it('refuses once the node stepped down, whoever it now recognises', () => {
+    expect(masterOnlyStartRefusal({ self, master: { id: 'node-2', term: 5 }, isMaster: false }, 4)).toBe('node-1 is no longer master (accepted under term 4)')
+    expect(masterOnlyStartRefusal({ self, master: null, isMaster: false }, 4)).toMatch(/no longer master/)
+    expect(masterOnlyStartRefusal({ self, master: { id: self, term: 4 }, isMaster: false }, 4)).toMatch(/no longer master/)
+  })
+  it('refuses under a newer term of its own: the step-down between them fenced the old one', () => {
+    expect(masterOnlyStartRefusal({ self, master: { id: self, term: 5 }, isMaster: true }, 4)).toBe('node-1 is master under term 5, not term 4 it accepted the task under')
   })
 })

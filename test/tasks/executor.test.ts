@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseTaskOptions } from '../../src/tasks/config.ts'
+import { masterOnlyStartRefusal, type StartView } from '../../src/core/routing.ts'
 import { Executor, groupAlive } from '../../src/tasks/executor.ts'
 import { isFailure, type TaskFailure, type TaskSuccess } from '../../src/tasks/types.ts'
 
@@ -118,6 +119,51 @@ describe('Executor, command handlers', () => {
     expect(((await first) as TaskSuccess).result).toBe('done')
     expect(((await second) as TaskSuccess).result).toBe('done')
     expect(e.load().slow).toMatchObject({ running: 0, queued: 0 })
+  })
+
+  // The flapping scenario's overlap: the fence killed the 4 running masterOnly tasks on a step-down, and their
+  // freed slots started queued ones under the old term beside the new master's runs of the same tasks.
+  it('a masterOnly task queued before a step-down never starts after it (the freed slot does not start it)', async () => {
+    const e = exec()
+    const starts = join(dir, 'fence-starts')
+    e.define('mo', sh(`echo "$CONCLAVE_TASK_ID" >> ${starts}; sleep 30`, { masterOnly: true, concurrency: 1, timeoutMs: 60_000 }))
+    const role: StartView = { self: 'node-t', master: { id: 'node-t', term: 3 }, isMaster: true }
+    const mayStart = () => masterOnlyStartRefusal(role, 3)
+    const started: string[] = []
+    const running = { ...req('mo', null, 1, 3), mayStart, onStart: () => started.push('running') }
+    const queued = { ...req('mo', null, 1, 3), mayStart, onStart: () => started.push('queued') }
+    const first = e.run(running)
+    const second = e.run(queued)
+    for (let i = 0; i < 200 && !existsSync(starts); i++) await new Promise((r) => setTimeout(r, 10))
+    expect(e.load().mo).toMatchObject({ running: 1, queued: 1 })
+    role.isMaster = false
+    role.master = { id: 'node-u', term: 4 }
+    expect(e.fenceMasterOnly('stopped being master (term 3: test)')).toBe(1)
+    const [a, b] = (await Promise.all([first, second])) as TaskFailure[]
+    expect(a.error).toBe('interrupted')
+    expect(a.detail).toMatch(/killed on node-t: stopped being master/)
+    expect(b.error).toBe('interrupted')
+    expect(b.detail).toBe('not started on node-t: node-t is no longer master (accepted under term 3)')
+    expect(started).toEqual(['running'])
+    expect(readFileSync(starts, 'utf8').trim().split('\n')).toEqual([running.id])
+    expect(e.load().mo).toMatchObject({ running: 0, queued: 0 })
+  })
+
+  it('a fenced masterOnly attempt is not retried on the node that stepped down, nor under a newer term of its own', async () => {
+    const e = exec()
+    const count = join(dir, 'fence-retries')
+    e.define('mor', sh(`echo x >> ${count}; sleep 30`, { masterOnly: true, retries: 3, timeoutMs: 60_000 }))
+    const role: StartView = { self: 'node-t', master: { id: 'node-t', term: 5 }, isMaster: true }
+    const run = e.run({ ...req('mor', null, 1, 5), mayStart: () => masterOnlyStartRefusal(role, 5) })
+    for (let i = 0; i < 200 && !existsSync(count); i++) await new Promise((r) => setTimeout(r, 10))
+    // Stepped down and elected again at once: master, but under term 6, which did not accept this attempt.
+    role.master = { id: 'node-t', term: 6 }
+    e.fenceMasterOnly('stopped being master (term 5: test)')
+    const o = (await run) as TaskFailure
+    expect(o.error).toBe('interrupted')
+    expect(o.attempt).toBe(2)
+    expect(o.detail).toBe('not started on node-t: node-t is master under term 6, not term 5 it accepted the task under')
+    expect(readFileSync(count, 'utf8').trim().split('\n')).toHaveLength(1)
   })
 
   it('answers unknown-type for a type it does not know', async () => {
