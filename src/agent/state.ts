@@ -23,6 +23,9 @@ const storedSchema = z.object({
   maxTerm: uint,
   promisedTerm: uint,
   incarnation: uint,
+  // Twin rule W5 (core/twin.ts): the incarnation is no bound on earlier runs' claims. Kept, or the next run would
+  // take itself for its own twin.
+  historyUnknown: z.literal(true).optional(),
   peers: z.array(z.object({ id: z.string(), peer: z.string(), addrs: z.array(z.string()) })).max(1024),
 })
 const fileSchema = z.object({ format: z.literal(FORMAT), checksum: z.string(), state: z.unknown() })
@@ -68,7 +71,8 @@ export class StateFile {
     const legacy = z.object({ maxTerm: uint }).strict().safeParse(raw)
     if (legacy.success) {
       const t = legacy.data.maxTerm
-      return { clusterId: null, retired: [], config: null, maxTerm: t, promisedTerm: t, incarnation: 0, peers: [] }
+      // It held no incarnation: no bound on the claims of the runs before (twin rule W5).
+      return { clusterId: null, retired: [], config: null, maxTerm: t, promisedTerm: t, incarnation: 0, historyUnknown: true, peers: [] }
     }
     const file = fileSchema.safeParse(raw)
     if (!file.success) throw bad(`not a conclave state file of format ${FORMAT}`)

@@ -77,7 +77,8 @@ export class ClusterCore {
     this.config = config
     const ctx = (this.ctx = new Ctx(config, rng, now))
     this.trust = new Trust(ctx, trust)
-    this.twin = new TwinGuard(ctx, config.boot ?? bootNonce(config.wallClockAtStart ?? 0, now.toString(36)), config.stored !== undefined || config.newKey === true)
+    const historyKnown = (config.stored !== undefined && config.stored.historyUnknown !== true) || config.newKey === true
+    this.twin = new TwinGuard(ctx, config.boot ?? bootNonce(config.wallClockAtStart ?? 0, now.toString(36)), historyKnown)
     this.health = new LocalHealth(config.maxHealthScore, now)
     this.suspicions = new Suspicions(ctx)
     this.prober = new Prober(ctx, this.health, {
@@ -95,7 +96,10 @@ export class ClusterCore {
         const h = { cluster: l.cluster, config: l.config ? copyConfig(l.config) : null, maxTerm: this.election.terms.maxTerm }
         return l.retired.length > 0 ? { ...h, retired: [...l.retired] } : h
       },
-      synced: (fromPeer, msg, t) => this.election.onSync(fromPeer, msg, t),
+      synced: (fromPeer, msg, t) => {
+        if (msg.reply && !msg.more) this.twin.syncReplied()
+        this.election.onSync(fromPeer, msg, t)
+      },
       peersChanged: () => (this.peersDirty = true),
       mayMerge: (u) => this.trust.mayMerge(u),
       twin: (u) => this.twin.judge(u),
@@ -110,7 +114,7 @@ export class ClusterCore {
     this.nextSyncAt = now + config.syncIntervalMs * (0.5 + rng())
     this.persistedKey = config.stored ? this.durableKey() : ''
     // Twin rule W2: after the stored key is taken, so the raised incarnation is persisted before it is claimed.
-    if (config.stored) this.twin.restarted(config.stored.incarnation)
+    if (config.stored) this.twin.restarted(config.stored.incarnation, historyKnown)
   }
 
   // ---------------------------------------------------------------- inputs
@@ -374,6 +378,7 @@ export class ClusterCore {
       config: l.config ? copyConfig(l.config) : null,
       ...this.election.terms.durable(),
       incarnation: this.ctx.self.incarnation,
+      ...(this.twin.historyKnown() ? {} : { historyUnknown: true as const }),
       peers: peers.length > 0 || this.rejoinPeers.length === 0 ? peers : this.rejoinPeers.map((p) => ({ id: '', peer: p.peer, addrs: [...p.addrs] })),
     }
   }
@@ -439,7 +444,7 @@ export class ClusterCore {
   private durableKey(): string {
     const l = this.election.lineage
     const t = this.election.terms.durable()
-    return `${l.cluster}|${l.retired.join(',')}|${l.config ? `${l.config.version}.${l.config.term}.${l.config.voters.join(',')}` : '-'}|${t.maxTerm}|${t.promisedTerm}|${this.ctx.self.incarnation}`
+    return `${l.cluster}|${l.retired.join(',')}|${l.config ? `${l.config.version}.${l.config.term}.${l.config.voters.join(',')}` : '-'}|${t.maxTerm}|${t.promisedTerm}|${this.ctx.self.incarnation}|${this.twin.historyKnown()}`
   }
 
   private finish(now: number): Effect[] {

@@ -18,6 +18,12 @@
 //   W4  A node that started without stored state on a key it did not create (its state file was moved aside: the
 //       documented recovery) cannot tell a twin from its own previous run, whose claims may have any incarnation:
 //       it refutes as SWIM does, and twin detection starts at its next restart (docs/security.md).
+//   W5  ...but only once its stored incarnation is a bound again: it persists `historyUnknown` until it has merged a
+//       full sync reply (a live member's record of it, its previous runs' claims included) and claims an incarnation
+//       at or above every claim about itself from another boot that it has heard. A W4 run that crashes before that restarts under W4 again.
+//       Without W5 the stored incarnation of a W4 run that crashed at once (simulator seed 452: a lost-state restart
+//       that crashed in its first step) was 0, the next run claimed 1, heard its own earlier run's claim at 1, and
+//       stopped as its own twin: the cluster's lowest id stayed dead for good.
 
 import type { Ctx } from './context.ts'
 import type { MemberUpdate } from './types.ts'
@@ -34,6 +40,10 @@ export class TwinGuard {
   private stopped = false
   /** W3: the incarnation this process started with; null while it cannot tell a twin from a previous run (W4). */
   private firstIncarnation: number | null
+  /** W5: the highest incarnation heard in a claim about this node under its key from another boot (an earlier run),
+   *  and whether a sync reply came. */
+  private maxHeard = -1
+  private synced = false
 
   constructor(
     private readonly ctx: Ctx,
@@ -45,14 +55,26 @@ export class TwinGuard {
     this.firstIncarnation = knowsHistory ? ctx.self.incarnation : null
   }
 
-  /** W2: a restarted node claims one incarnation above every claim of its previous runs. */
-  restarted(storedIncarnation: number): void {
+  /** W2: a restarted node claims one incarnation above every claim of its previous runs (W5: if it knew them). */
+  restarted(storedIncarnation: number, historyKnown: boolean): void {
     this.ctx.self.incarnation = storedIncarnation + 1
-    this.firstIncarnation = this.ctx.self.incarnation
+    this.firstIncarnation = historyKnown ? this.ctx.self.incarnation : null
+  }
+
+  /** W5: a full sync reply was merged. */
+  syncReplied(): void {
+    this.synced = true
+  }
+
+  /** W5: the stored incarnation bounds every earlier claim about this node (else the state says historyUnknown). */
+  historyKnown(): boolean {
+    // At or above: the next run claims one more (W2), above every earlier run's claim heard.
+    return this.firstIncarnation !== null || (this.synced && this.ctx.self.incarnation >= this.maxHeard)
   }
 
   /** W3, for an update about this node under its own key (Membership.mergeAboutSelf). */
   judge(u: MemberUpdate): TwinVerdict {
+    if (u.boot !== this.boot && u.incarnation > this.maxHeard) this.maxHeard = u.incarnation
     if (this.firstIncarnation === null || u.boot === undefined || u.boot === this.boot || u.incarnation < this.firstIncarnation) return 'none'
     if (!this.stopped) {
       this.stopped = true

@@ -174,6 +174,11 @@ export interface StoredState {
   /** Highest term granted as a voter: a new mastership must exceed it. */
   promisedTerm: number
   incarnation: number
+  /**
+   * Twin rule W5 (twin.ts): set by a run that started without stored state on a key it did not create, until it
+   * has learned its earlier runs' claims; the next run then cannot trust `incarnation` as their bound either.
+   */
+  historyUnknown?: true
   /** Members last known, dialed on restart to rejoin (Serf's snapshot). */
   peers: Array<{ id: string; peer: PeerKey; addrs: string[] }>
 }

@@ -152,4 +152,39 @@ describe('twin rule (core/twin.ts)', () => {
     expect(net.events.filter((e) => e.event.type === 'id-conflict')).toEqual([])
     expect(net.nodes.get('/a/1')!.core.member('node-2')).toMatchObject({ state: 'alive' })
   })
+
+  // Simulator seed 452: a lost-state restart crashed in its first step, after persisting incarnation 0; the run
+  // after it claimed 1, heard the run before the lost one claim 1 under another boot, and stopped as its own twin.
+  it('a run after a W4 run that crashed at once is no twin of the runs before (W5)', () => {
+    const net = threeNodes()
+    const n2 = net.nodes.get('/a/2')!.core
+    net.nodes.get('/a/1')!.core.receive('p:node-3', { t: 'updates', from: 'node-3', updates: [{ ...n2.member('node-2')!, state: 'suspect', by: 'node-3' }] }, net.now)
+    net.run(200)
+    const raised = net.stored.get('/a/2')!.incarnation
+    expect(raised).toBeGreaterThan(0)
+    net.stop('/a/2')
+    net.nodes.delete('/a/2')
+    net.stored.delete('/a/2')
+    net.run(300)
+    // The W4 run: its first step persists, then it crashes before anything is heard.
+    net.start('/a/2', 'node-2', { seeds: ['/a/1'] })
+    net.stop('/a/2')
+    net.nodes.delete('/a/2')
+    expect(net.stored.get('/a/2')).toMatchObject({ incarnation: 0, historyUnknown: true })
+    net.run(300)
+    net.start('/a/2', 'node-2', { seeds: ['/a/1'] })
+    net.run(4000)
+    expect(net.events.filter((e) => e.event.type === 'id-conflict')).toEqual([])
+    for (const a of ['/a/1', '/a/3']) expect(net.nodes.get(a)!.core.member('node-2')).toMatchObject({ state: 'alive' })
+    // Once it has synced and refuted above its earlier runs, its incarnation is a bound again: a copy is caught.
+    expect(net.stored.get('/a/2')!.historyUnknown).toBeUndefined()
+    expect(net.stored.get('/a/2')!.incarnation).toBeGreaterThan(raised)
+    net.stop('/a/2')
+    net.nodes.delete('/a/2')
+    net.start('/a/2', 'node-2', { seeds: ['/a/1'] })
+    net.run(3000)
+    net.start('/copy/2', 'node-2', { dataOf: '/a/2', seeds: ['/a/3'] })
+    net.run(3000)
+    oneStopsOtherStays(net, '/a/2', '/copy/2')
+  })
 })

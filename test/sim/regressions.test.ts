@@ -94,6 +94,13 @@ const cases: { seed: number; nodes: number; what: string; options?: Partial<RunO
     options: { quorum: 'none' },
     what: 'core: quorum=none has no voter config, so a restarted lowest id never meets --expect 9 after leaves and crashes',
   },
+  {
+    seed: 452,
+    nodes: 8,
+    what:
+      'core: node-1 restarts without its state and crashes in its first step after persisting incarnation 0; the ' +
+      'next run claims 1, hears the run before claim 1 under another boot, and stops as its own twin (twin rule W5)',
+  },
 ]
 
 describe('regression seeds', () => {
