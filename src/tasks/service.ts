@@ -474,7 +474,7 @@ export class TaskService {
             signal,
             onStart: () => this.journal.progress(id, 'running', attempt, this.nodeId, term ?? null),
             onSpawn: (pgid) => this.journal.recordGroup(id, groupOf(pgid)),
-            mayStart: masterOnly ? this.stillMaster(term) : undefined,
+            mayStart: masterOnly ? this.stillMaster(id, term) : undefined,
           })
           // Killed because this node lost the master role mid-run: retry on the next master, like a lost forward.
           if (masterOnly && isFailure(o) && o.error === 'interrupted' && !this.stopped) {
@@ -626,7 +626,7 @@ export class TaskService {
         term,
         onStart: () => this.journal.progress(req.id, 'running', req.attempt, this.nodeId, term ?? null),
         onSpawn: (pgid) => this.journal.recordGroup(req.id, groupOf(pgid)),
-        mayStart: def!.options.masterOnly ? this.stillMaster(term) : undefined,
+        mayStart: def!.options.masterOnly ? this.stillMaster(req.id, term) : undefined,
       })
       if (this.stopped && isFailure(o) && o.error === 'interrupted') return o
       this.journal.finish(req.id, o, isTerminal(o))
@@ -638,8 +638,12 @@ export class TaskService {
   }
 
   /** The check before a masterOnly attempt starts: still master, under the term the task was accepted under. */
-  private stillMaster(term: number | undefined): () => string | null {
-    return () => masterOnlyStartRefusal({ self: this.nodeId, master: this.agent.master(), isMaster: this.agent.isMaster() }, term)
+  private stillMaster(id: string, term: number | undefined): () => string | null {
+    return () => {
+      const refusal = masterOnlyStartRefusal({ self: this.nodeId, master: this.agent.master(), isMaster: this.agent.isMaster() }, term)
+      if (refusal !== null) this.agent.logger.warn({ event: 'not-started', task: id, term: term ?? null }, `masterOnly task ${id} not started: ${refusal}`)
+      return refusal
+    }
   }
 
   // ---- restart recovery and load ---------------------------------------------------------------------------
