@@ -20,7 +20,8 @@
 //       it refutes as SWIM does, and twin detection starts at its next restart (docs/security.md).
 //   W5  ...but only once its stored incarnation is a bound again: it persists `historyUnknown` until it has merged a
 //       full sync reply (a live member's record of it, its previous runs' claims included) and claims an incarnation
-//       at or above every claim about itself from another boot that it has heard. A W4 run that crashes before that restarts under W4 again.
+//       at or above every claim about itself from another boot that it has heard. A W4 run that crashes before
+//       that restarts under W4 again.
 //       Without W5 the stored incarnation of a W4 run that crashed at once (simulator seed 452: a lost-state restart
 //       that crashed in its first step) was 0, the next run claimed 1, heard its own earlier run's claim at 1, and
 //       stopped as its own twin: the cluster's lowest id stayed dead for good.
