@@ -16,9 +16,9 @@
 //       re-admitted once per fault instead of once per flap.
 //   F2  The observer's side of the same: a dead member's return is taken only on this node's own evidence. The
 //       first one waits until two probes of this node's in a row are answered, if the latest was not (a node that
-//       cannot hear refutes through the others while every probe of it fails); after READMIT_HOLD_REMOVALS removals within
-//       FLAP_WINDOW_MS, until it has answered every probe of this node's for FLAP_HOLD_MS (Rapid's stable view
-//       changes). F1 rests on the subject knowing it is sick, which a node losing 80% of what it receives may not:
+//       cannot hear refutes through the others while every probe of it fails); after READMIT_HOLD_REMOVALS
+//       removals within FLAP_WINDOW_MS, until it has answered every probe of this node's for FLAP_HOLD_MS (Rapid's
+//       stable view changes). F1 rests on the subject knowing it is sick, which a node losing 80% of what it receives may not:
 //       TCP redelivers most of its acks in time, so its Lifeguard score can stay at 0.
 
 import type { Ctx } from './context.ts'
