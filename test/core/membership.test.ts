@@ -261,6 +261,18 @@ describe('membership', () => {
       net.heal()
       return net.now
     }
+    /** node-3 hears nothing (a node whose ingress is lost) until node-1 holds it dead; its refutation then reaches
+     *  node-1 through node-2, while node-1's probes of it still fail. Returns node-1's effects of that refutation. */
+    const deafThenRefutes = (net: MiniNet): Effect[] => {
+      net.filter = (_from, to, msg) => (to === 'node-3' ? null : msg)
+      net.run(6000)
+      expect(net.stateOf('node-1', 'node-3')).toBe('dead')
+      const node1 = net.cores.get('node-1')!
+      const back = { id: 'node-3', peer: 'p:node-3', addrs: ['/sim/node-3'], incarnation: node1.member('node-3')!.incarnation + 1, state: 'alive' as const }
+      const effects = node1.receive('p:node-2', { t: 'updates', from: 'node-2', updates: [back] }, net.now)
+      net.apply('node-1', effects)
+      return effects
+    }
     const aliveAt = (net: MiniNet, observer: string, since: number) =>
       net.events.find((e) => e.node === observer && e.at >= since && e.event.type === 'member-state' && e.event.member.id === 'node-3' && e.event.member.state === 'alive')?.at
 
@@ -297,15 +309,8 @@ describe('membership', () => {
 
     it('F2: a first return is held while this node\'s probes of the member go unanswered, and taken once one is', () => {
       const net = cluster(5)
-      // node-3 hears nothing (a node whose ingress is lost), but what it sends arrives.
-      net.filter = (_from, to, msg) => (to === 'node-3' ? null : msg)
-      net.run(6000)
-      expect(net.stateOf('node-1', 'node-3')).toBe('dead')
-      // Its refutation reaches node-1 through node-2, while node-1's probes of node-3 still fail: held, and probed.
-      const node1 = net.cores.get('node-1')!
-      const back = { id: 'node-3', peer: 'p:node-3', addrs: ['/sim/node-3'], incarnation: node1.member('node-3')!.incarnation + 1, state: 'alive' as const }
-      const held = node1.receive('p:node-2', { t: 'updates', from: 'node-2', updates: [back] }, net.now)
-      net.apply('node-1', held)
+      // Held, and probed.
+      const held = deafThenRefutes(net)
       expect(held.some((e) => e.type === 'emit' && e.event.type === 'readmission-held' && e.event.until === 'answered')).toBe(true)
       expect(held.some((e) => e.type === 'send' && e.to === 'p:node-3' && e.msg.t === 'ping' && e.msg.revive === true)).toBe(true)
       // ... and through helpers at once: node-1's own path to node-3 may have stalled across the fault.
@@ -324,12 +329,7 @@ describe('membership', () => {
 
     it('F2: one answer that slips through the fault does not take a first return back; two in a row do', () => {
       const net = cluster(5)
-      net.filter = (_from, to, msg) => (to === 'node-3' ? null : msg)
-      net.run(6000)
-      expect(net.stateOf('node-1', 'node-3')).toBe('dead')
-      const node1 = net.cores.get('node-1')!
-      const back = { id: 'node-3', peer: 'p:node-3', addrs: ['/sim/node-3'], incarnation: node1.member('node-3')!.incarnation + 1, state: 'alive' as const }
-      net.apply('node-1', node1.receive('p:node-2', { t: 'updates', from: 'node-2', updates: [back] }, net.now))
+      deafThenRefutes(net)
       net.run(1000)
       // One of node-1's direct pings gets through (80% ingress loss lets some by); the probe sent right after its
       // answer does not.
