@@ -65,7 +65,8 @@ describe('codec', () => {
     const cases: [unknown, string][] = [
       [{ t: 'ping', seq: -1, from: 'a', gossip: [] }, 'seq'],
       [{ t: 'ping', seq: 1.5, from: 'a', gossip: [] }, 'seq'],
-      [{ t: 'ping', seq: 1, from: 'a' }, 'gossip'],
+      [{ t: 'ping', seq: 1, from: 'a', gossip: 5 }, 'gossip'],
+      [{ t: 'ping', seq: 1, from: 'a', gossip: [], cluster: new Uint8Array(9) }, 'cluster'],
       [{ t: 'ack', seq: 1, from: 'a', gossip: [{ ...member, state: 'zombie' }] }, 'gossip.0.state'],
       [{ t: 'bogus', from: 'a' }, 't'],
     ]
@@ -88,6 +89,23 @@ describe('codec', () => {
     expect(bytes.byteLength).toBeLessThanOrEqual(72)
     expect(Object.keys(decode(bytes) as object).every((k) => k.length === 1)).toBe(true)
     for (const msg of samples) expect(decodeMessage(encode(msg))).toEqual({ ok: true, msg })
+  })
+
+  it('sends a cluster id as its 10 bytes and leaves out an empty gossip list, and takes both forms back', () => {
+    const cluster = '019ad9f1c2a01f3e4b5c'
+    const ping: Message = { t: 'ping', seq: 123456, from: 'node-3', gossip: [], cluster, master: { id: 'node-1', term: 3, ms: 1200 } }
+    const wire = decode(encodeMessage(ping)) as Record<string, unknown>
+    expect(wire.c).toEqual(Uint8Array.from([0x01, 0x9a, 0xd9, 0xf1, 0xc2, 0xa0, 0x1f, 0x3e, 0x4b, 0x5c]))
+    expect('g' in wire).toBe(false)
+    // 21 bytes for the id as a string and 3 for the empty list: 12 bytes fewer than the long form.
+    expect(encodeMessage(ping).byteLength).toBe(encode({ ...wire, c: cluster, g: [] }).byteLength - 12)
+    expect(decodeMessage(encodeMessage(ping))).toEqual({ ok: true, msg: ping })
+    // The string form and an explicit empty list (what agents before this encoding send) decode the same.
+    expect(decodeMessage(encode({ ...wire, c: cluster, g: [] }))).toEqual({ ok: true, msg: ping })
+    const sync: Message = { t: 'sync', from: 'node-1', reply: true, members: [], cluster, retired: ['0189abcdef0123456789', 'k1'], config: null, maxTerm: 2 }
+    expect(decodeMessage(encodeMessage(sync))).toEqual({ ok: true, msg: sync })
+    const nullCluster: Message = { t: 'lease-ack', cluster: null, from: 'node-2', seq: 4, term: 5, granted: false, durationMs: 0, maxTerm: 6, configVersion: 0 }
+    expect(decodeMessage(encodeMessage(nullCluster))).toEqual({ ok: true, msg: nullCluster })
   })
 
   it('never renames the keys of tags (the user\'s own)', () => {
