@@ -4,7 +4,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { identify, type Identify } from '@libp2p/identify'
-import type { ConnectionProtector, PeerDiscovery, PeerId, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, ConnectionProtector, Logger, PeerDiscovery, PeerId, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping, type PingService } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -55,6 +55,15 @@ export function fastMsgId(m: { from?: Uint8Array; seqno?: Uint8Array }): string 
   return `${Buffer.from(m.from.buffer, m.from.byteOffset, m.from.byteLength).toString('base64')}/${Buffer.from(m.seqno.buffer, m.seqno.byteOffset, m.seqno.byteLength).toString('base64')}`
 }
 
+const quiet: Logger = Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false, newScope: () => quiet })
+/**
+ * libp2p's default logger builds two or three `debug` instances for every component, connection and stream it
+ * names, and each one asks isatty(): 0.7 % of the wall time of an agent in a 50-agent cluster that was forming on
+ * 2 cores (`--cpu-prof`, docs/bench-runtime.md). With DEBUG unset every one of them is disabled anyway; this logger
+ * is the same, for nothing. With DEBUG set (`DEBUG=libp2p:*`), libp2p's own logger is used.
+ */
+export const quietLogger: ComponentLogger = { forComponent: () => quiet }
+
 export async function buildNode(o: NodeOptions): Promise<Node> {
   // One yamux window update per half window instead of one per data frame received (src/net/yamux-window.ts).
   installLazyWindowUpdates()
@@ -73,6 +82,7 @@ export async function buildNode(o: NodeOptions): Promise<Node> {
   }
   node = await createLibp2p({
     start: false,
+    ...(process.env.DEBUG ? {} : { logger: quietLogger }),
     ...(o.wireStats ? { metrics: wireStats(o.wireStats) } : {}),
     ...(o.connectionProtector ? { connectionProtector: o.connectionProtector } : {}),
     connectionGater: { denyInboundEncryptedConnection: tooMany },
