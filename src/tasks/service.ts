@@ -65,12 +65,15 @@ export interface TaskServiceOptions {
 const FAILOVER_SLACK_MS = 30_000
 const MAX_DEADLINE_MS = 24 * 3600_000
 /**
- * An unchanged load is re-published every LOAD_HEARTBEAT_MS (a change goes out within a second): each publish costs
- * about N x D gossipsub frames (D = 6), which at 15 s was a third of an idle agent's wire bytes at 10 agents
- * (docs/bench-runtime.md). A report counts as fresh for 2.5 heartbeats, so one lost heartbeat does not blank it.
+ * An unchanged load is re-published every LOAD_HEARTBEAT_MS, a backstop only: a change goes out within a second, and
+ * so does the load to a peer that newly subscribed (a joiner, a restarted peer, a reconnect). Each publish costs about
+ * N x D gossipsub frames: at 15 s that was a third of an idle agent's wire bytes at 10 agents, at 60 s still ~200 B/s
+ * of the ~1,250 (a 60 s idle window, docs/bench-runtime.md), at 300 s ~40 B/s. A load is a placement hint, never a
+ * decision, so a lost change costs at most a worse placement until the next heartbeat. A report counts as fresh for
+ * 2.5 heartbeats, so one lost heartbeat does not blank it.
  */
-const LOAD_HEARTBEAT_MS = 60_000
-const LOAD_STALE_MS = 150_000
+const LOAD_HEARTBEAT_MS = 300_000
+const LOAD_STALE_MS = 750_000
 
 const idSchema = taskTypeName
 
