@@ -23,6 +23,8 @@ export const MESSAGE_SCAN_LIMITS: ScanLimits = {
   maxContainers: 16,
   minBytesPerContainer: 16,
   rootMap: true,
+  // The positional messages (below): at most this many items, type code included.
+  rootArrayItems: 12,
   // Signatures of self-claims (trust.ts R3) are 64-byte msgpack bins; the schema checks their exact length.
   allowBinary: true,
 }
@@ -219,20 +221,84 @@ function clusterFromWire(v: unknown): unknown {
 
 const PROBES = new Set<unknown>(['ping', 'ack'])
 
+// ---------------------------------------------------------------- positional messages
+//
+// The four messages an idle agent sends all the time (six a second at 10 agents: two probes, their acks, a lease
+// request and its grant) go as a msgpack array, [type code, field 1, field 2, ...] in the order below, instead of a
+// map: a one-letter name still costs two bytes per field, 16 of a 52-byte probe. An absent optional field is nil
+// (and trailing ones are left off); a probe's master claim is an array too, [id, term, ms, sig]. The orders are
+// fixed: a field added later is appended, and a decoder ignores positions past the ones it knows. Decoding still
+// takes every message as a map.
+
+const POSITIONAL: Partial<Record<MessageType, readonly string[]>> = {
+  ping: ['seq', 'from', 'cluster', 'master', 'gossip', 'revive'],
+  ack: ['seq', 'from', 'cluster', 'master', 'gossip'],
+  'lease-req': ['from', 'seq', 'cluster', 'term', 'master', 'configVersion', 'config', 'sig'],
+  'lease-ack': ['from', 'seq', 'cluster', 'term', 'granted', 'durationMs', 'maxTerm', 'configVersion', 'reason', 'holder', 'config'],
+}
+/** Required fields whose value may be null (nil there is the value, not an absent field). */
+const NULLABLE: Partial<Record<MessageType, ReadonlySet<string>>> = { 'lease-ack': new Set(['cluster']) }
+const CLAIM_FIELDS = ['id', 'term', 'ms', 'sig'] as const
+/** Items of the longest positional message: the structural scan's bound on a root array. */
+export const MAX_POSITIONAL_ITEMS = 1 + Math.max(...Object.values(POSITIONAL).map((f) => f!.length))
+if (MAX_POSITIONAL_ITEMS > (MESSAGE_SCAN_LIMITS.rootArrayItems ?? 0)) throw new Error('codec: a positional message is longer than the scan allows')
+
+/** A field's value as it goes on the wire, in a map or at its position. */
+function fieldToWire(t: MessageType, long: string, v: unknown): unknown {
+  if (long === 'cluster') return clusterToWire(v)
+  if (long === 'retired' && Array.isArray(v)) return v.map(clusterToWire)
+  if (long === 'gossip' && PROBES.has(t) && Array.isArray(v) && v.length === 0) return undefined
+  if (UPDATE_LISTS.has(long) && Array.isArray(v)) return v.map((u) => (isPlain(u) ? rename(u, WIRE_NAMES, false) : u))
+  if (long === 'master' && PROBES.has(t) && isPlain(v)) return trimmed(CLAIM_FIELDS.map((k) => v[k]))
+  if (OBJECTS.has(long) && isPlain(v)) return rename(v, WIRE_NAMES, false)
+  return v
+}
+
+/** undefined as nil, and trailing nils left off. */
+function trimmed(values: unknown[]): unknown[] {
+  let n = values.length
+  while (n > 0 && values[n - 1] === undefined) n--
+  return values.slice(0, n).map((v) => (v === undefined ? null : v))
+}
+
 /** The message as it goes on the wire. */
-function toWire(msg: Message): Record<string, unknown> {
-  const out = renameMessage(msg as unknown as Record<string, unknown>, WIRE_NAMES, false)
+function toWire(msg: Message): unknown {
+  const m = msg as unknown as Record<string, unknown>
+  const layout = POSITIONAL[msg.t]
+  if (layout) return [TYPE_CODES.indexOf(msg.t), ...trimmed(layout.map((f) => fieldToWire(msg.t, f, m[f])))]
+  const out = rename(m, WIRE_NAMES, false, (long, v) => fieldToWire(msg.t, long, v))
   out.t = TYPE_CODES.indexOf(msg.t)
-  if ('c' in out) out.c = clusterToWire(out.c)
-  if (Array.isArray(out.R)) out.R = out.R.map(clusterToWire)
-  if (PROBES.has(msg.t) && Array.isArray(out.g) && out.g.length === 0) delete out.g
   return out
 }
 
-/** A decoded map with long names again, for the schema (anything else passes through, for the schema to refuse). */
+/** A positional message as a map with long names (nil at an optional field: absent). */
+function fromPositional(raw: unknown[]): unknown {
+  const t = typeof raw[0] === 'number' ? TYPE_CODES[raw[0]] : undefined
+  const layout = t ? POSITIONAL[t] : undefined
+  if (!t || !layout) return raw
+  const out: Record<string, unknown> = Object.create(null)
+  out.t = t
+  const nullable = NULLABLE[t]
+  layout.forEach((f, i) => {
+    const v = raw[i + 1]
+    if (v === undefined || (v === null && !nullable?.has(f))) return
+    if (f === 'master' && PROBES.has(t) && Array.isArray(v)) {
+      const claim: Record<string, unknown> = Object.create(null)
+      CLAIM_FIELDS.forEach((k, j) => {
+        if (v[j] !== undefined && v[j] !== null) claim[k] = v[j]
+      })
+      out[f] = claim
+    } else if (UPDATE_LISTS.has(f) && Array.isArray(v)) out[f] = v.map((u) => (isPlain(u) ? rename(u, LONG_NAMES, true) : u))
+    else if (OBJECTS.has(f) && isPlain(v)) out[f] = rename(v, LONG_NAMES, true)
+    else out[f] = v
+  })
+  return out
+}
+
+/** A decoded message with long names again, for the schema (anything else passes through, for the schema to refuse). */
 function fromWire(raw: unknown): unknown {
-  if (!isPlain(raw)) return raw
-  const out = renameMessage(raw, LONG_NAMES, true)
+  const out = Array.isArray(raw) ? fromPositional(raw) : isPlain(raw) ? renameMessage(raw, LONG_NAMES, true) : raw
+  if (!isPlain(out)) return out
   if (typeof out.t === 'number') out.t = TYPE_CODES[out.t] ?? out.t
   if ('cluster' in out) out.cluster = clusterFromWire(out.cluster)
   if (Array.isArray(out.retired)) out.retired = out.retired.map(clusterFromWire)

@@ -15,8 +15,10 @@ export interface ScanLimits {
   maxContainers: number
   /** A container in a real message carries content: one container per this many bytes is allowed beyond maxContainers. */
   minBytesPerContainer: number
-  /** The root must be a map (every protocol message is an object). */
+  /** The root must be a map (every protocol message is an object), or an array of at most rootArrayItems items. */
   rootMap: boolean
+  /** With rootMap: the largest root array allowed (a positional message, src/core/codec.ts); 0 or absent: none. */
+  rootArrayItems?: number
   /** bin and ext types are refused unless true. */
   allowBinary: boolean
 }
@@ -33,7 +35,10 @@ export function scanMsgpack(b: Uint8Array, l: ScanLimits): string | null {
   if (len === 0) return 'empty'
   if (l.rootMap) {
     const c = b[0]
-    if (!((c >= 0x80 && c <= 0x8f) || c === 0xde || c === 0xdf)) return 'root is not a map'
+    const map = (c >= 0x80 && c <= 0x8f) || c === 0xde || c === 0xdf
+    // A fixarray (at most 15 items) is the only array form a positional message needs.
+    const shortArray = c >= 0x90 && c <= 0x9f && (c & 0x0f) <= (l.rootArrayItems ?? 0)
+    if (!map && !shortArray) return l.rootArrayItems ? 'root is not a map or a short array' : 'root is not a map'
   }
   for (;;) {
     if (pos >= len) return 'truncated'

@@ -19,7 +19,7 @@ describe('structural scan of membership messages', () => {
     const bare = new Uint8Array(3 + 4096)
     bare.set([0xdc, 0x10, 0x00])
     bare.fill(0x80, 3)
-    expect(decodeMessage(bare)).toMatchObject({ ok: false, reason: 'structure', detail: 'root is not a map' })
+    expect(decodeMessage(bare)).toMatchObject({ ok: false, reason: 'structure', detail: 'root is not a map or a short array' })
     const gossip = encode({ t: 'ping', seq: 1, from: 'x', gossip: Array.from({ length: 4000 }, () => ({})) })
     expect(gossip.byteLength).toBeLessThanOrEqual(4096)
     expect(decodeMessage(gossip)).toMatchObject({ ok: false, reason: 'structure', detail: expect.stringMatching(/^more than \d+ maps and arrays in 4030 bytes$/) })

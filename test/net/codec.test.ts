@@ -78,34 +78,49 @@ describe('codec', () => {
         expect(res.detail.startsWith(path)).toBe(true)
       }
     }
-    // Not an object at all: refused by the structural scan before decoding.
-    for (const value of [[1, 2, 3], 'just a string']) expect(decodeMessage(encode(value))).toMatchObject({ ok: false, reason: 'structure', detail: 'root is not a map' })
+    // Not an object at all, nor a short array: refused by the structural scan before decoding.
+    for (const value of [Array.from({ length: 13 }, () => 1), 'just a string']) {
+      expect(decodeMessage(encode(value))).toMatchObject({ ok: false, reason: 'structure', detail: 'root is not a map or a short array' })
+    }
+    // A short array is read as a positional message (here an ack: seq 2, from 3) and judged by the schema.
+    expect(decodeMessage(encode([1, 2, 3]))).toMatchObject({ ok: false, reason: 'schema', detail: expect.stringMatching(/^from: /) })
+    expect(decodeMessage(encode([99, 2, 3]))).toMatchObject({ ok: false, reason: 'schema' })
   })
 
   it('sends one-letter field names and a numbered type, and still takes the long names', () => {
-    const ping: Message = { t: 'ping', seq: 123456, from: 'node-3', gossip: [], cluster: '019ad9f1c2a01f3e4b5c', master: { id: 'node-1', term: 3, ms: 1764620000000 } }
-    const bytes = encodeMessage(ping)
-    // 108 bytes with the long names: 44 of them were names.
-    expect(bytes.byteLength).toBeLessThanOrEqual(72)
-    expect(Object.keys(decode(bytes) as object).every((k) => k.length === 1)).toBe(true)
+    const msg: Message = { t: 'updates', from: 'node-1', updates: [member] }
+    const wire = decode(encodeMessage(msg)) as Record<string, unknown>
+    expect(Object.keys(wire)).toEqual(['t', 'f', 'U'])
+    expect(wire.t).toBe(6)
+    expect(Object.keys((wire.U as object[])[0]!).every((k) => k.length === 1)).toBe(true)
     for (const msg of samples) expect(decodeMessage(encode(msg))).toEqual({ ok: true, msg })
   })
 
-  it('sends a cluster id as its 10 bytes and leaves out an empty gossip list, and takes both forms back', () => {
+  it('sends probes and lease messages as arrays, a cluster id as its 10 bytes, no empty gossip list', () => {
     const cluster = '019ad9f1c2a01f3e4b5c'
-    const ping: Message = { t: 'ping', seq: 123456, from: 'node-3', gossip: [], cluster, master: { id: 'node-1', term: 3, ms: 1200 } }
-    const wire = decode(encodeMessage(ping)) as Record<string, unknown>
-    expect(wire.c).toEqual(Uint8Array.from([0x01, 0x9a, 0xd9, 0xf1, 0xc2, 0xa0, 0x1f, 0x3e, 0x4b, 0x5c]))
-    expect('g' in wire).toBe(false)
-    // 21 bytes for the id as a string and 3 for the empty list: 12 bytes fewer than the long form.
-    expect(encodeMessage(ping).byteLength).toBe(encode({ ...wire, c: cluster, g: [] }).byteLength - 12)
-    expect(decodeMessage(encodeMessage(ping))).toEqual({ ok: true, msg: ping })
-    // The string form and an explicit empty list (what agents before this encoding send) decode the same.
-    expect(decodeMessage(encode({ ...wire, c: cluster, g: [] }))).toEqual({ ok: true, msg: ping })
-    const sync: Message = { t: 'sync', from: 'node-1', reply: true, members: [], cluster, retired: ['0189abcdef0123456789', 'k1'], config: null, maxTerm: 2 }
-    expect(decodeMessage(encodeMessage(sync))).toEqual({ ok: true, msg: sync })
-    const nullCluster: Message = { t: 'lease-ack', cluster: null, from: 'node-2', seq: 4, term: 5, granted: false, durationMs: 0, maxTerm: 6, configVersion: 0 }
+    const bin = Uint8Array.from([0x01, 0x9a, 0xd9, 0xf1, 0xc2, 0xa0, 0x1f, 0x3e, 0x4b, 0x5c])
+    const ping: Message = { t: 'ping', seq: 123456, from: 'node-3', gossip: [], cluster, master: { id: 'node-1', term: 3, ms: 1150 } }
+    const bytes = encodeMessage(ping)
+    // 108 bytes with the long names, 62 with one-letter names, 52 with the cluster id as bytes and no empty list.
+    expect(bytes.byteLength).toBe(38)
+    expect(decode(bytes)).toEqual([0, 123456, 'node-3', bin, ['node-1', 3, 1150]])
+    expect(decodeMessage(bytes)).toEqual({ ok: true, msg: ping })
+    // The map forms (what agents before this encoding send): one-letter names, long names, the id as a string.
+    for (const old of [{ t: 0, s: 123456, f: 'node-3', g: [], c: cluster, m: { i: 'node-1', e: 3, q: 1150 } }, { ...ping }]) {
+      expect(decodeMessage(encode(old))).toEqual({ ok: true, msg: ping })
+    }
+    // nil at an optional position is an absent field; trailing ones are left off; a later field needs no earlier one.
+    const revive: Message = { t: 'ping', seq: 1, from: 'node-3', gossip: [], revive: true }
+    expect(decode(encodeMessage(revive))).toEqual([0, 1, 'node-3', null, null, null, true])
+    expect(decodeMessage(encodeMessage(revive))).toEqual({ ok: true, msg: revive })
+    // A required field that may be null keeps its null (a grant from a voter in no cluster yet).
+    const nullCluster: Message = { t: 'lease-ack', cluster: null, from: 'node-2', seq: 4, term: 5, granted: false, durationMs: 0, maxTerm: 6, configVersion: 0, reason: 'not-voter' }
     expect(decodeMessage(encodeMessage(nullCluster))).toEqual({ ok: true, msg: nullCluster })
+    // Positions past the ones this decoder knows are ignored (a field appended by a later version).
+    expect(decodeMessage(encode([...(decode(bytes) as unknown[]), null, null, 'later']))).toEqual({ ok: true, msg: ping })
+    const sync: Message = { t: 'sync', from: 'node-1', reply: true, members: [], cluster, retired: ['0189abcdef0123456789', 'k1'], config: null, maxTerm: 2 }
+    expect((decode(encodeMessage(sync)) as Record<string, unknown>).c).toEqual(bin)
+    expect(decodeMessage(encodeMessage(sync))).toEqual({ ok: true, msg: sync })
   })
 
   it('never renames the keys of tags (the user\'s own)', () => {
