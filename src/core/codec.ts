@@ -184,15 +184,6 @@ function rename(o: Record<string, unknown>, names: Readonly<Record<string, strin
   return out
 }
 
-/** Renames a message's keys and those of the updates, claim and config inside it (never the tags' keys). */
-function renameMessage(o: Record<string, unknown>, names: Readonly<Record<string, string>>, toLong: boolean): Record<string, unknown> {
-  return rename(o, names, toLong, (long, v) => {
-    if (UPDATE_LISTS.has(long) && Array.isArray(v)) return v.map((u) => (isPlain(u) ? rename(u, names, toLong) : u))
-    if (OBJECTS.has(long) && isPlain(v)) return rename(v, names, toLong)
-    return v
-  })
-}
-
 // Two more savings on the messages an idle agent sends most (probes, their acks, lease requests and grants):
 //  - A cluster id (lineage.ts newClusterId: 20 hex digits) goes as its 10 bytes, a msgpack bin of 12 bytes instead
 //    of a 21-byte string: 9 bytes off each of those messages. Any other string (a test's 'k1') goes as it is.
@@ -271,6 +262,22 @@ function toWire(msg: Message): unknown {
   return out
 }
 
+/** A field's value from the wire (the inverse of fieldToWire; what it does not know passes through to the schema). */
+function fieldFromWire(t: unknown, long: string, v: unknown): unknown {
+  if (long === 'cluster') return clusterFromWire(v)
+  if (long === 'retired' && Array.isArray(v)) return v.map(clusterFromWire)
+  if (UPDATE_LISTS.has(long) && Array.isArray(v)) return v.map((u) => (isPlain(u) ? rename(u, LONG_NAMES, true) : u))
+  if (long === 'master' && PROBES.has(t) && Array.isArray(v)) {
+    const claim: Record<string, unknown> = Object.create(null)
+    CLAIM_FIELDS.forEach((k, j) => {
+      if (v[j] !== undefined && v[j] !== null) claim[k] = v[j]
+    })
+    return claim
+  }
+  if (OBJECTS.has(long) && isPlain(v)) return rename(v, LONG_NAMES, true)
+  return v
+}
+
 /** A positional message as a map with long names (nil at an optional field: absent). */
 function fromPositional(raw: unknown[]): unknown {
   const t = typeof raw[0] === 'number' ? TYPE_CODES[raw[0]] : undefined
@@ -282,26 +289,23 @@ function fromPositional(raw: unknown[]): unknown {
   layout.forEach((f, i) => {
     const v = raw[i + 1]
     if (v === undefined || (v === null && !nullable?.has(f))) return
-    if (f === 'master' && PROBES.has(t) && Array.isArray(v)) {
-      const claim: Record<string, unknown> = Object.create(null)
-      CLAIM_FIELDS.forEach((k, j) => {
-        if (v[j] !== undefined && v[j] !== null) claim[k] = v[j]
-      })
-      out[f] = claim
-    } else if (UPDATE_LISTS.has(f) && Array.isArray(v)) out[f] = v.map((u) => (isPlain(u) ? rename(u, LONG_NAMES, true) : u))
-    else if (OBJECTS.has(f) && isPlain(v)) out[f] = rename(v, LONG_NAMES, true)
-    else out[f] = v
+    out[f] = fieldFromWire(t, f, v)
   })
   return out
 }
 
 /** A decoded message with long names again, for the schema (anything else passes through, for the schema to refuse). */
 function fromWire(raw: unknown): unknown {
-  const out = Array.isArray(raw) ? fromPositional(raw) : isPlain(raw) ? renameMessage(raw, LONG_NAMES, true) : raw
+  let out: unknown = raw
+  if (Array.isArray(raw)) out = fromPositional(raw)
+  else if (isPlain(raw)) {
+    // The type first (either name, either form), so that each field is read knowing its message type.
+    const code = Object.hasOwn(raw, 't') ? raw.t : undefined
+    const t = typeof code === 'number' ? (TYPE_CODES[code] ?? code) : code
+    out = rename(raw, LONG_NAMES, true, (long, v) => fieldFromWire(t, long, v))
+  }
   if (!isPlain(out)) return out
   if (typeof out.t === 'number') out.t = TYPE_CODES[out.t] ?? out.t
-  if ('cluster' in out) out.cluster = clusterFromWire(out.cluster)
-  if (Array.isArray(out.retired)) out.retired = out.retired.map(clusterFromWire)
   if (PROBES.has(out.t) && !('gossip' in out)) out.gossip = []
   return out
 }
