@@ -60,6 +60,11 @@ export class Ctx {
     return out
   }
 
+  /** Alive (not suspected, not gone) in this node's view. */
+  isAliveId(id: string): boolean {
+    return this.members.get(id)?.state === 'alive'
+  }
+
   isGone(id: string): boolean {
     const m = this.members.get(id)
     return !m || m.state === 'dead' || m.state === 'left'
