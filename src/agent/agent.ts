@@ -68,6 +68,7 @@ export async function createAgent(options: AgentOptions): Promise<Agent> {
     metrics,
     ...(security.connectionProtector ? { connectionProtector: security.connectionProtector } : {}),
     onPeerLimit: (peer) => security.onPeerLimit(peer),
+    probeIntervalMs: config.probeIntervalMs,
   })
   await net.start()
 

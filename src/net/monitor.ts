@@ -6,8 +6,9 @@
 // (a partition, a stopped host: the kernel keeps a dead TCP connection open for many minutes) so that the agents
 // redial when the network heals. A connection that is carrying the core's probes and acks is not stalled, so this
 // monitor pings only a connection from which nothing was heard (direct-protocol frames, ping answers) for a whole
-// interval. In an idle cluster every pair exchanges probes well within the interval, so it sends nothing; a
-// stalled connection is found and closed after the same 10-20 s (plus the ping timeout) as before.
+// interval. In an idle cluster of a few agents every pair exchanges probes well within the interval, so it sends
+// nothing; a stalled connection is found and closed after the same 10-20 s (plus the ping timeout) as before. In a
+// larger cluster a pair hears from each other less often (silenceMs), and the silence that earns a ping grows with it.
 import type { Connection } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { Node } from './node.ts'
@@ -18,6 +19,18 @@ const PING_LENGTH = 32
 export const MONITOR_INTERVAL_MS = 10_000
 /** A ping not answered within this long closes the connection (libp2p's adaptive timeout: 2-10 s). */
 export const MONITOR_TIMEOUT_MS = 5_000
+/**
+ * The core probes every member once per round (probes.ts: a shuffled round of all members, one probe per interval),
+ * so the two ends of a pair probe each other about once per connections x 500 ms / 2. At 50 agents that is 12 s, more
+ * than MONITOR_INTERVAL_MS: every agent pinged most of its 49 connections every 10-20 s, from both ends, each ping a
+ * new stream with its negotiation (36 idle agents: 2.0 % of a core each, 1.1 % with this). A connection is pinged
+ * once it has been silent for two such gaps (49 x 500 ms at 50 agents: 24.5 s), or MONITOR_INTERVAL_MS when that is
+ * longer; a stall is found by the core's probes and the shell's redials (shell.ts STALL_MS) long before, and this is
+ * the backstop that closes the connection left behind.
+ */
+export function silenceMs(connections: number, probeIntervalMs: number, intervalMs = MONITOR_INTERVAL_MS): number {
+  return Math.max(intervalMs, connections * probeIntervalMs)
+}
 /** A duplicate connection younger than this is left alone (streams may still be opening on it). */
 const DUPLICATE_MIN_AGE_MS = 5_000
 /** Streams whose loss on a closed duplicate connection costs nothing: each reopens on the connection kept. */
@@ -35,6 +48,7 @@ export class ConnectionMonitor {
     private readonly intervalMs = MONITOR_INTERVAL_MS,
     private readonly timeoutMs = MONITOR_TIMEOUT_MS,
     private readonly now: () => number = () => performance.now(),
+    private readonly probeIntervalMs = 500,
   ) {}
 
   /** Something arrived on this connection: it is alive. */
@@ -61,7 +75,9 @@ export class ConnectionMonitor {
   private check(): void {
     const now = this.now()
     const open = new Set<string>()
-    for (const conn of this.node.getConnections()) {
+    const conns = this.node.getConnections()
+    const silence = silenceMs(conns.length, this.probeIntervalMs, this.intervalMs)
+    for (const conn of conns) {
       open.add(conn.id)
       if (conn.status !== 'open') continue
       const last = this.lastHeard.get(conn.id)
@@ -70,7 +86,7 @@ export class ConnectionMonitor {
         this.lastHeard.set(conn.id, now)
         continue
       }
-      if (now - last < this.intervalMs) continue
+      if (now - last < silence) continue
       void this.ping(conn)
     }
     for (const id of this.lastHeard.keys()) if (!open.has(id)) this.lastHeard.delete(id)

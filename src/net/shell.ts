@@ -78,6 +78,8 @@ export interface NetOptions {
   /** The cluster key protector (cluster-key.ts); absent: an unkeyed cluster. */
   connectionProtector?: () => ConnectionProtector
   onPeerLimit?: (peer: string) => void
+  /** The core's probe interval: how often a pair of agents hears from each other (monitor.ts silenceMs). */
+  probeIntervalMs?: number
 }
 
 /** A problem the operator must fix (port in use, unusable address); the CLI prints it as one line. */
@@ -290,7 +292,7 @@ export class Net implements AgentNet {
     this.log = opts.logger
     this.metrics = opts.metrics
     this.limits = new InboundLimits(opts.metrics.registry, opts.logger, opts.limits)
-    this.monitor = new ConnectionMonitor(node, opts.logger)
+    this.monitor = new ConnectionMonitor(node, opts.logger, undefined, undefined, undefined, opts.probeIntervalMs)
     if (opts.mdns) this.lanQuery = new LanQuery(MDNS_SERVICE_TAG, (err) => this.log.warn({ err: err.message }, 'mDNS query failed'))
     new Gauge({
       name: 'conclave_connections',
