@@ -2,37 +2,12 @@
 // members, a relayed claim can run out before a fresh one arrives; V1b (election.ts CLAIM_HOLD_MS) holds it so that
 // the member does not name "no master" for a moment. Without the hold: 24, 781 and 3,081 misses at 12, 30, 50.
 import { describe, expect, it } from 'vitest'
-import { TICK_MIN_GAP_MS } from '../../src/core/node.ts'
-import { defaultNetwork } from '../../src/sim/network.ts'
-import { World } from '../../src/sim/world.ts'
-
-function settledWorld(n: number, seed: number): World {
-  const w = new World({
-    seed,
-    quorum: 'majority',
-    expect: 1,
-    network: defaultNetwork,
-    skew: 0.01,
-    tickMs: TICK_MIN_GAP_MS,
-    broadcast: true,
-    protocol: {},
-    checks: true,
-    statusEveryMs: 1000,
-    lossBound: 0.2,
-    disturbWindowMs: 0,
-    trace: false,
-    traceMessages: false,
-    hash: false,
-  })
-  const nodes = Array.from({ length: n }, (_, i) => w.addNode(i + 1))
-  for (const x of nodes) w.call(w.rng() * 500, () => w.start(x, nodes[0] === x ? [] : [nodes[0]!]))
-  return w
-}
+import { startedWorld } from './started-world.ts'
 
 describe('the master as members without a vote see it', () => {
   for (const n of [12, 30, 50]) {
     it(`every one of ${n} members names the master all the time once the cluster settled`, () => {
-      const w = settledWorld(n, 11 + n)
+      const w = startedWorld(n, 11 + n)
       w.runUntil(30_000)
       let samples = 0
       const gaps = new Map<number, number>()

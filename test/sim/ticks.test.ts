@@ -1,8 +1,7 @@
 // The core's tick schedule (src/core/node.ts tickDelay, nextTickAt) as the agent and the simulator drive it.
 import { describe, expect, it } from 'vitest'
 import { TICK_MAX_GAP_MS, TICK_MIN_GAP_MS, tickDelay } from '../../src/core/node.ts'
-import { defaultNetwork } from '../../src/sim/network.ts'
-import { World } from '../../src/sim/world.ts'
+import { startedWorld } from './started-world.ts'
 
 describe('tick schedule', () => {
   it('ticks at the deadline, at most one per 50 ms and at least one per 250 ms', () => {
@@ -16,34 +15,16 @@ describe('tick schedule', () => {
   })
 
   it('a settled 10-node cluster ticks its cores a few times a second, not 20, with no invariant broken', () => {
-    const w = new World({
-      seed: 7,
-      quorum: 'majority',
-      expect: 1,
-      network: defaultNetwork,
-      skew: 0.01,
-      tickMs: TICK_MIN_GAP_MS,
-      broadcast: true,
-      protocol: {},
-      checks: true,
-      statusEveryMs: 1000,
-      lossBound: 0.2,
-      disturbWindowMs: 0,
-      trace: false,
-      traceMessages: false,
-      hash: false,
-    })
-    const nodes = Array.from({ length: 10 }, (_, i) => w.addNode(i + 1))
-    for (const n of nodes) w.call(w.rng() * 500, () => w.start(n, nodes[0] === n ? [] : [nodes[0]!]))
+    const w = startedWorld(10, 7)
     w.runUntil(20_000)
     const before = w.counters.ticks
     w.runUntil(50_000)
-    const perNodeSecond = (w.counters.ticks - before) / nodes.length / 30
+    const perNodeSecond = (w.counters.ticks - before) / w.nodes.length / 30
     // Probes every 500 ms, the master's renewals every 400 ms, and the 250 ms floor: about 4-6 (it was 20).
     expect(perNodeSecond).toBeGreaterThan(3)
     expect(perNodeSecond).toBeLessThan(8)
     // The early-tick check (world.ts) ran on every one of them.
     expect(w.checker.violations).toEqual([])
-    expect(new Set(nodes.map((n) => n.core!.status(w.local(n)).master?.id))).toEqual(new Set(['node-1']))
+    expect(new Set(w.nodes.map((n) => n.core!.status(w.local(n)).master?.id))).toEqual(new Set(['node-1']))
   })
 })
