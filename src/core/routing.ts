@@ -2,6 +2,7 @@
 // (its own id, the master it recognises, whether it holds a majority of lease grants right now, the quorum view,
 // the deadline and the time) and carries out the answer. Every rule about where a task may run lives here.
 import type { MasterView, MemberState, QuorumView } from './types.ts'
+import { compareIds } from './order.ts'
 
 /** A member that might run a task placed with `where` (tags), as the submitting node sees it. */
 export interface PlacementCandidate {
@@ -92,8 +93,7 @@ export function pickWhere(candidates: PlacementCandidate[], where: Record<string
   const eligible = candidates.filter((c) => c.state === 'alive' && c.knowsType !== false && matchesWhere(c.tags, where))
   if (eligible.length === 0) return null
   const score = (c: PlacementCandidate) => (c.load ? (c.load.running + c.load.queued) / Math.max(1, c.load.concurrency) : Infinity)
-  const collator = new Intl.Collator('en', { numeric: true })
-  return eligible.sort((a, b) => score(a) - score(b) || Number(b.id === self) - Number(a.id === self) || collator.compare(a.id, b.id))[0] ?? null
+  return eligible.sort((a, b) => score(a) - score(b) || Number(b.id === self) - Number(a.id === self) || compareIds(a.id, b.id))[0] ?? null
 }
 
 function routeWhere(v: SubmitView, where: Record<string, string>): SubmitDecision {

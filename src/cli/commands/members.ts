@@ -4,6 +4,7 @@ import type { Command } from 'commander'
 import type { MemberView, StatusView } from '../../agent/types.ts'
 import { apiOption, callApi, callApiOptional, print, resolveApi } from '../client.ts'
 import { age, shortPeer, table, textWidth, truncate } from '../table.ts'
+import { compareIds } from '../../core/order.ts'
 
 /** A member as the status shows it, with what newer agents add (role data and tags). */
 export type MemberRow = Omit<MemberView, 'voter' | 'tags'> & { voter?: boolean; tags?: Record<string, string> }
@@ -34,10 +35,8 @@ export function tagsText(tags: Record<string, string> | undefined): string {
   return entries.length === 0 ? '-' : entries.map(([k, v]) => `${k}=${v}`).join(',')
 }
 
-const collator = new Intl.Collator('en', { numeric: true })
-
 export function membersTable(members: MemberRow[], ctx: MembersContext = {}): string {
-  const sorted = [...members].sort((a, b) => collator.compare(a.id, b.id))
+  const sorted = [...members].sort((a, b) => compareIds(a.id, b.id))
   const tagsOf = (m: MemberRow) => tagsText(m.tags ?? (m.id === ctx.self ? ctx.selfTags : undefined))
   const header = ['ID', 'STATE', 'ROLE', 'INC', 'SINCE', 'TAGS', 'PEER']
   const rows = (tagWidth: number) =>
