@@ -3,9 +3,11 @@
 // bin's shebang runs them. Every EVERY s it prints how many agents see all others alive, the median and smallest
 // view, CPU per agent (from /proc), median RSS, and suspicions and master changes summed over all agents.
 //   N=50 STAGGER_MS=5000 DUR=560 EVERY=20 node scripts/bench/scale-start.mjs
+// LOG_DIR keeps every agent's log (stderr: warnings and up) in LOG_DIR/nNN.log; NODE_FLAGS adds flags to every
+// agent's node, to try one against the shebang's.
 // Bounded: every agent is stopped (SIGTERM, then SIGKILL) after DUR seconds, and its data dir removed.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,7 +18,7 @@ const CFG = process.env.CFG
 const dirs = [], kids = []
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const ticks = (pid) => { try { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]) } catch { return 0 } }
-const rss = (pid) => { try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024 } catch { return 0 } }
+const rss = (pid, field = 'VmRSS') => { try { return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024 } catch { return 0 } }
 const t0 = Date.now()
 let started = 0
 const starter = (async () => { for (let i = 0; i < N; i++) {
@@ -25,7 +27,9 @@ const starter = (async () => { for (let i = 0; i < N; i++) {
   if (i > 0) argv.push('--bootstrap', `/ip4/127.0.0.1/tcp/${BASE}`)
   if (CFG) argv.push('--config', CFG)
   const extra = process.env.PROF_ID && Number(process.env.PROF_ID) === i + 1 ? ['--cpu-prof', `--cpu-prof-dir=${tmpdir()}/scale-start-prof`] : []
-  const k = spawn(NODE, ['--max-semi-space-size=1', ...extra, BIN, ...argv], { env: { ...process.env, MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '32768' }, stdio: ['ignore', 'ignore', 'pipe'] })
+  const flags = (process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)
+  const k = spawn(NODE, ['--max-semi-space-size=1', ...flags, ...extra, BIN, ...argv], { env: { ...process.env, MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '32768' }, stdio: ['ignore', 'ignore', 'pipe'] })
+  if (process.env.LOG_DIR) k.stderr.pipe(createWriteStream(join(process.env.LOG_DIR, `n${String(i + 1).padStart(2, '0')}.log`)))
   let err = ''; k.stderr.on('data', (d) => { err += d }); k.on('exit', (c) => { if (c !== null) console.log(`agent ${i + 1} exited ${c}: ${err.slice(-300)}`) }); k.stderr.on('data', (d) => { if (err.length > 4000) err = err.slice(-1000) })
   kids.push(k); started++
   if (STAGGER) await sleep(STAGGER); else if (i === 0) await sleep(600)
@@ -43,7 +47,7 @@ while (Date.now() - t0 < DUR * 1000) {
   const sus = (await Promise.all(kids.map((_, i) => metric(i, 'conclave_suspicions_total')))).reduce((a, b) => a + (b || 0), 0)
   const mc = (await Promise.all(kids.map((_, i) => metric(i, 'conclave_master_changes_total')))).reduce((a, b) => a + (b || 0), 0)
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0]
-  console.log(`t=${Math.round((Date.now() - t0) / 1000)}s n=${kids.length} full=${views.filter((v) => v === kids.length).length} medView=${med(views)} minView=${Math.min(...views)} cpuSum=${cpu.reduce((a, b) => a + b, 0).toFixed(0)}% medCpu=${med(cpu).toFixed(1)}% maxCpu=${Math.max(...cpu).toFixed(1)}% cpu1=${cpu[0].toFixed(1)}% rssMed=${med(kids.map((k) => rss(k.pid))).toFixed(0)} sus=${sus} mc=${mc} load=${load}`)
+  console.log(`t=${Math.round((Date.now() - t0) / 1000)}s n=${kids.length} full=${views.filter((v) => v === kids.length).length} medView=${med(views)} minView=${Math.min(...views)} cpuSum=${cpu.reduce((a, b) => a + b, 0).toFixed(0)}% medCpu=${med(cpu).toFixed(1)}% maxCpu=${Math.max(...cpu).toFixed(1)}% cpu1=${cpu[0].toFixed(1)}% rssMed=${med(kids.map((k) => rss(k.pid))).toFixed(0)} anonMed=${med(kids.map((k) => rss(k.pid, 'RssAnon'))).toFixed(0)} sus=${sus} mc=${mc} load=${load}`)
 }
 for (const k of kids) k.kill('SIGTERM')
 await sleep(3000)
