@@ -52,6 +52,12 @@ const { values: args } = parseArgs({
     /** The soak part: this many agents of each kind, idle for this long, counting every suspicion and death. */
     'soak-agents': { type: 'string', default: '50' },
     'soak-s': { type: 'string', default: '600' },
+    /**
+     * The soak's agents start this far apart. A conclave join costs about 2-3 CPU-seconds across the cluster
+     * (docs/bench-runtime.md), so on two cores 50 agents started faster than about one every 4 s starve each other
+     * while they form; 0 starts them all at once.
+     */
+    'soak-stagger-ms': { type: 'string', default: '5000' },
   },
 })
 const sizes = args.sizes.split(',').map(Number)
@@ -60,8 +66,9 @@ const settleS = Number(args['settle-s'])
 const runs = Number(args.runs)
 const soakN = Number(args['soak-agents'])
 const soakS = Number(args['soak-s'])
-if (!Number.isInteger(soakN) || soakN < 2 || soakN > 100 || !(soakS >= 10 && soakS <= 3600)) {
-  console.error('bench runtime: --soak-agents takes 2..100, --soak-s 10..3600')
+const soakStaggerMs = Number(args['soak-stagger-ms'])
+if (!Number.isInteger(soakN) || soakN < 2 || soakN > 100 || !(soakS >= 10 && soakS <= 3600) || !(soakStaggerMs >= 0 && soakStaggerMs <= 60_000)) {
+  console.error('bench runtime: --soak-agents takes 2..100, --soak-s 10..3600, --soak-stagger-ms 0..60000')
   process.exit(2)
 }
 if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 20) || !(idleS >= 5 && idleS <= 300) || !(settleS >= 0 && settleS <= 120) || !(runs >= 3 && runs <= 100)) {
@@ -252,15 +259,20 @@ function timeCommand(cmd: string, argv: string[], n: number, env: Record<string,
 interface Cluster {
   kind: Kind
   agents: Agent[]
+  /** Seconds from the first agent's start to every agent seeing every other alive. */
+  formedS: number
 }
 
-async function startCluster(kind: Kind, n: number, env: Record<string, string> = {}): Promise<Cluster> {
+/** n agents bootstrapping to the first; after the first, one every `staggerMs` (0: all at once). */
+async function startCluster(kind: Kind, n: number, env: Record<string, string> = {}, staggerMs = 0): Promise<Cluster> {
   const ports = await freePorts(2 * n)
   const agents: Agent[] = []
+  const t0 = performance.now()
   for (let i = 0; i < n; i++) {
     const a = launch(kind, `${kind === 'serf' ? 's' : 'node'}-${i + 1}`, ports[2 * i]!, ports[2 * i + 1]!, i === 0 ? null : ports[0]!, env)
     agents.push(a)
     if (i === 0) await until(`${kind} seed listening`, () => tcpOpen(a.port), 15_000)
+    else if (staggerMs > 0 && i < n - 1) await sleep(staggerMs)
   }
   const ids = agents.map((a) => a.id)
   await until(`${kind}: all ${n} agents see all alive`, async () => {
@@ -270,7 +282,7 @@ async function startCluster(kind: Kind, n: number, env: Record<string, string> =
     }
     return true
   }, 120_000 + n * 3_000, 200)
-  return { kind, agents }
+  return { kind, agents, formedS: (performance.now() - t0) / 1000 }
 }
 
 interface Idle {
@@ -314,6 +326,11 @@ function idleFigures(c: Cluster, pids: number[], ticks0: number[], secs: number)
 
 interface Soak {
   secs: number
+  staggerMs: number
+  formedS: number
+  /** conclave: suspicions and deaths while the cluster formed (the counters at the moment all saw all). */
+  formSuspicions: number
+  formDeaths: number
   /** Kind, size, CPU, RSS and bytes over the soak window. */
   idle: Idle
   /** conclave: counter deltas summed over all agents (suspicions raised or learned, deaths seen, master changes). */
@@ -328,12 +345,13 @@ interface Soak {
 
 /** A long idle window for a big cluster: CPU, RSS (sampled, max), bytes, and every sign of a false verdict. */
 async function measureSoak(c: Cluster): Promise<Soak> {
-  log(`soak ${c.kind} x${c.agents.length}: settling ${settleS} s, then ${soakS} s`)
+  log(`soak ${c.kind} x${c.agents.length}: formed in ${c.formedS.toFixed(0)} s; settling ${settleS} s, then ${soakS} s`)
+  const conclave = c.kind !== 'serf'
+  const formed = conclave ? sumScrapes(await Promise.all(c.agents.map(scrape))) : new Map<string, number>()
   await sleep(settleS * 1000)
   countPorts(c.agents.map((a) => a.port))
   const pids = c.agents.map((a) => a.child.pid!)
   const ids = c.agents.map((a) => a.id)
-  const conclave = c.kind !== 'serf'
   const before = conclave ? sumScrapes(await Promise.all(c.agents.map(scrape))) : new Map<string, number>()
   const t0 = performance.now()
   const ticks0 = pids.map(cpuTicks)
@@ -355,6 +373,10 @@ async function measureSoak(c: Cluster): Promise<Soak> {
   const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0)
   return {
     secs,
+    staggerMs: soakStaggerMs,
+    formedS: c.formedS,
+    formSuspicions: formed.get('conclave_suspicions_total') ?? 0,
+    formDeaths: formed.get('conclave_member_transitions_total{state="dead"}') ?? 0,
     idle,
     suspicions: delta('conclave_suspicions_total'),
     deaths: delta('conclave_member_transitions_total{state="dead"}'),
@@ -685,7 +707,7 @@ try {
       log(`soak: starting ${soakN} ${kind} agents`)
       let c: Cluster | null = null
       try {
-        c = await startCluster(kind, soakN)
+        c = await startCluster(kind, soakN, {}, soakStaggerMs)
         soaks.push(await measureSoak(c))
         dropCounters()
       } catch (e) {
@@ -708,7 +730,7 @@ const L: string[] = []
 L.push('# Runtime benchmark: start-up, listening, idle cost (conclave vs Serf)', '')
 L.push(`Run ${startedAt.toISOString()} on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, all processes on 127.0.0.1. ` +
   `Load average (1 min) ${f2(loadBefore[0]!)} before, ${f2(loadAfter[0]!)} after: the machine is shared with other work, so CPU and timing figures carry that noise.`)
-L.push(`Reproduce: \`npm run bench -- runtime\` (or \`npx tsx scripts/bench/runtime.ts --sizes ${sizes.join(',')} --idle-s ${idleS} --settle-s ${settleS} --runs ${runs} --parts ${[...parts].join(',')}${parts.has('soak') ? ` --soak-agents ${soakN} --soak-s ${soakS}` : ''}\`). ` +
+L.push(`Reproduce: \`npm run bench -- runtime\` (or \`npx tsx scripts/bench/runtime.ts --sizes ${sizes.join(',')} --idle-s ${idleS} --settle-s ${settleS} --runs ${runs} --parts ${[...parts].join(',')}${parts.has('soak') ? ` --soak-agents ${soakN} --soak-s ${soakS} --soak-stagger-ms ${soakStaggerMs}` : ''}\`). ` +
   (args.bin ? `"${args.label}" agents run \`${LAUNCH_SHOWN} ${args.bin} agent …\`` : `conclave agents run the compiled \`dist/\` (\`${LAUNCH_SHOWN} bin/conclave.js agent …\`, as its shebang starts it; no TypeScript loader)`) +
   (runExe ? ' and the one-file executable `dist/conclave` (`npm run build:exe`)' : '') + '; ' +
   (runSerf ? `Serf is \`${spawnSync('serf', ['version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\` from Debian (\`serf agent -bind 127.0.0.1:<port> -rpc-addr 127.0.0.1:<port> -join …\`).` : 'Serf was not measured (not installed, or --no-serf).'), '')
@@ -818,14 +840,19 @@ if (breakdowns.length > 0) {
 }
 
 if (soaks.length > 0) {
-  L.push(`## ${soakN} agents left alone for ${soakS} s`, '', `Each kind in its own run: ${soakN} agents on 127.0.0.1 (a two-core machine, so CPU starvation is what could make an agent miss its probes), ${settleS} s to settle after every agent sees every other alive, then ${soakS} s with no fault at all. ` +
+  L.push(`## ${soakN} agents left alone for ${soakS} s`, '', `Each kind in its own run: ${soakN} agents on 127.0.0.1 (a two-core machine, so CPU starvation is what could make an agent miss its probes), ${soakStaggerMs > 0 ? `started ${soakStaggerMs / 1000} s apart (--soak-stagger-ms; a conclave join costs about 2-3 CPU-seconds, so faster starts starve a forming cluster on two cores: see the notes below), ` : 'all started at once, '}${settleS} s to settle after every agent sees every other alive, then ${soakS} s with no fault at all. ` +
     'Every suspicion and death in that window is false. conclave: the agents\' own counters (conclave_suspicions_total, raised or learned, so one suspicion is counted by each agent that hears of it; conclave_member_transitions_total{state="dead"}; conclave_master_changes_total), summed over the agents; both kinds: every agent\'s alive list read every 30 s. ' +
-    'CPU and wire bytes per agent over the window; RSS at the end (and the largest sample).', '')
-  L.push('| agent | agents | window s | suspicions | deaths seen | master changes | alive lists short of a member | CPU % median (max) | RSS MB median (largest sample) | anonymous MB median | wire B/s per agent |', '|---|---|---|---|---|---|---|---|---|---|---|')
+    'CPU and wire bytes per agent over the window; RSS at the end (and the largest sample). "While forming": the same counters from the first start to the moment all saw all (the formation is not fault-free: agents join while others are starting).', '')
+  L.push('| agent | agents | formed in s | while forming: suspicions / deaths | window s | suspicions | deaths seen | master changes | alive lists short of a member | CPU % median (max) | RSS MB median (largest sample) | anonymous MB median | wire B/s per agent |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const k of soaks) {
     const i = k.idle
     const na = i.kind === 'serf' ? 'n/a' : null
-    L.push(`| ${shown(i.kind)} | ${i.n} | ${f0(k.secs)} | ${na ?? f0(k.suspicions)} | ${na ?? f0(k.deaths)} | ${na ?? f0(k.masterChanges)} | ${k.shortViews} of ${k.views} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(k.rssMaxMb)}) | ${f1(median(i.anonMb))} | ${f0(i.tcpBps + i.udpBps)} |`)
+    L.push(`| ${shown(i.kind)} | ${i.n} | ${f0(k.formedS)} | ${na ?? `${f0(k.formSuspicions)} / ${f0(k.formDeaths)}`} | ${f0(k.secs)} | ${na ?? f0(k.suspicions)} | ${na ?? f0(k.deaths)} | ${na ?? f0(k.masterChanges)} | ${k.shortViews} of ${k.views} | ${f2(median(i.cpuPct))} (${f2(Math.max(...i.cpuPct))}) | ${f1(median(i.rssMb))} (${f1(k.rssMaxMb)}) | ${f1(median(i.anonMb))} | ${f0(i.tcpBps + i.udpBps)} |`)
+  }
+  const c = soaks.find((k) => k.idle.kind === 'conclave')?.idle
+  const sf = soaks.find((k) => k.idle.kind === 'serf')?.idle
+  if (c && sf) {
+    L.push('', `Ratios conclave / Serf at ${soakN} agents (same run): CPU ${f1(median(c.cpuPct) / median(sf.cpuPct))}×, RSS ${f1(median(c.rssMb) / median(sf.rssMb))}×, wire bytes ${f1((c.tcpBps + c.udpBps) / (sf.tcpBps + sf.udpBps))}×.`)
   }
   L.push('')
 }
