@@ -1,5 +1,6 @@
 // Placement by tags (submit --where): the pure routing rule in src/core/routing.ts.
 import { describe, expect, it } from 'vitest'
+import { lowestId } from '../../src/core/order.ts'
 import { pickWhere, routeSubmit, type PlacementCandidate, type SubmitView } from '../../src/core/routing.ts'
 
 const c = (id: string, tags: Record<string, string>, load: [number, number, number] | null, extra: Partial<PlacementCandidate> = {}): PlacementCandidate => ({
@@ -37,6 +38,13 @@ describe('pickWhere', () => {
     const cs = [c('node-10', web, [1, 0, 4]), c('node-9', web, [1, 0, 4]), c('node-2', web, [1, 0, 4])]
     expect(pickWhere(cs, web, 'node-9')?.id).toBe('node-9')
     expect(pickWhere(cs, web, 'node-1')?.id).toBe('node-2')
+  })
+
+  it('the lowest id of a tie is the election’s (compareIds), case and all, so every node picks the same one', () => {
+    const ids = ['node-b', 'Node-c', 'node-10', 'node-9']
+    const cs = ids.map((id) => c(id, web, [1, 0, 4]))
+    expect(pickWhere(cs, web, 'x')?.id).toBe(lowestId(ids))
+    expect(pickWhere(cs, web, 'x')?.id).toBe('Node-c')
   })
 })
 
