@@ -326,7 +326,6 @@ function idleFigures(c: Cluster, pids: number[], ticks0: number[], secs: number)
 
 interface Soak {
   secs: number
-  staggerMs: number
   formedS: number
   /** conclave: suspicions and deaths while the cluster formed (the counters at the moment all saw all). */
   formSuspicions: number
@@ -373,7 +372,6 @@ async function measureSoak(c: Cluster): Promise<Soak> {
   const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0)
   return {
     secs,
-    staggerMs: soakStaggerMs,
     formedS: c.formedS,
     formSuspicions: formed.get('conclave_suspicions_total') ?? 0,
     formDeaths: formed.get('conclave_member_transitions_total{state="dead"}') ?? 0,
