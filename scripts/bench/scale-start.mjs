@@ -9,29 +9,30 @@
 import { spawn } from 'node:child_process'
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+// Node 24 strips the types of a .ts import; the shebang's flags and environment come from the one place they live.
+import { BIN, binLaunch } from '../lib/bin-launch.ts'
 const N = Number(process.env.N ?? 50), STAGGER = Number(process.env.STAGGER_MS ?? 0), DUR = Number(process.env.DUR ?? 240)
 const EVERY = Number(process.env.EVERY ?? 10), BASE = Number(process.env.BASE ?? 21000)
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../bin/conclave.js'), NODE = process.execPath
+const NODE = process.execPath, LAUNCH = binLaunch()
 const CFG = process.env.CFG
 const dirs = [], kids = []
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const ticks = (pid) => { try { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]) } catch { return 0 } }
 const rss = (pid, field = 'VmRSS') => { try { return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024 } catch { return 0 } }
 const t0 = Date.now()
-let started = 0
-const starter = (async () => { for (let i = 0; i < N; i++) {
+void (async () => { for (let i = 0; i < N; i++) {
   const d = mkdtempSync(join(tmpdir(), 's50-')); dirs.push(d)
-  const argv = ['agent', '--id', `n${String(i + 1).padStart(2, '0')}`, '--no-mdns', '--listen', `/ip4/127.0.0.1/tcp/${BASE + 2 * i}`, '--api', `127.0.0.1:${BASE + 2 * i + 1}`, '--data-dir', d, '--log-level', 'warn']
+  const id = `n${String(i + 1).padStart(2, '0')}`
+  const argv = ['agent', '--id', id, '--no-mdns', '--listen', `/ip4/127.0.0.1/tcp/${BASE + 2 * i}`, '--api', `127.0.0.1:${BASE + 2 * i + 1}`, '--data-dir', d, '--log-level', 'warn']
   if (i > 0) argv.push('--bootstrap', `/ip4/127.0.0.1/tcp/${BASE}`)
   if (CFG) argv.push('--config', CFG)
   const extra = process.env.PROF_ID && Number(process.env.PROF_ID) === i + 1 ? ['--cpu-prof', `--cpu-prof-dir=${tmpdir()}/scale-start-prof`] : []
   const flags = (process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean)
-  const k = spawn(NODE, ['--max-semi-space-size=1', ...flags, ...extra, BIN, ...argv], { env: { ...process.env, MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '32768' }, stdio: ['ignore', 'ignore', 'pipe'] })
-  if (process.env.LOG_DIR) k.stderr.pipe(createWriteStream(join(process.env.LOG_DIR, `n${String(i + 1).padStart(2, '0')}.log`)))
-  let err = ''; k.stderr.on('data', (d) => { err += d }); k.on('exit', (c) => { if (c !== null) console.log(`agent ${i + 1} exited ${c}: ${err.slice(-300)}`) }); k.stderr.on('data', (d) => { if (err.length > 4000) err = err.slice(-1000) })
-  kids.push(k); started++
+  const k = spawn(NODE, [...LAUNCH.nodeArgs, ...flags, ...extra, BIN, ...argv], { env: { ...process.env, ...LAUNCH.env }, stdio: ['ignore', 'ignore', 'pipe'] })
+  if (process.env.LOG_DIR) k.stderr.pipe(createWriteStream(join(process.env.LOG_DIR, `${id}.log`)))
+  let err = ''; k.stderr.on('data', (d) => { err = (err + d).slice(-4000) }); k.on('exit', (c) => { if (c !== null) console.log(`agent ${i + 1} exited ${c}: ${err.slice(-300)}`) })
+  kids.push(k)
   if (STAGGER) await sleep(STAGGER); else if (i === 0) await sleep(600)
 } })()
 await sleep(1000)

@@ -26,4 +26,3 @@ export function startedWorld(n: number, seed: number): World {
   for (const x of nodes) w.call(w.rng() * 500, () => w.start(x, nodes[0] === x ? [] : [nodes[0]!]))
   return w
 }
-
