@@ -144,7 +144,7 @@ function fieldText(key: string, v: unknown): string {
 }
 
 function readmissionHeld(e: Extract<CoreEvent, { type: 'readmission-held' }>): string {
-  if (e.until === 'answered') return `member ${e.id} says it is alive, but this agent's probes of it go unanswered: taken back once two in a row are answered`
+  if (e.until === 'answered') return `member ${e.id} says it is alive, but this agent's probes of it go unanswered: taken back once it answers ${e.answers ?? 'several'} probes sent back to back`
   return `member ${e.id} removed twice within a minute: taken back once it has answered every probe for ${Math.round(e.heldMs / 1000)} s`
 }
 

@@ -15,8 +15,9 @@
 //       answers no probe until none of its own probes failed for FLAP_HOLD_MS, so observers see it removed and
 //       re-admitted once per fault instead of once per flap.
 //   F2  The observer's side of the same: a dead member's return is taken only on this node's own evidence. The
-//       first one waits until two probes of this node's in a row are answered, if the latest was not (a node that
-//       cannot hear refutes through the others while every probe of it fails); after READMIT_HOLD_REMOVALS
+//       first one waits until the member answers READMIT_ANSWERS probes of this node's sent back to back, if the
+//       latest was not answered (a node that cannot hear refutes through the others while every probe of it fails,
+//       and answers one now and then); after READMIT_HOLD_REMOVALS
 //       removals within FLAP_WINDOW_MS, until it has answered every probe of this node's for FLAP_HOLD_MS (Rapid's
 //       stable view changes). F1 rests on the subject knowing it is sick, which a node losing 80% of what it receives may not:
 //       TCP redelivers most of its acks in time, so its Lifeguard score can stay at 0.
@@ -53,6 +54,25 @@ export const FLAP_HOLD_MS = 12_000
  */
 export const READMIT_HOLD_REMOVALS = 2
 /**
+ * F2: answers to probes sent back to back (each as the previous one is answered or missed) that take a first return
+ * held until answered, with at most READMIT_MISSES misses among them. Through 80% ingress loss a probe is answered
+ * one time in five (the first send gets through; the count's short timeouts make an answer that TCP retransmitted a
+ * miss), and an observer that holds the node tries about 60 times in a 30 s fault. With two answers in a row, every
+ * observer of a CI run (87f7155) re-admitted the node once during the fault and removed it again. Sixteen answers
+ * before a third miss: C(18,2)·0.2¹⁶·0.8² ≈ 6·10⁻¹⁰ a try (5·10⁻⁶ even if 36% got through in time), while a healed
+ * link pays 16 round trips (milliseconds on a LAN) and loses the count only to three lost messages out of ~18 (0.7%
+ * at 1% loss each way).
+ */
+export const READMIT_ANSWERS = 16
+/** F2: misses forgiven within one count of READMIT_ANSWERS (a lost message on a healthy link). */
+export const READMIT_MISSES = 2
+/**
+ * F2: shortest wait for an answer within the count: two core ticks of 50 ms, so a loaded host's jitter is not a
+ * miss. Above it the wait is 4 times the count's mean round trip so far (the simulator's is ~4 ms), below the
+ * 200 ms after which TCP first retransmits.
+ */
+export const READMIT_PROBE_MIN_TIMEOUT_MS = 100
+/**
  * F1: claims refuted this soon after the process started do not count. A cold start is not a flaky link: agents
  * dial each other, lineages merge and first probes fail for the first few seconds. Seen at 10 agents: a suspicion
  * refuted 4 s after start, and a single isolation 30 s later held the node out for 12 s as flapping.
@@ -69,8 +89,13 @@ interface HeldReadmission {
   until: 'answered' | 'quiet'
   /** When this node last probed the member for a return held until answered. */
   probedAt: number
-  /** A return held until answered: when the first of the two answers in a row it needs came (null: none yet). */
-  answeredAt: number | null
+  /** A return held until answered: answers and misses of the count so far (READMIT_ANSWERS), when the last answer
+   *  and miss counted came, and the sum of the count's round trips. */
+  answers: number
+  misses: number
+  countedAckAt: number
+  countedMissAt: number
+  rttSumMs: number
 }
 
 export type SyncMessage = Extract<Message, { t: 'sync' }>
@@ -332,7 +357,7 @@ export class Membership {
     const removals = (this.removedAt.get(m.id) ?? []).filter((t) => now - t < FLAP_WINDOW_MS)
     if (removals.length >= READMIT_HOLD_REMOVALS) {
       if (this.answersEverything(m.id, now)) return false
-      this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] }, until: 'quiet', probedAt: -Infinity, answeredAt: null })
+      this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] }, until: 'quiet', probedAt: -Infinity, answers: 0, misses: 0, countedAckAt: now, countedMissAt: now, rttSumMs: 0 })
       this.ctx.emit({ type: 'readmission-held', id: m.id, until: 'quiet', heldMs: FLAP_HOLD_MS })
       return true
     }
@@ -340,8 +365,8 @@ export class Membership {
     // member to refute), or at once when asked. A member that cannot hear (80% ingress loss) refutes through the
     // others while every probe of it still fails: no probe of one observer's was answered in 30 s of that fault.
     if (!this.unanswered(m.id)) return false
-    this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] }, until: 'answered', probedAt: now, answeredAt: null })
-    this.ctx.emit({ type: 'readmission-held', id: m.id, until: 'answered', heldMs: 0 })
+    this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] }, until: 'answered', probedAt: now, answers: 0, misses: 0, countedAckAt: now, countedMissAt: now, rttSumMs: 0 })
+    this.ctx.emit({ type: 'readmission-held', id: m.id, until: 'answered', heldMs: 0, answers: READMIT_ANSWERS })
     // A new probe even if one is out: that one may have been sent into the partition before it healed.
     this.prober.confirm(m, now)
     return true
@@ -370,34 +395,53 @@ export class Membership {
         this.heldReadmit.delete(id)
         continue
       }
-      if (this.observerWell(id, now) && (h.until === 'quiet' ? !this.answersEverything(id, now) : this.unanswered(id))) {
-        if (h.until === 'answered') {
-          h.answeredAt = null
-          if (now - h.probedAt >= this.ctx.config.probeIntervalMs && !this.prober.probing(id)) {
-            h.probedAt = now
-            this.prober.confirm(m, now)
-          }
-        }
-        continue
+      if (!this.observerWell(id, now)) this.readmit(m, h, now)
+      else if (h.until === 'quiet') {
+        if (this.answersEverything(id, now)) this.readmit(m, h, now)
+      } else if (this.answeredInARow(m, h, now)) this.readmit(m, h, now)
+      else if (h.answers === 0 && now - h.probedAt >= this.ctx.config.probeIntervalMs && !this.prober.probing(id)) {
+        // No answer counted yet: re-probed, directly and through helpers, every probe interval until one comes.
+        h.probedAt = now
+        this.prober.confirm(m, now)
       }
-      if (h.until === 'answered' && this.observerWell(id, now) && !this.answeredTwice(m, h, now)) continue
-      this.readmit(m, h, now)
     }
   }
 
   /**
-   * F2: a return held until answered needs two answers in a row, the second to a probe sent as soon as the first
-   * came. Through 80% ingress loss one answer slips through now and then (a fresh-clone CI run: re-admitted 1.5 s
-   * into the fault, removed again 0.9 s later, 2 removals where the scenario allows 1); a healed partition answers
-   * both, and pays one round trip more.
+   * F2: a return held until answered is taken on READMIT_ANSWERS answers to probes sent back to back: each answer,
+   * and each miss, sends the next probe at once, and more than READMIT_MISSES misses start the count again. A probe
+   * of the count waits for its answer 4 times the count's mean round trip so far (at least
+   * READMIT_PROBE_MIN_TIMEOUT_MS, at most the probe timeout): over TCP, an answer TCP had to retransmit through the
+   * loss (200 ms and more) is a miss, and one lost message on a healthy link costs tens of milliseconds, not a probe
+   * timeout and a probe interval (seen in the simulator with 1% loss: 0.6 s). A healed partition answers them all; a
+   * node that hears one probe in five does not (one answer slipped through 80% ingress loss and re-admitted it 1.5 s
+   * into the fault, to be removed again 0.9 s later).
    */
-  private answeredTwice(m: Member, h: HeldReadmission, now: number): boolean {
-    const ackAt = this.prober.record(m.id).ackAt
-    if (h.answeredAt !== null && ackAt > h.answeredAt) return true
-    if (h.answeredAt === null) {
-      h.answeredAt = ackAt
+  private answeredInARow(m: Member, h: HeldReadmission, now: number): boolean {
+    const r = this.prober.record(m.id)
+    let next = false
+    // A miss of a probe sent since the last answer counted. One sent before (into the partition, before it healed)
+    // that times out after the answers began says nothing of the link now.
+    if (h.answers > 0 && r.missAt > h.countedMissAt && r.missSentAt >= h.countedAckAt) {
+      h.countedMissAt = r.missAt
+      if (++h.misses > READMIT_MISSES) {
+        h.answers = 0
+        h.misses = 0
+        h.rttSumMs = 0
+      } else next = true
+    }
+    if (r.ackAt > h.countedAckAt) {
+      h.answers++
+      h.countedAckAt = r.ackAt
+      h.rttSumMs += r.ackRttMs
+      if (h.answers >= READMIT_ANSWERS) return true
+      next = true
+    }
+    if (next) {
+      // The next probe now, even if an older one is still out: that one went into the fault.
       h.probedAt = now
-      this.prober.confirm(m, now)
+      const timeout = Math.min(this.ctx.config.probeTimeoutMs, Math.max(READMIT_PROBE_MIN_TIMEOUT_MS, (4 * h.rttSumMs) / h.answers))
+      this.prober.start(m, now, true, timeout)
     }
     return false
   }
@@ -406,7 +450,7 @@ export class Membership {
   revived(m: Member, now: number): void {
     const h = this.heldReadmit.get(m.id)
     if (!h || h.until !== 'answered') this.syncGone(m.peer, m.addrs, now)
-    else if (this.answeredTwice(m, h, now)) this.readmit(m, h, now)
+    else if (this.answeredInARow(m, h, now)) this.readmit(m, h, now)
   }
 
   private readmit(m: Member, h: HeldReadmission, now: number): void {

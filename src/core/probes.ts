@@ -22,6 +22,7 @@ interface Probe {
   /** The direct send failed at once (connection refused: the target's host answered that nothing listens). */
   refused: boolean
   helpers: PeerKey[]
+  sentAt: number
 }
 
 /**
@@ -41,6 +42,10 @@ export interface FirstHand {
   ackAt: number
   failAt: number
   missAt: number
+  /** When the probe that went unanswered at missAt was sent (F2: a miss of a probe sent before an answer is stale). */
+  missSentAt: number
+  /** Round trip of the probe answered at ackAt (F2's count sizes its waits on it). */
+  ackRttMs: number
 }
 
 interface Relay {
@@ -91,7 +96,7 @@ export class Prober {
 
   /** This node's first-hand record of `id` (times -Infinity when it never probed it). */
   record(id: string): FirstHand {
-    return this.firstHand.get(id) ?? { ackAt: -Infinity, failAt: -Infinity, missAt: -Infinity }
+    return this.firstHand.get(id) ?? { ackAt: -Infinity, failAt: -Infinity, missAt: -Infinity, missSentAt: -Infinity, ackRttMs: 0 }
   }
 
   /** M3: this node's last probe of `id` failed with evidence, at or after `since`, and nothing answered since. */
@@ -119,7 +124,7 @@ export class Prober {
   private note(id: string, field: keyof FirstHand, now: number): void {
     const r = this.firstHand.get(id)
     if (r) r[field] = now
-    else this.firstHand.set(id, { ackAt: -Infinity, failAt: -Infinity, missAt: -Infinity, [field]: now })
+    else this.firstHand.set(id, { ackAt: -Infinity, failAt: -Infinity, missAt: -Infinity, missSentAt: -Infinity, ackRttMs: 0, [field]: now })
   }
 
   private timeout(): number {
@@ -152,7 +157,11 @@ export class Prober {
   tick(now: number): void {
     for (const p of [...this.probes.values()]) {
       if (p.phase === 'direct') {
-        if (now >= p.deadline) this.toIndirect(p, now)
+        // A revive probe has no indirect phase: its miss is known now (F2's count of answers waits on it).
+        if (now >= p.deadline) {
+          if (p.revive) this.fail(p, now)
+          else this.toIndirect(p, now)
+        }
         continue
       }
       // Every helper answered that it could not reach the target either, or the target's host refused the connection
@@ -219,10 +228,11 @@ export class Prober {
     if (m) this.start(m, now, true)
   }
 
-  start(m: Member, now: number, revive: boolean): Probe {
+  /** A probe of `m`; `timeoutMs` replaces the direct probe's timeout (F2's count of answers sizes its own). */
+  start(m: Member, now: number, revive: boolean, timeoutMs?: number): Probe {
     if (revive) this.revivedAt.set(m.id, now)
     const seq = this.ctx.nextSeq()
-    const p: Probe = { seq, target: m.id, peer: m.peer, phase: 'direct', deadline: now + this.timeout(), revive, expectedNacks: 0, nacks: 0, refused: false, helpers: [] }
+    const p: Probe = { seq, target: m.id, peer: m.peer, phase: 'direct', deadline: now + (timeoutMs ?? this.timeout()), revive, expectedNacks: 0, nacks: 0, refused: false, helpers: [], sentAt: now }
     this.probes.set(seq, p)
     this.sendPing(m, seq, revive, now)
     return p
@@ -283,6 +293,7 @@ export class Prober {
     // everyone else dead probes nobody else.
     if (!p.refused) this.health.trouble(now)
     this.note(p.target, 'missAt', now)
+    this.firstHand.get(p.target)!.missSentAt = p.sentAt
     if (p.revive) return
     // Lifeguard local health: missing nacks suggest the problem is here, not at the target.
     if (p.nacks < p.expectedNacks) this.health.worse()
@@ -320,7 +331,10 @@ export class Prober {
     this.health.better(now)
     this.heard(now)
     const m = this.ctx.members.get(p.target)
-    if (m && m.peer === p.peer) this.note(p.target, 'ackAt', now)
+    if (m && m.peer === p.peer) {
+      this.note(p.target, 'ackAt', now)
+      this.firstHand.get(p.target)!.ackRttMs = now - p.sentAt
+    }
     if (p.revive && m && (m.state === 'dead' || m.state === 'left')) this.hooks.revived(m, now)
     else if (m && m.state === 'suspect') this.hooks.answered?.(m, now)
   }

@@ -138,8 +138,11 @@ export type CoreEvent =
   | { type: 'refuted'; incarnation: number }
   /** F1: this node was declared dead twice within a minute; it stays out until it has been well for heldMs. */
   | { type: 'flapping'; heldMs: number }
-  /** F2: this node removed member `id` twice within a minute; it takes its next return only after `heldMs` of answers. */
-  | { type: 'readmission-held'; id: string; until: 'answered' | 'quiet'; heldMs: number }
+  /**
+   * F2: this node holds member `id`'s return: until `answers` of its probes in a row are answered (a first return,
+   * while its probes go unanswered), or, after two removals within a minute, until `heldMs` of answers.
+   */
+  | { type: 'readmission-held'; id: string; until: 'answered' | 'quiet'; heldMs: number; answers?: number }
   | { type: 'probe'; target: string; ok: boolean; indirect: boolean }
   | { type: 'config-changed'; config: VoterConfig }
   /** This node bootstrapped a new cluster (no stored state, nobody else had one). */
