@@ -1,5 +1,6 @@
 // `npm run test:partition`: every scenario in turn, a summary table, exit 1 on any violation.
-// Without root or network namespaces it prints one line saying so and exits 0 (skipped, not passed).
+// Without root or network namespaces it prints one line saying so and exits 0 (skipped, not passed); under CI
+// (CI set) it exits 1 instead: .ci/run installs what they need, so a skip there would hide a failure.
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -12,6 +13,10 @@ const args = process.argv.slice(2)
 const only = args.filter((a) => !a.startsWith('--'))
 const pf = preflight()
 if (!pf.ok) {
+  if (process.env.CI) {
+    console.error(`partition tests cannot run under CI: ${pf.why}`)
+    process.exit(1)
+  }
   console.log(`partition tests skipped: ${pf.why}`)
   process.exit(0)
 }

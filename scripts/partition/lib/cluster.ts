@@ -56,7 +56,7 @@ export class Cluster {
       mode: o.mode ?? 'cli', ownerPid: process.pid, ownerStart: procStartTime(process.pid),
       createdAt: new Date().toISOString(), bridge: `${prefix}br`, bridgeCreated: false, subnet: SUBNET,
       quorum: o.quorum ?? 'majority', expect: o.expect ?? null,
-      logLevel: o.logLevel ?? 'info', userConfig: o.config ?? null,
+      logLevel: o.logLevel ?? process.env.PARTITION_LOG_LEVEL ?? 'info', userConfig: o.config ?? null,
       agentConfig: join(dir, 'agent-config.json'), recordFile: join(dir, 'probe-record.jsonl'),
       extraArgs: o.extraArgs ?? [], namespaces: [], links: [], nodes: [], faults: emptyFaults(), down: false,
     }
