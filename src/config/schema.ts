@@ -3,7 +3,7 @@
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
-import { z } from 'zod'
+import * as z from 'zod'
 import { protocolDefaults } from '../core/defaults.ts'
 import { UNIX_API_PREFIX, unixApiProblem } from '../security/api-auth.ts'
 

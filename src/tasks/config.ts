@@ -1,6 +1,6 @@
 // The `tasks` and `on` sections of the agent config file. Errors name the field, e.g.
 // `tasks.rotate-keys.timeoutMs: expected a positive integer`.
-import { z } from 'zod'
+import * as z from 'zod'
 
 const posInt = () =>
   z.number({ error: 'expected a positive integer' }).int({ error: 'expected a positive integer' }).positive({ error: 'expected a positive integer' })

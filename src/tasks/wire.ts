@@ -2,7 +2,7 @@
 // The bytes are scanned for structure first (src/core/msgpack-scan.ts): a payload is JSON, so no binary, at most
 // MAX_JSON_DEPTH deep (the HTTP API's bound too), and not a frame of nothing but empty containers.
 import { decode, encode } from '@msgpack/msgpack'
-import { z } from 'zod'
+import * as z from 'zod'
 import { scanMsgpack, type ScanLimits } from '../core/msgpack-scan.ts'
 import type { TaskOutcome } from './types.ts'
 
