@@ -12,7 +12,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { lazyBuiltins } from './lazy-builtins.mjs'
+import { esmBanner, sharedBundleOptions } from './bundle-options.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const dist = join(root, 'dist')
@@ -37,32 +37,19 @@ cpSync(join(root, 'src/api/ui'), join(dist, 'api/ui'), { recursive: true })
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 
 const bundled = await build({
-  plugins: [lazyBuiltins],
+  ...sharedBundleOptions,
   entryPoints: { main: join(root, 'src/cli/main.ts') },
-  bundle: true,
   splitting: true,
   format: 'esm',
-  platform: 'node',
   target: 'node22',
   outdir: join(dist, 'bundle'),
   chunkNames: '[name]-[hash]',
-  logLevel: 'warning',
   // src/version.ts: the bundle reads no package.json for its version.
   define: { __CONCLAVE_VERSION__: JSON.stringify(version) },
-  // Smaller source text is less to read and parse and about 4 MB less resident per agent (measured); names are
-  // not mangled, so stack traces still name the functions (and `node dist/cli/main.js` runs the unbundled code).
-  minifyWhitespace: true,
-  minifySyntax: true,
-  // Licence comments go to a .LEGAL.txt beside each chunk: one of them held the only non-ASCII character of the
-  // bundle, and V8 keeps a source with any non-ASCII character as two bytes per character (the 2.5 MB agent chunk
-  // took 4.8 MB resident, ~2 MB more per agent: heap snapshot). Strings are escaped to ASCII (esbuild's default).
-  legalComments: 'external',
-  charset: 'ascii',
-  // Some dependencies are CommonJS and require() Node's built-ins; an ES module has no `require` of its own.
-  banner: { js: "import { createRequire as __conclaveCreateRequire } from 'node:module'; const require = __conclaveCreateRequire(import.meta.url);" },
+  banner: esmBanner,
 })
 if (bundled.errors.length > 0) process.exit(1)
-// Keep it so (see legalComments above): a dependency update that brings a non-ASCII byte back fails the build.
+// Keep it so (see legalComments in bundle-options.mjs): a dependency update that brings a non-ASCII byte back fails the build.
 for (const f of readdirSync(join(dist, 'bundle')).filter((n) => n.endsWith('.js'))) {
   const at = readFileSync(join(dist, 'bundle', f)).findIndex((b) => b > 0x7f)
   if (at >= 0) {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { lazyBuiltins } from './lazy-builtins.mjs'
+import { sharedBundleOptions } from './bundle-options.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const out = join(root, 'dist/conclave')
@@ -24,22 +24,15 @@ const work = mkdtempSync(join(tmpdir(), 'conclave-exe-'))
 try {
   const bundle = join(work, 'conclave.cjs')
   const result = await build({
-    plugins: [lazyBuiltins],
+    // As the bin's bundle (scripts/build/bundle-options.mjs): minified, names kept, ASCII only; the licence comments
+    // travel as an asset.
+    ...sharedBundleOptions,
     entryPoints: [join(root, 'scripts/build/exe-entry.ts')],
-    bundle: true,
-    platform: 'node',
     target: 'node24',
     format: 'cjs',
     outfile: bundle,
-    logLevel: 'warning',
     // src/version.ts: no package.json inside the executable.
     define: { __CONCLAVE_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
-    // As the bin's bundle (scripts/build/build.mjs): less to parse and hold; names are kept for stack traces. An
-    // ASCII-only source, which V8 keeps at one byte per character; the licence comments travel as an asset.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    legalComments: 'external',
-    charset: 'ascii',
   })
   if (result.errors.length > 0) process.exit(1)
   const legal = `${bundle}.LEGAL.txt`
