@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { defaultRunOptions, runSeed, type RunOptions } from '../../src/sim/run.ts'
 import { replayCommand } from '../../src/sim/cli.ts'
+import { FAULT_KINDS } from '../../src/sim/faults.ts'
 
 const cases: { seed: number; nodes: number; what: string; options?: Partial<RunOptions> }[] = [
   {
@@ -100,6 +101,14 @@ const cases: { seed: number; nodes: number; what: string; options?: Partial<RunO
     what:
       'core: node-1 restarts without its state and crashes in its first step after persisting incarnation 0; the ' +
       'next run claims 1, hears the run before claim 1 under another boot, and stops as its own twin (twin rule W5)',
+  },
+  {
+    seed: 267,
+    nodes: 9,
+    options: { faults: [...FAULT_KINDS] },
+    what:
+      'sim: a voter left inside a partition (its goodbye reached no one) and another voter stayed crashed for good: 2 ' +
+      'of the 4 voters counted, no master possible; the fault generator now counts such a leave as a voter down',
   },
 ]
 
