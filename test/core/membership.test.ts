@@ -353,6 +353,38 @@ describe('membership', () => {
       expect(aliveAt(net, 'node-1', healed)! - healed).toBeLessThanOrEqual(600 + CHAIN_MS)
     })
 
+    it('F2: a return that comes right after one answer slipped through is held: that answer only starts the count', () => {
+      const net = cluster(5)
+      net.filter = (_from, to, msg) => (to === 'node-3' ? null : msg)
+      net.run(6000)
+      expect(net.stateOf('node-1', 'node-3')).toBe('dead')
+      // One of node-1's re-probes of node-3 gets through, and its answer comes back.
+      let through = 1
+      net.filter = (from, to, msg) => {
+        if (to !== 'node-3') return msg
+        if (from === 'node-1' && msg.t === 'ping' && through > 0) {
+          through--
+          return msg
+        }
+        return null
+      }
+      const from = net.sent.length
+      for (let i = 0; i < 400 && !net.sent.slice(from).some((e) => e.from === 'node-3' && e.to === 'node-1' && e.msg.t === 'ack'); i++) net.run(10)
+      net.run(20)
+      expect(through).toBe(0)
+      // node-3's refutation reaches node-1 through node-2 now, while node-1's latest probe of it was answered.
+      const node1 = net.cores.get('node-1')!
+      const back = { id: 'node-3', peer: 'p:node-3', addrs: ['/sim/node-3'], incarnation: node1.member('node-3')!.incarnation + 1, state: 'alive' as const }
+      net.apply('node-1', node1.receive('p:node-2', { t: 'updates', from: 'node-2', updates: [back] }, net.now))
+      net.run(3000)
+      // With a single answer as the verdict, node-1 took it back at once.
+      expect(net.stateOf('node-1', 'node-3')).toBe('dead')
+      net.filter = null
+      const healed = net.now
+      net.run(3000)
+      expect(aliveAt(net, 'node-1', healed)! - healed).toBeLessThanOrEqual(600 + CHAIN_MS)
+    })
+
     it('F2: through 80% ingress loss (each message to the node dropped at random) a held first return stays held', () => {
       for (const seed of [1, 2, 3, 4, 5, 6]) {
         const net = cluster(5, seed)
