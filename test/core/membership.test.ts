@@ -267,16 +267,40 @@ describe('membership', () => {
       net.filter = (_from, to, msg) => (to === 'node-3' ? null : msg)
       net.run(6000)
       expect(net.stateOf('node-1', 'node-3')).toBe('dead')
+      return refutesThroughNode2(net)
+    }
+    /** node-3's refutation (its next incarnation, alive) reaches node-1 through node-2; returns node-1's effects. */
+    const refutesThroughNode2 = (net: MiniNet): Effect[] => {
       const node1 = net.cores.get('node-1')!
       const back = { id: 'node-3', peer: 'p:node-3', addrs: ['/sim/node-3'], incarnation: node1.member('node-3')!.incarnation + 1, state: 'alive' as const }
       const effects = node1.receive('p:node-2', { t: 'updates', from: 'node-2', updates: [back] }, net.now)
       net.apply('node-1', effects)
       return effects
     }
+    /** Nothing reaches node-3 but the next `n` pings from node-1; returns how many of those are still to go. */
+    const letPingsThrough = (net: MiniNet, n: number): (() => number) => {
+      let through = n
+      net.filter = (from, to, msg) => {
+        if (to !== 'node-3') return msg
+        if (from === 'node-1' && msg.t === 'ping' && through > 0) {
+          through--
+          return msg
+        }
+        return null
+      }
+      return () => through
+    }
     /** A held first return's answers in a row (F2): MiniNet delivers on its next 10 ms step, a round trip is 20 ms. */
     const CHAIN_MS = READMIT_ANSWERS * 20
     const aliveAt = (net: MiniNet, observer: string, since: number) =>
       net.events.find((e) => e.node === observer && e.at >= since && e.event.type === 'member-state' && e.event.member.id === 'node-3' && e.event.member.state === 'alive')?.at
+    /** The fault on node-3's ingress ends (the filter goes): ms until node-1 holds node-3 alive again. */
+    const healReturnMs = (net: MiniNet, runMs: number): number => {
+      net.filter = null
+      const healed = net.now
+      net.run(runMs)
+      return aliveAt(net, 'node-1', healed)! - healed
+    }
 
     it('F2: an observer that removed a member twice within a minute takes it back only after 12 s of answers', () => {
       const net = cluster(5)
@@ -289,9 +313,7 @@ describe('membership', () => {
       net.run(6000)
       expect(net.stateOf('node-1', 'node-3')).toBe('dead')
       // node-3's refutation reaches node-1 by gossip while node-1's own re-probes still fail: held.
-      const node1 = net.cores.get('node-1')!
-      const back = { id: 'node-3', peer: 'p:node-3', addrs: ['/sim/node-3'], incarnation: node1.member('node-3')!.incarnation + 1, state: 'alive' as const }
-      net.apply('node-1', node1.receive('p:node-2', { t: 'updates', from: 'node-2', updates: [back] }, net.now))
+      refutesThroughNode2(net)
       expect(net.events.some((e) => e.node === 'node-1' && e.event.type === 'readmission-held')).toBe(true)
       expect(net.stateOf('node-1', 'node-3')).toBe('dead')
       net.heal()
@@ -320,10 +342,7 @@ describe('membership', () => {
       net.run(3000)
       expect(net.stateOf('node-1', 'node-3')).toBe('dead')
       // The fault ends: the next probes are answered, and node-3 is back at once, not after FLAP_HOLD_MS.
-      net.filter = null
-      const healed = net.now
-      net.run(2000)
-      expect(aliveAt(net, 'node-1', healed)! - healed).toBeLessThanOrEqual(600 + CHAIN_MS)
+      expect(healReturnMs(net, 2000)).toBeLessThanOrEqual(600 + CHAIN_MS)
       const into = (state: string) => net.events.filter((e) => e.node === 'node-1' && e.event.type === 'member-state' && e.event.member.id === 'node-3' && e.event.member.state === state).length
       expect(into('dead')).toBe(1)
       expect(into('alive')).toBe(1)
@@ -335,22 +354,11 @@ describe('membership', () => {
       net.run(1000)
       // All but the last of the answers needed get through (80% ingress loss lets some by): each of node-1's direct
       // pings to node-3, one after the other, and then none.
-      let through = READMIT_ANSWERS - 1
-      net.filter = (from, to, msg) => {
-        if (to !== 'node-3') return msg
-        if (from === 'node-1' && msg.t === 'ping' && through > 0) {
-          through--
-          return msg
-        }
-        return null
-      }
+      const left = letPingsThrough(net, READMIT_ANSWERS - 1)
       net.run(3000)
-      expect(through).toBe(0)
+      expect(left()).toBe(0)
       expect(net.stateOf('node-1', 'node-3')).toBe('dead')
-      net.filter = null
-      const healed = net.now
-      net.run(2000)
-      expect(aliveAt(net, 'node-1', healed)! - healed).toBeLessThanOrEqual(600 + CHAIN_MS)
+      expect(healReturnMs(net, 2000)).toBeLessThanOrEqual(600 + CHAIN_MS)
     })
 
     it('F2: a return that comes right after one answer slipped through is held: that answer only starts the count', () => {
@@ -359,30 +367,17 @@ describe('membership', () => {
       net.run(6000)
       expect(net.stateOf('node-1', 'node-3')).toBe('dead')
       // One of node-1's re-probes of node-3 gets through, and its answer comes back.
-      let through = 1
-      net.filter = (from, to, msg) => {
-        if (to !== 'node-3') return msg
-        if (from === 'node-1' && msg.t === 'ping' && through > 0) {
-          through--
-          return msg
-        }
-        return null
-      }
+      const left = letPingsThrough(net, 1)
       const from = net.sent.length
       for (let i = 0; i < 400 && !net.sent.slice(from).some((e) => e.from === 'node-3' && e.to === 'node-1' && e.msg.t === 'ack'); i++) net.run(10)
       net.run(20)
-      expect(through).toBe(0)
+      expect(left()).toBe(0)
       // node-3's refutation reaches node-1 through node-2 now, while node-1's latest probe of it was answered.
-      const node1 = net.cores.get('node-1')!
-      const back = { id: 'node-3', peer: 'p:node-3', addrs: ['/sim/node-3'], incarnation: node1.member('node-3')!.incarnation + 1, state: 'alive' as const }
-      net.apply('node-1', node1.receive('p:node-2', { t: 'updates', from: 'node-2', updates: [back] }, net.now))
+      refutesThroughNode2(net)
       net.run(3000)
       // With a single answer as the verdict, node-1 took it back at once.
       expect(net.stateOf('node-1', 'node-3')).toBe('dead')
-      net.filter = null
-      const healed = net.now
-      net.run(3000)
-      expect(aliveAt(net, 'node-1', healed)! - healed).toBeLessThanOrEqual(600 + CHAIN_MS)
+      expect(healReturnMs(net, 3000)).toBeLessThanOrEqual(600 + CHAIN_MS)
     })
 
     it('F2: through 80% ingress loss (each message to the node dropped at random) a held first return stays held', () => {
@@ -400,10 +395,7 @@ describe('membership', () => {
         net.run(30_000)
         // With two answers in a row, node-1 took node-3 back during the fault in most of these seeds.
         expect(aliveAt(net, 'node-1', heldAt), `seed ${seed}`).toBeUndefined()
-        net.filter = null
-        const healed = net.now
-        net.run(3000)
-        expect(aliveAt(net, 'node-1', healed)! - healed, `seed ${seed}`).toBeLessThanOrEqual(600 + CHAIN_MS)
+        expect(healReturnMs(net, 3000), `seed ${seed}`).toBeLessThanOrEqual(600 + CHAIN_MS)
       }
     })
 
