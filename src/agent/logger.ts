@@ -144,7 +144,7 @@ function fieldText(key: string, v: unknown): string {
 }
 
 function readmissionHeld(e: Extract<CoreEvent, { type: 'readmission-held' }>): string {
-  if (e.until === 'answered') return `member ${e.id} says it is alive, but this agent's probes of it go unanswered: taken back once it answers ${e.answers ?? 'several'} probes sent back to back`
+  if (e.until === 'answered') return `member ${e.id} says it is alive, but this agent's probes of it go unanswered: taken back once it answers ${e.answers} probes sent back to back`
   return `member ${e.id} removed twice within a minute: taken back once it has answered every probe for ${Math.round(e.heldMs / 1000)} s`
 }
 
@@ -183,7 +183,7 @@ export function logEvent(log: Logger, e: CoreEvent): void {
       log.warn({ event: e.type, heldMs: e.heldMs }, `declared dead twice within a minute: staying out until well for ${Math.round(e.heldMs / 1000)} s`)
       break
     case 'readmission-held':
-      log.warn({ event: e.type, member: e.id, until: e.until, heldMs: e.heldMs }, readmissionHeld(e))
+      log.warn({ event: e.type, member: e.id, until: e.until, ...(e.until === 'quiet' ? { heldMs: e.heldMs } : { answers: e.answers }) }, readmissionHeld(e))
       break
     case 'probe':
       log.debug({ event: e.type, member: e.target, ok: e.ok, indirect: e.indirect }, `probe ${e.target} ${e.ok ? 'ok' : 'failed'}`)

@@ -83,14 +83,17 @@ const DEAF_AFTERMATH_MS = 5_000
 /** At most one full state exchange per this long with a member we hold gone that pings or answers us. */
 const GONE_SYNC_MS = 1_000
 
-/** F2: a return held back, and what releases it: an answered probe, or FLAP_HOLD_MS without an unanswered one. */
-interface HeldReadmission {
-  update: MemberUpdate
-  until: 'answered' | 'quiet'
-  /** When this node last probed the member for a return held until answered. */
+/**
+ * F2: a return held back, and what releases it: READMIT_ANSWERS answers to probes sent back to back, or FLAP_HOLD_MS
+ * without an unanswered probe.
+ */
+type HeldReadmission = { update: MemberUpdate; until: 'quiet' } | ({ update: MemberUpdate; until: 'answered' } & AnswerCount)
+
+/** F2's count of answers, for a return held until answered. */
+interface AnswerCount {
+  /** When this node last probed the member for it. */
   probedAt: number
-  /** A return held until answered: answers and misses of the count so far (READMIT_ANSWERS), when the last answer
-   *  and miss counted came, and the sum of the count's round trips. */
+  /** Answers and misses so far, when the last answer and miss counted came, and the sum of the answers' round trips. */
   answers: number
   misses: number
   countedAckAt: number
@@ -361,7 +364,7 @@ export class Membership {
     const removals = (this.removedAt.get(m.id) ?? []).filter((t) => now - t < FLAP_WINDOW_MS)
     if (removals.length >= READMIT_HOLD_REMOVALS) {
       if (this.answersEverything(m.id, now)) return false
-      this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] }, until: 'quiet', probedAt: -Infinity, answers: 0, misses: 0, countedAckAt: now, countedMissAt: now, rttSumMs: 0 })
+      this.heldReadmit.set(m.id, { update: { ...u, addrs: [...u.addrs] }, until: 'quiet' })
       this.ctx.emit({ type: 'readmission-held', id: m.id, until: 'quiet', heldMs: FLAP_HOLD_MS })
       return true
     }
@@ -387,7 +390,7 @@ export class Membership {
       this.prober.start(m, now, true, this.countTimeout(r.ackRttMs))
       return true
     }
-    this.ctx.emit({ type: 'readmission-held', id: m.id, until: 'answered', heldMs: 0, answers: READMIT_ANSWERS })
+    this.ctx.emit({ type: 'readmission-held', id: m.id, until: 'answered', answers: READMIT_ANSWERS })
     // A new probe even if one is out: that one may have been sent into the partition before it healed.
     this.prober.confirm(m, now)
     return true
@@ -443,7 +446,7 @@ export class Membership {
    * node that hears one probe in five does not (one answer slipped through 80% ingress loss and re-admitted it 1.5 s
    * into the fault, to be removed again 0.9 s later).
    */
-  private answeredInARow(m: Member, h: HeldReadmission, now: number): boolean {
+  private answeredInARow(m: Member, h: AnswerCount, now: number): boolean {
     const r = this.prober.record(m.id)
     let next = false
     // A miss of a probe sent since the last answer counted. One sent before (into the partition, before it healed)

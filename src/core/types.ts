@@ -139,10 +139,11 @@ export type CoreEvent =
   /** F1: this node was declared dead twice within a minute; it stays out until it has been well for heldMs. */
   | { type: 'flapping'; heldMs: number }
   /**
-   * F2: this node holds member `id`'s return: until `answers` of its probes in a row are answered (a first return,
-   * while its probes go unanswered), or, after two removals within a minute, until `heldMs` of answers.
+   * F2: this node holds member `id`'s return: a first one, while its probes go unanswered, until the member answers
+   * `answers` probes sent back to back; after two removals within a minute, until `heldMs` of answers.
    */
-  | { type: 'readmission-held'; id: string; until: 'answered' | 'quiet'; heldMs: number; answers?: number }
+  | { type: 'readmission-held'; id: string; until: 'answered'; answers: number }
+  | { type: 'readmission-held'; id: string; until: 'quiet'; heldMs: number }
   | { type: 'probe'; target: string; ok: boolean; indirect: boolean }
   | { type: 'config-changed'; config: VoterConfig }
   /** This node bootstrapped a new cluster (no stored state, nobody else had one). */

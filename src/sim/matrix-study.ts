@@ -3,7 +3,7 @@
 // (test/sim/fault-matrix.test.ts) checks 4 seeds against fixed bounds; this shows the distribution behind them.
 //   npx tsx src/sim/matrix-study.ts --seeds 30 --nodes 5,10 --faults ingress-loss,heal
 import { Command, InvalidArgumentError } from 'commander'
-import { MATRIX_FAULTS, type MatrixFault, runMatrix } from './fault-matrix.ts'
+import { CHECKED_RUN, MATRIX_FAULTS, type MatrixFault, runMatrix } from './fault-matrix.ts'
 
 const list = (v: string) => v.split(',').filter(Boolean)
 const program = new Command('matrix-study')
@@ -18,7 +18,7 @@ const program = new Command('matrix-study')
     for (const f of fs) if (!(MATRIX_FAULTS as readonly string[]).includes(f)) throw new InvalidArgumentError(`unknown fault "${f}"`)
     return fs as MatrixFault[]
   }, [...MATRIX_FAULTS])
-  .option('--duration <ms>', 'length of the fault (the unit test uses 30 s)', Number, 30_000)
+  .option('--duration <ms>', 'length of the fault (the unit test\'s: CHECKED_RUN)', Number, CHECKED_RUN.durationMs)
   .parse()
 const o = program.opts<{ seeds: number; nodes: number[]; faults: MatrixFault[]; duration: number }>()
 
@@ -29,7 +29,7 @@ for (const fault of o.faults) {
     let twice = 0, most = 0, deaths = 0, violations = 0
     const settle: number[] = []
     for (let seed = 1; seed <= o.seeds; seed++) {
-      const r = runMatrix({ seed, nodes, fault, durationMs: o.duration, togglePeriodMs: 5_000, tailMs: 15_000 })
+      const r = runMatrix({ ...CHECKED_RUN, durationMs: o.duration, seed, nodes, fault })
       const m = Math.max(0, ...Object.values(r.removals))
       if (m > 1) twice++
       most = Math.max(most, m)

@@ -5,12 +5,9 @@
 // 0.5 s (virtual time: deterministic, not a timed test). Every invariant of the world is checked on the way
 // (healthy-declared-dead: no member connected both ways to a majority is declared dead by one that could reach it).
 import { describe, expect, it } from 'vitest'
-import { MATRIX_FAULTS, runMatrix, type MatrixFault, type MatrixResult } from '../../src/sim/fault-matrix.ts'
+import { CHECKED_RUN, MATRIX_FAULTS, runMatrix, type MatrixFault, type MatrixResult } from '../../src/sim/fault-matrix.ts'
 
 const SEEDS = [1, 2, 3, 4]
-/** The issue's fault is 60 s with 10 s flips; half of it keeps the three deaf spells and the CI budget. */
-const DURATION_MS = 30_000
-const TOGGLE_MS = 5_000
 /**
  * Most removals (and re-admissions) of the faulty node per observer: ingress-toggle has three deaf spells in 60 s.
  * ingress-loss: once per observer, as on a real network (scripts/scenarios/ingress-loss.ts): the simulator drops each
@@ -29,7 +26,7 @@ describe('fault matrix (simulator)', () => {
     for (const fault of MATRIX_FAULTS) {
       it(`${fault}, ${nodes} nodes, ${SEEDS.length} seeds`, () => {
         for (const seed of SEEDS) {
-          const r = runMatrix({ seed, nodes, fault, durationMs: DURATION_MS, togglePeriodMs: TOGGLE_MS, tailMs: 15_000 })
+          const r = runMatrix({ ...CHECKED_RUN, seed, nodes, fault })
           const what = describeRun(r)
           expect(r.violations, what).toEqual([])
           expect(r.healthyDeaths, what).toBe(0)

@@ -227,7 +227,7 @@ function describe(e) {
     case 'suspicion': return ['warn', `member ${e.id} suspected by ${e.by}`]
     case 'refuted': return ['warn', `refuted a suspicion of this node (incarnation ${e.incarnation})`]
     case 'flapping': return ['warn', `declared dead twice within a minute: staying out until well for ${Math.round(e.heldMs / 1000)} s`]
-    case 'readmission-held': return ['warn', e.until === 'answered' ? `member ${e.id} says it is alive, but this agent's probes of it go unanswered: taken back once it answers ${e.answers ?? 'several'} probes sent back to back` : `member ${e.id} removed twice within a minute: taken back once it has answered every probe for ${Math.round(e.heldMs / 1000)} s`]
+    case 'readmission-held': return ['warn', e.until === 'answered' ? `member ${e.id} says it is alive, but this agent's probes of it go unanswered: taken back once it answers ${e.answers} probes sent back to back` : `member ${e.id} removed twice within a minute: taken back once it has answered every probe for ${Math.round(e.heldMs / 1000)} s`]
     case 'config-changed': return ['', `voter config v${e.config.version}: ${e.config.voters.join(', ')}`]
     case 'id-conflict': return ['bad', `node id "${e.id}" is also claimed by ${e.peer}`]
     case 'left': return ['', 'left the cluster']
